@@ -1,0 +1,42 @@
+-- emit_append_audit: one PH1.J audit row for an append or an idempotent replay.
+
+CREATE OR REPLACE FUNCTION ph1j.emit_append_audit(
+    p_event os_core.work_order_ledger,
+    p_outcome text
+)
+RETURNS void
+LANGUAGE plpgsql
+VOLATILE
+PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    _audit_event_id bigint;
+BEGIN
+    INSERT INTO ph1j.audit_events (
+        tenant_id, capability, outcome, work_order_id, correlation_id, turn_id,
+        event_type, reason_code, idempotency_key, work_order_event_id
+    ) VALUES (
+        p_event.tenant_id, 'OS_WORK_ORDER_LEDGER_APPEND', p_outcome, p_event.work_order_id,
+        p_event.correlation_id, p_event.turn_id, p_event.event_type, p_event.reason_code,
+        p_event.idempotency_key, p_event.work_order_event_id
+    )
+    RETURNING audit_event_id INTO _audit_event_id;
+
+    -- NOTIFY serialises commits cluster-wide, so it is opt-in.
+    IF coalesce(nullif(current_setting('selene.audit_notify', TRUE), '')::boolean, FALSE) THEN
+        PERFORM pg_notify('ph1j_audit', json_build_object(
+            'tenant_id', p_event.tenant_id,
+            'audit_event_id', _audit_event_id,
+            'work_order_id', p_event.work_order_id,
+            'work_order_event_id', p_event.work_order_event_id,
+            'outcome', p_outcome
+        )::text);
+    END IF;
+END;
+$$;
+
+COMMENT ON FUNCTION ph1j.emit_append_audit(os_core.work_order_ledger, text) IS
+'Writes the PH1.J audit row of an append (outcome APPENDED) or idempotent replay (outcome OS_WORK_ORDER_IDEMPOTENCY_REPLAY), and NOTIFYs channel ph1j_audit when the setting selene.audit_notify is on. Internal.';
+
+ALTER FUNCTION ph1j.emit_append_audit(os_core.work_order_ledger, text) OWNER TO selene_owner;

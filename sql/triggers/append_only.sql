@@ -1,0 +1,51 @@
+-- Append-only: the ledger and the audit table refuse UPDATE, DELETE and TRUNCATE,
+-- for every role, whatever privileges it holds. Statement-level, so that even an
+-- UPDATE that matches no row is refused.
+
+CREATE OR REPLACE FUNCTION os_core.tg_append_only__refuse_mutation()
+RETURNS trigger
+LANGUAGE plpgsql
+VOLATILE
+PARALLEL UNSAFE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM os_core.raise_error(
+        'OS_WORK_ORDER_APPEND_ONLY_VIOLATION',
+        format('%s on %I.%I is refused: the table is append-only', TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME),
+        'append a new event instead; a cancel is a WORK_ORDER_CANCELED event'
+    );
+    RETURN NULL;
+END;
+$$;
+
+COMMENT ON FUNCTION os_core.tg_append_only__refuse_mutation() IS
+'Trigger function: raises OS_WORK_ORDER_APPEND_ONLY_VIOLATION (SE001) naming the operation and table.';
+
+ALTER FUNCTION os_core.tg_append_only__refuse_mutation() OWNER TO selene_owner;
+
+CREATE OR REPLACE TRIGGER _100_refuse_update_delete
+BEFORE UPDATE OR DELETE ON os_core.work_order_ledger
+FOR EACH STATEMENT EXECUTE FUNCTION os_core.tg_append_only__refuse_mutation();
+
+CREATE OR REPLACE TRIGGER _100_refuse_truncate
+BEFORE TRUNCATE ON os_core.work_order_ledger
+FOR EACH STATEMENT EXECUTE FUNCTION os_core.tg_append_only__refuse_mutation();
+
+CREATE OR REPLACE TRIGGER _100_refuse_update_delete
+BEFORE UPDATE OR DELETE ON ph1j.audit_events
+FOR EACH STATEMENT EXECUTE FUNCTION os_core.tg_append_only__refuse_mutation();
+
+CREATE OR REPLACE TRIGGER _100_refuse_truncate
+BEFORE TRUNCATE ON ph1j.audit_events
+FOR EACH STATEMENT EXECUTE FUNCTION os_core.tg_append_only__refuse_mutation();
+
+COMMENT ON TRIGGER _100_refuse_update_delete ON os_core.work_order_ledger IS
+'The ledger is append-only: UPDATE and DELETE raise OS_WORK_ORDER_APPEND_ONLY_VIOLATION.';
+COMMENT ON TRIGGER _100_refuse_truncate ON os_core.work_order_ledger IS
+'The ledger is append-only: TRUNCATE raises OS_WORK_ORDER_APPEND_ONLY_VIOLATION.';
+COMMENT ON TRIGGER _100_refuse_update_delete ON ph1j.audit_events IS
+'The audit trail is append-only: UPDATE and DELETE raise OS_WORK_ORDER_APPEND_ONLY_VIOLATION.';
+COMMENT ON TRIGGER _100_refuse_truncate ON ph1j.audit_events IS
+'The audit trail is append-only: TRUNCATE raises OS_WORK_ORDER_APPEND_ONLY_VIOLATION.';

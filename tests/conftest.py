@@ -1,0 +1,105 @@
+"""Test harness: a throwaway PostgreSQL for the session, a migrated template, a copy per test.
+
+The server is pytest-postgresql's executor driving ``selene-core-tables-pg-ctl``,
+which runs pg_ctl as an unprivileged user when the tests run as root. Its data
+directory lives in a temporary directory owned by that user (pytest's own tmp
+directories are private to root). Every test gets a fresh database cloned from
+a template that has the migrations applied, and login roles for the product's
+group roles: ``selene_test_app`` (selene_os) and ``selene_test_dba`` (selene_dba).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import port_for
+import psycopg
+import pytest
+from pytest_postgresql import factories
+from pytest_postgresql.executors import PostgreSQLExecutor
+from pytest_postgresql.janitor import DatabaseJanitor
+
+from selene_core_tables.migrate import apply_migrations
+from selene_core_tables.server import hand_over
+
+PG_CTL = Path(sys.executable).parent / "selene-core-tables-pg-ctl"
+APP_ROLE = "selene_test_app"
+DBA_ROLE = "selene_test_dba"
+SERVER_SETTINGS = " ".join(
+    [
+        # Throwaway data: durability off for speed (the crash suite starts its own server).
+        "-c fsync=off",
+        "-c synchronous_commit=off",
+        "-c full_page_writes=off",
+        "-c max_connections=200",
+    ]
+)
+
+
+def conninfo(executor: PostgreSQLExecutor, dbname: str, user: str | None = None) -> str:
+    """A libpq URI for ``dbname`` on the test server, as ``user`` (default: the superuser)."""
+    return f"postgresql://{user or executor.user}@{executor.host}:{executor.port}/{dbname}"
+
+
+@pytest.fixture(scope="session")
+def postgresql_proc() -> Iterator[PostgreSQLExecutor]:
+    workdir = Path(tempfile.mkdtemp(prefix="selene-test-pg-"))
+    hand_over(workdir)
+    executor = PostgreSQLExecutor(
+        executable=str(PG_CTL),
+        host="127.0.0.1",
+        port=port_for.select_random(),
+        datadir=str(workdir / "data"),
+        unixsocketdir=str(workdir),
+        logfile=str(workdir / "postgresql.log"),
+        startparams="-w",
+        dbname="selene_test",
+        postgres_options=SERVER_SETTINGS,
+    )
+    executor.start()
+    try:
+        DatabaseJanitor(
+            user=executor.user,
+            host=executor.host,
+            port=executor.port,
+            dbname=executor.template_dbname,
+            as_template=True,
+        ).init()
+        apply_migrations(conninfo(executor, executor.template_dbname))
+        with psycopg.connect(conninfo(executor, "postgres"), autocommit=True) as admin:
+            admin.execute(f"CREATE ROLE {APP_ROLE} LOGIN IN ROLE selene_os")
+            admin.execute(f"CREATE ROLE {DBA_ROLE} LOGIN IN ROLE selene_dba")
+        yield executor
+    finally:
+        executor.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+postgresql = factories.postgresql("postgresql_proc")
+
+
+@pytest.fixture
+def dbname(postgresql: psycopg.Connection) -> str:
+    """The name of this test's fresh, migrated database."""
+    return postgresql.info.dbname
+
+
+@pytest.fixture
+def connect(
+    postgresql_proc: PostgreSQLExecutor, dbname: str
+) -> Iterator[Callable[..., psycopg.Connection]]:
+    """Open connections to this test's database; ``connect(user=APP_ROLE)`` logs in as selene_os."""
+    opened: list[psycopg.Connection] = []
+
+    def _connect(user: str | None = None, **kwargs: object) -> psycopg.Connection:
+        conn = psycopg.connect(conninfo(postgresql_proc, dbname, user), **kwargs)
+        opened.append(conn)
+        return conn
+
+    yield _connect
+    for conn in opened:
+        conn.close()
