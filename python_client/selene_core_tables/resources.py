@@ -1,5 +1,8 @@
-"""Where the SQL sources and migrations are: beside the package when installed
-from a wheel, at the top of the repository in a source checkout."""
+"""Where the SQL sources and migrations are.
+
+Beside the package when installed from a wheel; at the top of the repository
+in a source checkout.
+"""
 
 from __future__ import annotations
 

@@ -51,23 +51,28 @@ RETURN CASE
         THEN 'turn_id must be > 0'
     WHEN p_event_type IS NULL
         THEN 'event_type is required'
-    WHEN p_event_type NOT IN (
-        'WORK_ORDER_CREATED', 'FIELD_SET', 'FIELD_CONFLICT_RESOLVED', 'STATUS_CHANGED',
-        'STEP_STARTED', 'STEP_FINISHED', 'STEP_FAILED', 'WORK_ORDER_CANCELED'
-    )
-        THEN 'event_type must be one of WORK_ORDER_CREATED, FIELD_SET, '
-        || 'FIELD_CONFLICT_RESOLVED, STATUS_CHANGED, STEP_STARTED, STEP_FINISHED, '
-        || 'STEP_FAILED, WORK_ORDER_CANCELED'
+    WHEN
+        p_event_type NOT IN (
+            'WORK_ORDER_CREATED', 'FIELD_SET', 'FIELD_CONFLICT_RESOLVED', 'STATUS_CHANGED',
+            'STEP_STARTED', 'STEP_FINISHED', 'STEP_FAILED', 'WORK_ORDER_CANCELED'
+        )
+        THEN
+            'event_type must be one of WORK_ORDER_CREATED, FIELD_SET, '
+            || 'FIELD_CONFLICT_RESOLVED, STATUS_CHANGED, STEP_STARTED, STEP_FINISHED, '
+            || 'STEP_FAILED, WORK_ORDER_CANCELED'
     WHEN p_work_order_status IS NULL
         THEN 'work_order_status is required'
-    WHEN p_work_order_status NOT IN (
-        'DRAFT', 'CLARIFY', 'CONFIRM', 'EXECUTING', 'DONE', 'REFUSED', 'FAILED', 'CANCELED'
-    )
-        THEN 'work_order_status must be one of DRAFT, CLARIFY, CONFIRM, EXECUTING, '
-        || 'DONE, REFUSED, FAILED, CANCELED'
+    WHEN
+        p_work_order_status NOT IN (
+            'DRAFT', 'CLARIFY', 'CONFIRM', 'EXECUTING', 'DONE', 'REFUSED', 'FAILED', 'CANCELED'
+        )
+        THEN
+            'work_order_status must be one of DRAFT, CLARIFY, CONFIRM, EXECUTING, '
+            || 'DONE, REFUSED, FAILED, CANCELED'
     WHEN (p_event_type = 'WORK_ORDER_CANCELED') <> (p_work_order_status = 'CANCELED')
-        THEN 'a WORK_ORDER_CANCELED event carries work_order_status CANCELED, '
-        || 'and only it does'
+        THEN
+            'a WORK_ORDER_CANCELED event carries work_order_status CANCELED, '
+            || 'and only it does'
     WHEN p_reason_code IS NULL
         THEN 'reason_code is required'
     WHEN p_reason_code < 1 OR p_reason_code > 4294967295
@@ -87,8 +92,9 @@ RETURN CASE
     WHEN
         (p_lease_owner_id IS NULL) <> (p_lease_token_hash IS NULL)
         OR (p_lease_owner_id IS NULL) <> (p_lease_expires_at IS NULL)
-        THEN 'lease_owner_id, lease_token_hash and lease_expires_at go together: '
-        || 'give all three or none'
+        THEN
+            'lease_owner_id, lease_token_hash and lease_expires_at go together: '
+            || 'give all three or none'
     WHEN os_core.is_blank(p_lease_owner_id)
         THEN 'lease_owner_id must not be blank'
     WHEN char_length(p_lease_owner_id) > 128

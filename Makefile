@@ -1,0 +1,45 @@
+# selene-core-tables. `make test` sets up everything it needs on a fresh Debian
+# machine (Debian packages when missing, a virtual environment at .venv), then
+# lints and runs the whole suite against throwaway PostgreSQL servers.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: test lint format pytest pgtap system-deps venv clean
+
+test: lint pytest
+
+system-deps:
+	@scripts/install-system-deps.sh
+
+$(INSTALLED): pyproject.toml
+	python3 -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet --editable '.[dev]'
+	touch $@
+
+venv: system-deps $(INSTALLED)
+
+lint: venv
+	$(BIN)/sqlfluff lint sql migrations
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv
+	$(BIN)/sqlfluff fix sql migrations
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+# The pytest suite includes plpgsql_check over every PL/pgSQL function and the
+# pgTAP suite (pg_prove, one test per file of pgtap_tests/).
+pytest: venv
+	$(BIN)/pytest
+
+pgtap: venv
+	$(BIN)/pytest tests/test_pgtap.py
+
+clean:
+	rm -rf $(VENV) .ruff_cache
