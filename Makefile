@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: test lint format pytest pgtap system-deps venv clean
+.PHONY: test lint format pytest pgtap snapshot system-deps venv clean
 
 test: lint pytest
 
@@ -43,3 +43,7 @@ pgtap: venv
 
 clean:
 	rm -rf $(VENV) .ruff_cache
+
+# Regenerates tests/snapshots/schema.sql after an intended schema change.
+snapshot: venv
+	SELENE_UPDATE_SNAPSHOT=1 $(BIN)/pytest tests/test_migrations.py -k snapshot

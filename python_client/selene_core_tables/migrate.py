@@ -42,3 +42,15 @@ def rollback_migrations(conninfo: str) -> int:
         applied = backend.to_rollback(migrations)
         backend.rollback_migrations(applied)
     return len(applied)
+
+
+def reinstall_sql(conninfo: str) -> None:
+    """Re-run the post-apply hook (install sql/) even when no migration is pending.
+
+    `yoyo apply` runs it only after applying something; call this after upgrading
+    the package so that changed functions reach an already migrated database.
+    """
+    backend = get_backend(yoyo_url(conninfo))
+    migrations = read_migrations(str(resource_dir("migrations")))
+    with backend.lock():
+        backend.run_post_apply(migrations)

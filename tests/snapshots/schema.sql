@@ -1,0 +1,1589 @@
+--
+-- PostgreSQL database dump
+--
+
+
+
+SET statement_timeout = 0;
+SET lock_timeout = 0;
+SET idle_in_transaction_session_timeout = 0;
+SET client_encoding = 'UTF8';
+SET standard_conforming_strings = on;
+SELECT pg_catalog.set_config('search_path', '', false);
+SET check_function_bodies = false;
+SET xmloption = content;
+SET client_min_messages = warning;
+SET row_security = off;
+
+--
+-- Name: os_core; Type: SCHEMA; Schema: -; Owner: selene_owner
+--
+
+CREATE SCHEMA os_core;
+
+
+ALTER SCHEMA os_core OWNER TO selene_owner;
+
+--
+-- Name: SCHEMA os_core; Type: COMMENT; Schema: -; Owner: selene_owner
+--
+
+COMMENT ON SCHEMA os_core IS 'SELENE_OS_CORE_TABLES: the work-order ledger, its projections and the capability functions.';
+
+
+--
+-- Name: ph1j; Type: SCHEMA; Schema: -; Owner: selene_owner
+--
+
+CREATE SCHEMA ph1j;
+
+
+ALTER SCHEMA ph1j OWNER TO selene_owner;
+
+--
+-- Name: SCHEMA ph1j; Type: COMMENT; Schema: -; Owner: selene_owner
+--
+
+COMMENT ON SCHEMA ph1j IS 'PH1.J audit events emitted by the os_core capabilities.';
+
+
+--
+-- Name: correlation_id; Type: DOMAIN; Schema: os_core; Owner: selene_owner
+--
+
+CREATE DOMAIN os_core.correlation_id AS numeric
+	CONSTRAINT correlation_id_u128 CHECK (((VALUE = trunc(VALUE)) AND (VALUE >= (1)::numeric) AND (VALUE < '340282366920938463463374607431768211456'::numeric)));
+
+
+ALTER DOMAIN os_core.correlation_id OWNER TO selene_owner;
+
+--
+-- Name: DOMAIN correlation_id; Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON DOMAIN os_core.correlation_id IS 'A u128: an integer with 1 <= id < 2^128.';
+
+
+--
+-- Name: event_type; Type: DOMAIN; Schema: os_core; Owner: selene_owner
+--
+
+CREATE DOMAIN os_core.event_type AS text
+	CONSTRAINT event_type_known CHECK ((VALUE = ANY (ARRAY['WORK_ORDER_CREATED'::text, 'FIELD_SET'::text, 'FIELD_CONFLICT_RESOLVED'::text, 'STATUS_CHANGED'::text, 'STEP_STARTED'::text, 'STEP_FINISHED'::text, 'STEP_FAILED'::text, 'WORK_ORDER_CANCELED'::text])));
+
+
+ALTER DOMAIN os_core.event_type OWNER TO selene_owner;
+
+--
+-- Name: DOMAIN event_type; Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON DOMAIN os_core.event_type IS 'The eight PH1.WORK event types.';
+
+
+--
+-- Name: monotonic_ns; Type: DOMAIN; Schema: os_core; Owner: selene_owner
+--
+
+CREATE DOMAIN os_core.monotonic_ns AS bigint
+	CONSTRAINT monotonic_ns_positive CHECK ((VALUE > 0));
+
+
+ALTER DOMAIN os_core.monotonic_ns OWNER TO selene_owner;
+
+--
+-- Name: DOMAIN monotonic_ns; Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON DOMAIN os_core.monotonic_ns IS 'A positive monotonic timestamp in nanoseconds.';
+
+
+--
+-- Name: reason_code; Type: DOMAIN; Schema: os_core; Owner: selene_owner
+--
+
+CREATE DOMAIN os_core.reason_code AS bigint
+	CONSTRAINT reason_code_u32 CHECK (((VALUE >= 1) AND (VALUE <= '4294967295'::bigint)));
+
+
+ALTER DOMAIN os_core.reason_code OWNER TO selene_owner;
+
+--
+-- Name: DOMAIN reason_code; Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON DOMAIN os_core.reason_code IS 'A u32 reason code: 1 <= code <= 2^32-1.';
+
+
+--
+-- Name: is_blank(text); Type: FUNCTION; Schema: os_core; Owner: selene_owner
+--
+
+CREATE FUNCTION os_core.is_blank(p_value text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    RETURN (p_value ~ ('^[\u0009-\u000d\u0020\u0085\u00a0\u1680\u180e\u2000-\u200b'::text || '\u2028\u2029\u202f\u205f\u2060\u3000\ufeff]*$'::text));
+
+
+ALTER FUNCTION os_core.is_blank(p_value text) OWNER TO selene_owner;
+
+--
+-- Name: FUNCTION is_blank(p_value text); Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON FUNCTION os_core.is_blank(p_value text) IS 'True when the text is empty or made only of whitespace of any kind (Unicode White_Space and zero-width characters).';
+
+
+--
+-- Name: step_id; Type: DOMAIN; Schema: os_core; Owner: selene_owner
+--
+
+CREATE DOMAIN os_core.step_id AS text
+	CONSTRAINT step_id_length CHECK ((char_length(VALUE) <= 96))
+	CONSTRAINT step_id_not_blank CHECK ((NOT os_core.is_blank(VALUE)));
+
+
+ALTER DOMAIN os_core.step_id OWNER TO selene_owner;
+
+--
+-- Name: DOMAIN step_id; Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON DOMAIN os_core.step_id IS 'Non-blank, at most 96 characters.';
+
+
+--
+-- Name: tenant_id; Type: DOMAIN; Schema: os_core; Owner: selene_owner
+--
+
+CREATE DOMAIN os_core.tenant_id AS text
+	CONSTRAINT tenant_id_format CHECK ((VALUE ~ '^[A-Za-z0-9_.:-]{1,64}$'::text));
+
+
+ALTER DOMAIN os_core.tenant_id OWNER TO selene_owner;
+
+--
+-- Name: DOMAIN tenant_id; Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON DOMAIN os_core.tenant_id IS '1-64 characters of A-Z a-z 0-9 _ . : -';
+
+
+--
+-- Name: token_text; Type: DOMAIN; Schema: os_core; Owner: selene_owner
+--
+
+CREATE DOMAIN os_core.token_text AS text
+	CONSTRAINT token_text_length CHECK ((char_length(VALUE) <= 128))
+	CONSTRAINT token_text_not_blank CHECK ((NOT os_core.is_blank(VALUE)));
+
+
+ALTER DOMAIN os_core.token_text OWNER TO selene_owner;
+
+--
+-- Name: DOMAIN token_text; Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON DOMAIN os_core.token_text IS 'Non-blank, at most 128 characters: step input hashes, lease owners and token hashes, idempotency keys.';
+
+
+--
+-- Name: turn_id; Type: DOMAIN; Schema: os_core; Owner: selene_owner
+--
+
+CREATE DOMAIN os_core.turn_id AS bigint
+	CONSTRAINT turn_id_positive CHECK ((VALUE > 0));
+
+
+ALTER DOMAIN os_core.turn_id OWNER TO selene_owner;
+
+--
+-- Name: DOMAIN turn_id; Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON DOMAIN os_core.turn_id IS 'A positive bigint.';
+
+
+--
+-- Name: work_order_id; Type: DOMAIN; Schema: os_core; Owner: selene_owner
+--
+
+CREATE DOMAIN os_core.work_order_id AS text
+	CONSTRAINT work_order_id_length CHECK ((char_length(VALUE) <= 128))
+	CONSTRAINT work_order_id_not_blank CHECK ((NOT os_core.is_blank(VALUE)));
+
+
+ALTER DOMAIN os_core.work_order_id OWNER TO selene_owner;
+
+--
+-- Name: DOMAIN work_order_id; Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON DOMAIN os_core.work_order_id IS 'Non-blank, at most 128 characters.';
+
+
+--
+-- Name: work_order_status; Type: DOMAIN; Schema: os_core; Owner: selene_owner
+--
+
+CREATE DOMAIN os_core.work_order_status AS text
+	CONSTRAINT work_order_status_known CHECK ((VALUE = ANY (ARRAY['DRAFT'::text, 'CLARIFY'::text, 'CONFIRM'::text, 'EXECUTING'::text, 'DONE'::text, 'REFUSED'::text, 'FAILED'::text, 'CANCELED'::text])));
+
+
+ALTER DOMAIN os_core.work_order_status OWNER TO selene_owner;
+
+--
+-- Name: DOMAIN work_order_status; Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON DOMAIN os_core.work_order_status IS 'Work-order status; DONE, REFUSED, FAILED and CANCELED are terminal.';
+
+
+--
+-- Name: current_tenant_id(); Type: FUNCTION; Schema: os_core; Owner: selene_owner
+--
+
+CREATE FUNCTION os_core.current_tenant_id() RETURNS text
+    LANGUAGE sql STABLE PARALLEL SAFE
+    RETURN NULLIF(current_setting('selene.tenant_id'::text, true), ''::text);
+
+
+ALTER FUNCTION os_core.current_tenant_id() OWNER TO selene_owner;
+
+--
+-- Name: FUNCTION current_tenant_id(); Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON FUNCTION os_core.current_tenant_id() IS 'The tenant declared for this transaction (setting selene.tenant_id), or NULL when none is. Every row-level security policy compares tenant_id with it.';
+
+
+--
+-- Name: error_codes(); Type: FUNCTION; Schema: os_core; Owner: selene_owner
+--
+
+CREATE FUNCTION os_core.error_codes() RETURNS TABLE(sqlstate text, reason_code text, exception_name text, description text)
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    BEGIN ATOMIC
+ SELECT v.sqlstate,
+     v.reason_code,
+     v.exception_name,
+     v.description
+    FROM ( VALUES ('SE001'::text,'OS_WORK_ORDER_APPEND_ONLY_VIOLATION'::text,'AppendOnlyViolation'::text,'UPDATE, DELETE or TRUNCATE of an append-only table.'::text), ('SE002'::text,'OS_WORK_ORDER_IDEMPOTENCY_REPLAY'::text,'IdempotencyReplay'::text,('The idempotency key was already appended with the same content. An outcome, '::text || 'not raised by the database; the client raises it only when asked to.'::text)), ('SE003'::text,'OS_WORK_ORDER_TENANT_SCOPE_VIOLATION'::text,'TenantScopeViolation'::text,'No tenant declared in the transaction, or a tenant_id other than the declared one.'::text), ('SE004'::text,'OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED'::text,'ContractValidationFailed'::text,'The event breaks the WorkOrderLedgerEventInput v1 contract; DETAIL names the rule.'::text)) v(sqlstate, reason_code, exception_name, description)
+   ORDER BY v.sqlstate;
+END;
+
+
+ALTER FUNCTION os_core.error_codes() OWNER TO selene_owner;
+
+--
+-- Name: FUNCTION error_codes(); Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON FUNCTION os_core.error_codes() IS 'The error catalogue: SQLSTATE, reason code, client exception class and meaning for each project error.';
+
+
+--
+-- Name: is_terminal_status(text); Type: FUNCTION; Schema: os_core; Owner: selene_owner
+--
+
+CREATE FUNCTION os_core.is_terminal_status(p_work_order_status text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN (p_work_order_status = ANY (ARRAY['DONE'::text, 'REFUSED'::text, 'FAILED'::text, 'CANCELED'::text]));
+
+
+ALTER FUNCTION os_core.is_terminal_status(p_work_order_status text) OWNER TO selene_owner;
+
+--
+-- Name: FUNCTION is_terminal_status(p_work_order_status text); Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON FUNCTION os_core.is_terminal_status(p_work_order_status text) IS 'True for the terminal statuses DONE, REFUSED, FAILED and CANCELED: after one, only an idempotent replay may follow.';
+
+
+--
+-- Name: raise_error(text, text, text); Type: FUNCTION; Schema: os_core; Owner: selene_owner
+--
+
+CREATE FUNCTION os_core.raise_error(p_reason_code text, p_detail text, p_hint text DEFAULT NULL::text) RETURNS void
+    LANGUAGE plpgsql STABLE PARALLEL SAFE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    _sqlstate text;
+BEGIN
+    SELECT e.sqlstate INTO STRICT _sqlstate
+    FROM os_core.error_codes() AS e
+    WHERE e.reason_code = p_reason_code;
+
+    IF p_hint IS NULL THEN
+        RAISE EXCEPTION USING
+            ERRCODE = _sqlstate,
+            MESSAGE = p_reason_code,
+            DETAIL = p_detail;
+    END IF;
+    RAISE EXCEPTION USING
+        ERRCODE = _sqlstate,
+        MESSAGE = p_reason_code,
+        DETAIL = p_detail,
+        HINT = p_hint;
+END;
+$$;
+
+
+ALTER FUNCTION os_core.raise_error(p_reason_code text, p_detail text, p_hint text) OWNER TO selene_owner;
+
+--
+-- Name: FUNCTION raise_error(p_reason_code text, p_detail text, p_hint text); Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON FUNCTION os_core.raise_error(p_reason_code text, p_detail text, p_hint text) IS 'Raises the reason code as the message, with its SQLSTATE from os_core.error_codes(), and the given DETAIL and HINT. Internal.';
+
+
+--
+-- Name: require_tenant_scope(text); Type: FUNCTION; Schema: os_core; Owner: selene_owner
+--
+
+CREATE FUNCTION os_core.require_tenant_scope(p_tenant_id text) RETURNS void
+    LANGUAGE plpgsql STABLE PARALLEL SAFE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    _declared text := os_core.current_tenant_id();
+BEGIN
+    IF _declared IS NULL THEN
+        PERFORM os_core.raise_error(
+            'OS_WORK_ORDER_TENANT_SCOPE_VIOLATION',
+            'no tenant is declared in this transaction',
+            'call os_core.set_tenant(''<tenant_id>'') first, in the same transaction'
+        );
+    END IF;
+    IF p_tenant_id IS DISTINCT FROM _declared THEN
+        PERFORM os_core.raise_error(
+            'OS_WORK_ORDER_TENANT_SCOPE_VIOLATION',
+            format(
+                'tenant_id %s is not the tenant declared for this transaction (%s)',
+                coalesce(quote_literal(p_tenant_id), 'NULL'), quote_literal(_declared)
+            )
+        );
+    END IF;
+END;
+$$;
+
+
+ALTER FUNCTION os_core.require_tenant_scope(p_tenant_id text) OWNER TO selene_owner;
+
+--
+-- Name: FUNCTION require_tenant_scope(p_tenant_id text); Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON FUNCTION os_core.require_tenant_scope(p_tenant_id text) IS 'Raises OS_WORK_ORDER_TENANT_SCOPE_VIOLATION unless p_tenant_id is exactly the tenant declared for this transaction. Internal.';
+
+
+--
+-- Name: set_tenant(text); Type: FUNCTION; Schema: os_core; Owner: selene_owner
+--
+
+CREATE FUNCTION os_core.set_tenant(p_tenant_id text) RETURNS text
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $_$
+BEGIN
+    IF p_tenant_id IS NULL OR p_tenant_id !~ '^[A-Za-z0-9_.:-]{1,64}$' THEN
+        PERFORM os_core.raise_error(
+            'OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED',
+            'tenant_id must be 1 to 64 characters of A-Z, a-z, 0-9, _ . : -'
+        );
+    END IF;
+    RETURN pg_catalog.set_config('selene.tenant_id', p_tenant_id, TRUE);
+END;
+$_$;
+
+
+ALTER FUNCTION os_core.set_tenant(p_tenant_id text) OWNER TO selene_owner;
+
+--
+-- Name: FUNCTION set_tenant(p_tenant_id text); Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON FUNCTION os_core.set_tenant(p_tenant_id text) IS 'Declares the tenant of the current transaction (transaction-local setting selene.tenant_id). Call it inside the transaction that uses the capabilities: it ends with the transaction.';
+
+
+--
+-- Name: tg_append_only__refuse_mutation(); Type: FUNCTION; Schema: os_core; Owner: selene_owner
+--
+
+CREATE FUNCTION os_core.tg_append_only__refuse_mutation() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+    PERFORM os_core.raise_error(
+        'OS_WORK_ORDER_APPEND_ONLY_VIOLATION',
+        format('%s on %I.%I is refused: the table is append-only', TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME),
+        'append a new event instead; a cancel is a WORK_ORDER_CANCELED event'
+    );
+    RETURN NULL;
+END;
+$$;
+
+
+ALTER FUNCTION os_core.tg_append_only__refuse_mutation() OWNER TO selene_owner;
+
+--
+-- Name: FUNCTION tg_append_only__refuse_mutation(); Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON FUNCTION os_core.tg_append_only__refuse_mutation() IS 'Trigger function: raises OS_WORK_ORDER_APPEND_ONLY_VIOLATION (SE001) naming the operation and table.';
+
+
+SET default_tablespace = '';
+
+SET default_table_access_method = heap;
+
+--
+-- Name: work_orders_current; Type: TABLE; Schema: os_core; Owner: selene_owner
+--
+
+CREATE TABLE os_core.work_orders_current (
+    tenant_id os_core.tenant_id NOT NULL,
+    work_order_id os_core.work_order_id NOT NULL,
+    schema_version integer NOT NULL,
+    correlation_id os_core.correlation_id NOT NULL,
+    turn_id os_core.turn_id NOT NULL,
+    work_order_status os_core.work_order_status NOT NULL,
+    last_event_id bigint NOT NULL,
+    last_reason_code os_core.reason_code NOT NULL,
+    last_updated_at os_core.monotonic_ns NOT NULL,
+    step_id os_core.step_id,
+    step_input_hash os_core.token_text,
+    lease_owner_id os_core.token_text,
+    lease_token_hash os_core.token_text,
+    lease_expires_at os_core.monotonic_ns,
+    event_count bigint NOT NULL,
+    CONSTRAINT event_count_positive CHECK ((event_count > 0))
+);
+
+ALTER TABLE ONLY os_core.work_orders_current FORCE ROW LEVEL SECURITY;
+
+
+ALTER TABLE os_core.work_orders_current OWNER TO selene_owner;
+
+--
+-- Name: TABLE work_orders_current; Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON TABLE os_core.work_orders_current IS 'Projection: one row per (tenant_id, work_order_id), updated by every append and recomputable from the ledger by os_core.work_orders_current_rebuild.';
+
+
+--
+-- Name: COLUMN work_orders_current.last_event_id; Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON COLUMN os_core.work_orders_current.last_event_id IS 'work_order_event_id of the work order''s latest event.';
+
+
+--
+-- Name: COLUMN work_orders_current.last_updated_at; Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON COLUMN os_core.work_orders_current.last_updated_at IS 'created_at of the work order''s latest event.';
+
+
+--
+-- Name: COLUMN work_orders_current.step_id; Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON COLUMN os_core.work_orders_current.step_id IS 'step_id of the latest event that named a step (with its step_input_hash).';
+
+
+--
+-- Name: COLUMN work_orders_current.lease_owner_id; Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON COLUMN os_core.work_orders_current.lease_owner_id IS 'Lease of the latest event that carried one; cleared when the work order reaches a terminal status.';
+
+
+--
+-- Name: COLUMN work_orders_current.event_count; Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON COLUMN os_core.work_orders_current.event_count IS 'Number of ledger events of the work order (what an optimistic-concurrency append expects).';
+
+
+--
+-- Name: work_order_current_read(text, text); Type: FUNCTION; Schema: os_core; Owner: selene_owner
+--
+
+CREATE FUNCTION os_core.work_order_current_read(p_tenant_id text, p_work_order_id text) RETURNS SETOF os_core.work_orders_current
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+    PERFORM os_core.require_tenant_scope(p_tenant_id);
+    RETURN QUERY
+    SELECT c.*
+    FROM os_core.work_orders_current AS c
+    WHERE c.tenant_id = p_tenant_id AND c.work_order_id = p_work_order_id;
+END;
+$$;
+
+
+ALTER FUNCTION os_core.work_order_current_read(p_tenant_id text, p_work_order_id text) OWNER TO selene_owner;
+
+--
+-- Name: FUNCTION work_order_current_read(p_tenant_id text, p_work_order_id text); Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON FUNCTION os_core.work_order_current_read(p_tenant_id text, p_work_order_id text) IS 'OS_WORK_ORDER_CURRENT_READ: the current record of one work order of the declared tenant, or no row. Error: OS_WORK_ORDER_TENANT_SCOPE_VIOLATION (SE003).';
+
+
+--
+-- Name: work_order_event_contract_violation(integer, text, text, numeric, bigint, text, text, bigint, text, text, text, text, bigint, bigint, text, jsonb); Type: FUNCTION; Schema: os_core; Owner: selene_owner
+--
+
+CREATE FUNCTION os_core.work_order_event_contract_violation(p_schema_version integer, p_tenant_id text, p_work_order_id text, p_correlation_id numeric, p_turn_id bigint, p_event_type text, p_work_order_status text, p_reason_code bigint, p_step_id text, p_step_input_hash text, p_lease_owner_id text, p_lease_token_hash text, p_lease_expires_at bigint, p_created_at bigint, p_idempotency_key text, p_payload jsonb) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN CASE WHEN (p_schema_version IS DISTINCT FROM 1) THEN 'schema_version must be 1 (contract v1)'::text WHEN (p_tenant_id IS NULL) THEN 'tenant_id is required'::text WHEN (p_tenant_id !~ '^[A-Za-z0-9_.:-]{1,64}$'::text) THEN 'tenant_id must be 1 to 64 characters of A-Z, a-z, 0-9, _ . : -'::text WHEN (p_work_order_id IS NULL) THEN 'work_order_id is required'::text WHEN os_core.is_blank(p_work_order_id) THEN 'work_order_id must not be blank'::text WHEN (char_length(p_work_order_id) > 128) THEN 'work_order_id must be at most 128 characters'::text WHEN (p_correlation_id IS NULL) THEN 'correlation_id is required'::text WHEN ((p_correlation_id <> trunc(p_correlation_id)) OR (p_correlation_id < (1)::numeric) OR (p_correlation_id >= '340282366920938463463374607431768211456'::numeric)) THEN 'correlation_id must be an integer with 1 <= correlation_id < 2^128'::text WHEN (p_turn_id IS NULL) THEN 'turn_id is required'::text WHEN (p_turn_id <= 0) THEN 'turn_id must be > 0'::text WHEN (p_event_type IS NULL) THEN 'event_type is required'::text WHEN (p_event_type <> ALL (ARRAY['WORK_ORDER_CREATED'::text, 'FIELD_SET'::text, 'FIELD_CONFLICT_RESOLVED'::text, 'STATUS_CHANGED'::text, 'STEP_STARTED'::text, 'STEP_FINISHED'::text, 'STEP_FAILED'::text, 'WORK_ORDER_CANCELED'::text])) THEN (('event_type must be one of WORK_ORDER_CREATED, FIELD_SET, '::text || 'FIELD_CONFLICT_RESOLVED, STATUS_CHANGED, STEP_STARTED, STEP_FINISHED, '::text) || 'STEP_FAILED, WORK_ORDER_CANCELED'::text) WHEN (p_work_order_status IS NULL) THEN 'work_order_status is required'::text WHEN (p_work_order_status <> ALL (ARRAY['DRAFT'::text, 'CLARIFY'::text, 'CONFIRM'::text, 'EXECUTING'::text, 'DONE'::text, 'REFUSED'::text, 'FAILED'::text, 'CANCELED'::text])) THEN ('work_order_status must be one of DRAFT, CLARIFY, CONFIRM, EXECUTING, '::text || 'DONE, REFUSED, FAILED, CANCELED'::text) WHEN ((p_event_type = 'WORK_ORDER_CANCELED'::text) <> (p_work_order_status = 'CANCELED'::text)) THEN ('a WORK_ORDER_CANCELED event carries work_order_status CANCELED, '::text || 'and only it does'::text) WHEN (p_reason_code IS NULL) THEN 'reason_code is required'::text WHEN ((p_reason_code < 1) OR (p_reason_code > '4294967295'::bigint)) THEN 'reason_code must be between 1 and 2^32-1'::text WHEN ((p_step_id IS NULL) AND (p_event_type = ANY (ARRAY['STEP_STARTED'::text, 'STEP_FINISHED'::text, 'STEP_FAILED'::text]))) THEN format('step_id is required for %s events'::text, p_event_type) WHEN os_core.is_blank(p_step_id) THEN 'step_id must not be blank'::text WHEN (char_length(p_step_id) > 96) THEN 'step_id must be at most 96 characters'::text WHEN ((p_step_input_hash IS NOT NULL) AND (p_step_id IS NULL)) THEN 'step_input_hash needs a step_id'::text WHEN os_core.is_blank(p_step_input_hash) THEN 'step_input_hash must not be blank'::text WHEN (char_length(p_step_input_hash) > 128) THEN 'step_input_hash must be at most 128 characters'::text WHEN (((p_lease_owner_id IS NULL) <> (p_lease_token_hash IS NULL)) OR ((p_lease_owner_id IS NULL) <> (p_lease_expires_at IS NULL))) THEN ('lease_owner_id, lease_token_hash and lease_expires_at go together: '::text || 'give all three or none'::text) WHEN os_core.is_blank(p_lease_owner_id) THEN 'lease_owner_id must not be blank'::text WHEN (char_length(p_lease_owner_id) > 128) THEN 'lease_owner_id must be at most 128 characters'::text WHEN os_core.is_blank(p_lease_token_hash) THEN 'lease_token_hash must not be blank'::text WHEN (char_length(p_lease_token_hash) > 128) THEN 'lease_token_hash must be at most 128 characters'::text WHEN (p_created_at IS NULL) THEN 'created_at is required'::text WHEN (p_created_at <= 0) THEN 'created_at must be > 0'::text WHEN (p_lease_expires_at <= p_created_at) THEN 'lease_expires_at must be after created_at'::text WHEN os_core.is_blank(p_idempotency_key) THEN 'idempotency_key must not be blank'::text WHEN (char_length(p_idempotency_key) > 128) THEN 'idempotency_key must be at most 128 characters'::text WHEN (jsonb_typeof(p_payload) <> 'object'::text) THEN 'payload must be a JSON object'::text WHEN (pg_column_size(p_payload) > 65536) THEN 'payload must be at most 64 KiB'::text ELSE NULL::text END;
+
+
+ALTER FUNCTION os_core.work_order_event_contract_violation(p_schema_version integer, p_tenant_id text, p_work_order_id text, p_correlation_id numeric, p_turn_id bigint, p_event_type text, p_work_order_status text, p_reason_code bigint, p_step_id text, p_step_input_hash text, p_lease_owner_id text, p_lease_token_hash text, p_lease_expires_at bigint, p_created_at bigint, p_idempotency_key text, p_payload jsonb) OWNER TO selene_owner;
+
+--
+-- Name: FUNCTION work_order_event_contract_violation(p_schema_version integer, p_tenant_id text, p_work_order_id text, p_correlation_id numeric, p_turn_id bigint, p_event_type text, p_work_order_status text, p_reason_code bigint, p_step_id text, p_step_input_hash text, p_lease_owner_id text, p_lease_token_hash text, p_lease_expires_at bigint, p_created_at bigint, p_idempotency_key text, p_payload jsonb); Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON FUNCTION os_core.work_order_event_contract_violation(p_schema_version integer, p_tenant_id text, p_work_order_id text, p_correlation_id numeric, p_turn_id bigint, p_event_type text, p_work_order_status text, p_reason_code bigint, p_step_id text, p_step_input_hash text, p_lease_owner_id text, p_lease_token_hash text, p_lease_expires_at bigint, p_created_at bigint, p_idempotency_key text, p_payload jsonb) IS 'The first WorkOrderLedgerEventInput v1 rule the event breaks, as a sentence naming the field, or NULL when it keeps them all. Only per-event rules; the ledger table holds the same rules as domains and constraints.';
+
+
+--
+-- Name: work_order_ledger_append(text, text, numeric, bigint, text, text, bigint, bigint, text, text, text, text, bigint, text, jsonb, integer, bigint); Type: FUNCTION; Schema: os_core; Owner: selene_owner
+--
+
+CREATE FUNCTION os_core.work_order_ledger_append(p_tenant_id text, p_work_order_id text, p_correlation_id numeric, p_turn_id bigint, p_event_type text, p_work_order_status text, p_reason_code bigint, p_created_at bigint, p_step_id text DEFAULT NULL::text, p_step_input_hash text DEFAULT NULL::text, p_lease_owner_id text DEFAULT NULL::text, p_lease_token_hash text DEFAULT NULL::text, p_lease_expires_at bigint DEFAULT NULL::bigint, p_idempotency_key text DEFAULT NULL::text, p_payload jsonb DEFAULT NULL::jsonb, p_schema_version integer DEFAULT 1, p_expected_event_count bigint DEFAULT NULL::bigint) RETURNS TABLE(work_order_event_id bigint, idempotency_replay boolean)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    _violation text;
+    _event os_core.work_order_ledger;
+    _current os_core.work_orders_current;
+    _exists boolean;
+    _differing text;
+    _bound_to text;
+BEGIN
+    PERFORM os_core.require_tenant_scope(p_tenant_id);
+
+    _violation := os_core.work_order_event_contract_violation(
+        p_schema_version, p_tenant_id, p_work_order_id, p_correlation_id, p_turn_id,
+        p_event_type, p_work_order_status, p_reason_code, p_step_id, p_step_input_hash,
+        p_lease_owner_id, p_lease_token_hash, p_lease_expires_at, p_created_at,
+        p_idempotency_key, p_payload
+    );
+    IF _violation IS NOT NULL THEN
+        PERFORM os_core.raise_error('OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED', _violation);
+    END IF;
+
+    -- A rebuild takes SHARE ROW EXCLUSIVE on the projection: wait for it here,
+    -- before reading the projection, never halfway through.
+    LOCK TABLE os_core.work_orders_current IN ROW EXCLUSIVE MODE;
+    -- One writer per work order at a time, until commit: event ids of a work
+    -- order then grow in commit order and the projection never moves backwards.
+    -- '/' cannot occur in a tenant_id, so the key text is unique per work order.
+    PERFORM pg_advisory_xact_lock(hashtextextended(p_tenant_id || '/' || p_work_order_id, 0));
+
+    IF p_idempotency_key IS NOT NULL THEN
+        SELECT l.* INTO _event
+        FROM os_core.work_order_ledger AS l
+        WHERE
+            l.tenant_id = p_tenant_id
+            AND l.work_order_id = p_work_order_id
+            AND l.idempotency_key = p_idempotency_key;
+        IF FOUND THEN
+            SELECT string_agg(incoming.key, ', ' ORDER BY incoming.key) INTO _differing
+            FROM jsonb_each(jsonb_build_object(
+                'schema_version', p_schema_version,
+                'correlation_id', p_correlation_id,
+                'turn_id', p_turn_id,
+                'event_type', p_event_type,
+                'work_order_status', p_work_order_status,
+                'reason_code', p_reason_code,
+                'step_id', p_step_id,
+                'step_input_hash', p_step_input_hash,
+                'lease_owner_id', p_lease_owner_id,
+                'lease_token_hash', p_lease_token_hash,
+                'lease_expires_at', p_lease_expires_at,
+                'created_at', p_created_at,
+                'payload', p_payload
+            )) AS incoming
+            WHERE incoming.value IS DISTINCT FROM to_jsonb(_event) -> incoming.key;
+            IF _differing IS NOT NULL THEN
+                PERFORM os_core.raise_error(
+                    'OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED',
+                    format(
+                        'idempotency_key %L already names event %s of this work order, '
+                        || 'whose %s differ',
+                        p_idempotency_key, _event.work_order_event_id, _differing
+                    ),
+                    'use a new idempotency_key for a different event'
+                );
+            END IF;
+            PERFORM ph1j.emit_append_audit(_event, 'OS_WORK_ORDER_IDEMPOTENCY_REPLAY');
+            RETURN QUERY SELECT _event.work_order_event_id, TRUE;
+            RETURN;
+        END IF;
+    END IF;
+
+    SELECT c.* INTO _current
+    FROM os_core.work_orders_current AS c
+    WHERE c.tenant_id = p_tenant_id AND c.work_order_id = p_work_order_id;
+    _exists := FOUND;
+
+    IF NOT _exists AND p_event_type <> 'WORK_ORDER_CREATED' THEN
+        _violation := format(
+            'work order %L does not exist: its first event must be WORK_ORDER_CREATED',
+            p_work_order_id
+        );
+    ELSIF _exists AND p_event_type = 'WORK_ORDER_CREATED' THEN
+        _violation := format('work order %L was already created', p_work_order_id);
+    ELSIF _exists AND p_correlation_id <> _current.correlation_id THEN
+        _violation := format(
+            'correlation_id must stay %s for work order %L',
+            _current.correlation_id, p_work_order_id
+        );
+    ELSIF _exists AND os_core.is_terminal_status(_current.work_order_status) THEN
+        _violation := format(
+            'work order %L is %s, a terminal status: only an idempotent replay may follow',
+            p_work_order_id, _current.work_order_status
+        );
+    ELSIF _exists AND p_created_at < _current.last_updated_at THEN
+        _violation := format(
+            'created_at %s is before the work order''s latest event (%s): '
+            || 'created_at must not go backwards',
+            p_created_at, _current.last_updated_at
+        );
+    ELSIF
+        _exists
+        AND p_lease_owner_id IS DISTINCT FROM _current.lease_owner_id
+        AND p_lease_owner_id IS NOT NULL
+        AND _current.lease_owner_id IS NOT NULL
+        AND _current.lease_expires_at > p_created_at
+        THEN
+        _violation := format(
+            'work order %L is leased to %L until %s: lease_owner_id %L cannot take it over '
+            || 'before it expires',
+            p_work_order_id, _current.lease_owner_id, _current.lease_expires_at,
+            p_lease_owner_id
+        );
+    ELSIF coalesce(_current.event_count, 0) <> p_expected_event_count THEN
+        _violation := format(
+            'expected_event_count is %s but work order %L has %s events: '
+            || 'another writer appended first',
+            p_expected_event_count, p_work_order_id, coalesce(_current.event_count, 0)
+        );
+    END IF;
+    IF _violation IS NOT NULL THEN
+        PERFORM os_core.raise_error('OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED', _violation);
+    END IF;
+
+    INSERT INTO os_core.work_order_ledger (
+        tenant_id, schema_version, work_order_id, correlation_id, turn_id, event_type,
+        work_order_status, reason_code, step_id, step_input_hash, lease_owner_id,
+        lease_token_hash, lease_expires_at, created_at, idempotency_key, payload
+    ) VALUES (
+        p_tenant_id, p_schema_version, p_work_order_id, p_correlation_id, p_turn_id,
+        p_event_type, p_work_order_status, p_reason_code, p_step_id, p_step_input_hash,
+        p_lease_owner_id, p_lease_token_hash, p_lease_expires_at, p_created_at,
+        p_idempotency_key, p_payload
+    )
+    RETURNING * INTO _event;
+
+    IF NOT _exists THEN
+        INSERT INTO os_core.work_orders_current (
+            tenant_id, work_order_id, schema_version, correlation_id, turn_id,
+            work_order_status, last_event_id, last_reason_code, last_updated_at, step_id,
+            step_input_hash, lease_owner_id, lease_token_hash, lease_expires_at, event_count
+        ) VALUES (
+            p_tenant_id, p_work_order_id, p_schema_version, p_correlation_id, p_turn_id,
+            p_work_order_status, _event.work_order_event_id, p_reason_code, p_created_at,
+            p_step_id, p_step_input_hash,
+            CASE WHEN NOT os_core.is_terminal_status(p_work_order_status) THEN p_lease_owner_id END,
+            CASE WHEN NOT os_core.is_terminal_status(p_work_order_status) THEN p_lease_token_hash END,
+            CASE WHEN NOT os_core.is_terminal_status(p_work_order_status) THEN p_lease_expires_at END,
+            1
+        )
+        ON CONFLICT DO NOTHING;
+        IF NOT FOUND THEN
+            SELECT c.work_order_id INTO _bound_to
+            FROM os_core.work_orders_current AS c
+            WHERE c.tenant_id = p_tenant_id AND c.correlation_id = p_correlation_id;
+            PERFORM os_core.raise_error(
+                'OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED',
+                format(
+                    'correlation_id %s is already bound to work order %L of this tenant',
+                    p_correlation_id, _bound_to
+                )
+            );
+        END IF;
+    ELSE
+        UPDATE os_core.work_orders_current AS c SET
+            schema_version = p_schema_version,
+            turn_id = p_turn_id,
+            work_order_status = p_work_order_status,
+            last_event_id = _event.work_order_event_id,
+            last_reason_code = p_reason_code,
+            last_updated_at = p_created_at,
+            step_id = coalesce(p_step_id, c.step_id),
+            step_input_hash = CASE
+                WHEN p_step_id IS NOT NULL THEN p_step_input_hash ELSE c.step_input_hash
+            END,
+            lease_owner_id = CASE
+                WHEN os_core.is_terminal_status(p_work_order_status) THEN NULL
+                ELSE coalesce(p_lease_owner_id, c.lease_owner_id)
+            END,
+            lease_token_hash = CASE
+                WHEN os_core.is_terminal_status(p_work_order_status) THEN NULL
+                WHEN p_lease_owner_id IS NOT NULL THEN p_lease_token_hash
+                ELSE c.lease_token_hash
+            END,
+            lease_expires_at = CASE
+                WHEN os_core.is_terminal_status(p_work_order_status) THEN NULL
+                WHEN p_lease_owner_id IS NOT NULL THEN p_lease_expires_at
+                ELSE c.lease_expires_at
+            END,
+            event_count = c.event_count + 1
+        WHERE c.tenant_id = p_tenant_id AND c.work_order_id = p_work_order_id;
+    END IF;
+
+    PERFORM ph1j.emit_append_audit(_event, 'APPENDED');
+    RETURN QUERY SELECT _event.work_order_event_id, FALSE;
+END;
+$$;
+
+
+ALTER FUNCTION os_core.work_order_ledger_append(p_tenant_id text, p_work_order_id text, p_correlation_id numeric, p_turn_id bigint, p_event_type text, p_work_order_status text, p_reason_code bigint, p_created_at bigint, p_step_id text, p_step_input_hash text, p_lease_owner_id text, p_lease_token_hash text, p_lease_expires_at bigint, p_idempotency_key text, p_payload jsonb, p_schema_version integer, p_expected_event_count bigint) OWNER TO selene_owner;
+
+--
+-- Name: FUNCTION work_order_ledger_append(p_tenant_id text, p_work_order_id text, p_correlation_id numeric, p_turn_id bigint, p_event_type text, p_work_order_status text, p_reason_code bigint, p_created_at bigint, p_step_id text, p_step_input_hash text, p_lease_owner_id text, p_lease_token_hash text, p_lease_expires_at bigint, p_idempotency_key text, p_payload jsonb, p_schema_version integer, p_expected_event_count bigint); Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON FUNCTION os_core.work_order_ledger_append(p_tenant_id text, p_work_order_id text, p_correlation_id numeric, p_turn_id bigint, p_event_type text, p_work_order_status text, p_reason_code bigint, p_created_at bigint, p_step_id text, p_step_input_hash text, p_lease_owner_id text, p_lease_token_hash text, p_lease_expires_at bigint, p_idempotency_key text, p_payload jsonb, p_schema_version integer, p_expected_event_count bigint) IS 'OS_WORK_ORDER_LEDGER_APPEND: appends one work-order event for the declared tenant, updates work_orders_current and writes a PH1.J audit row, all in the caller''s transaction. Returns the event id; idempotency_replay is true when (tenant_id, work_order_id, idempotency_key) was already appended with the same content (nothing new is written but the audit row). Pass p_expected_event_count to refuse the append if another writer got there first. Errors: OS_WORK_ORDER_TENANT_SCOPE_VIOLATION (SE003), OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED (SE004) with a DETAIL naming the rule.';
+
+
+--
+-- Name: work_order_ledger; Type: TABLE; Schema: os_core; Owner: selene_owner
+--
+
+CREATE TABLE os_core.work_order_ledger (
+    tenant_id os_core.tenant_id NOT NULL,
+    work_order_event_id bigint NOT NULL,
+    schema_version integer DEFAULT 1 NOT NULL,
+    work_order_id os_core.work_order_id NOT NULL,
+    correlation_id os_core.correlation_id NOT NULL,
+    turn_id os_core.turn_id NOT NULL,
+    event_type os_core.event_type NOT NULL,
+    work_order_status os_core.work_order_status NOT NULL,
+    reason_code os_core.reason_code NOT NULL,
+    step_id os_core.step_id,
+    step_input_hash os_core.token_text,
+    lease_owner_id os_core.token_text,
+    lease_token_hash os_core.token_text,
+    lease_expires_at os_core.monotonic_ns,
+    created_at os_core.monotonic_ns NOT NULL,
+    idempotency_key os_core.token_text,
+    payload jsonb,
+    recorded_at timestamp with time zone DEFAULT statement_timestamp() NOT NULL,
+    CONSTRAINT canceled_event_has_canceled_status CHECK ((((event_type)::text = 'WORK_ORDER_CANCELED'::text) = ((work_order_status)::text = 'CANCELED'::text))),
+    CONSTRAINT lease_expires_after_created CHECK (((lease_expires_at IS NULL) OR ((lease_expires_at)::bigint > (created_at)::bigint))),
+    CONSTRAINT lease_fields_together CHECK ((((lease_owner_id IS NULL) = (lease_token_hash IS NULL)) AND ((lease_owner_id IS NULL) = (lease_expires_at IS NULL)))),
+    CONSTRAINT payload_is_bounded_object CHECK (((payload IS NULL) OR ((jsonb_typeof(payload) = 'object'::text) AND (pg_column_size(payload) <= 65536)))),
+    CONSTRAINT schema_version_v1 CHECK ((schema_version = 1)),
+    CONSTRAINT step_event_has_step_id CHECK ((((event_type)::text <> ALL (ARRAY['STEP_STARTED'::text, 'STEP_FINISHED'::text, 'STEP_FAILED'::text])) OR (step_id IS NOT NULL))),
+    CONSTRAINT step_input_hash_has_step_id CHECK (((step_input_hash IS NULL) OR (step_id IS NOT NULL)))
+);
+
+ALTER TABLE ONLY os_core.work_order_ledger FORCE ROW LEVEL SECURITY;
+
+
+ALTER TABLE os_core.work_order_ledger OWNER TO selene_owner;
+
+--
+-- Name: TABLE work_order_ledger; Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON TABLE os_core.work_order_ledger IS 'Append-only ledger of work-order events, the single source of truth. Written only by os_core.work_order_ledger_append; UPDATE, DELETE and TRUNCATE are refused.';
+
+
+--
+-- Name: COLUMN work_order_ledger.work_order_event_id; Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON COLUMN os_core.work_order_ledger.work_order_event_id IS 'Event id, unique across tenants; within a work order it grows in commit order.';
+
+
+--
+-- Name: COLUMN work_order_ledger.created_at; Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON COLUMN os_core.work_order_ledger.created_at IS 'The event''s monotonic timestamp in nanoseconds, given by the caller; never goes backwards within a work order.';
+
+
+--
+-- Name: COLUMN work_order_ledger.idempotency_key; Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON COLUMN os_core.work_order_ledger.idempotency_key IS 'Optional; unique per (tenant_id, work_order_id). Appending the same key and content again returns the original event.';
+
+
+--
+-- Name: COLUMN work_order_ledger.payload; Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON COLUMN os_core.work_order_ledger.payload IS 'Optional JSON object (fields set, conflict resolutions), at most 64 KiB.';
+
+
+--
+-- Name: COLUMN work_order_ledger.recorded_at; Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON COLUMN os_core.work_order_ledger.recorded_at IS 'Wall-clock time of the append, for operators. No projection reads it, so rebuilds stay deterministic.';
+
+
+--
+-- Name: work_order_ledger_read(text, text, bigint, integer); Type: FUNCTION; Schema: os_core; Owner: selene_owner
+--
+
+CREATE FUNCTION os_core.work_order_ledger_read(p_tenant_id text, p_work_order_id text DEFAULT NULL::text, p_after_event_id bigint DEFAULT 0, p_limit integer DEFAULT 1000) RETURNS SETOF os_core.work_order_ledger
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+    PERFORM os_core.require_tenant_scope(p_tenant_id);
+    IF p_after_event_id IS NULL OR p_after_event_id < 0 THEN
+        PERFORM os_core.raise_error(
+            'OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED',
+            'after_event_id must be >= 0 (0 reads from the start)'
+        );
+    END IF;
+    IF p_limit IS NULL OR p_limit NOT BETWEEN 1 AND 10000 THEN
+        PERFORM os_core.raise_error(
+            'OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED',
+            'limit must be between 1 and 10000'
+        );
+    END IF;
+
+    IF p_work_order_id IS NULL THEN
+        RETURN QUERY
+        SELECT l.*
+        FROM os_core.work_order_ledger AS l
+        WHERE l.tenant_id = p_tenant_id AND l.work_order_event_id > p_after_event_id
+        ORDER BY l.work_order_event_id
+        LIMIT p_limit;
+    ELSE
+        RETURN QUERY
+        SELECT l.*
+        FROM os_core.work_order_ledger AS l
+        WHERE
+            l.tenant_id = p_tenant_id
+            AND l.work_order_id = p_work_order_id
+            AND l.work_order_event_id > p_after_event_id
+        ORDER BY l.work_order_event_id
+        LIMIT p_limit;
+    END IF;
+END;
+$$;
+
+
+ALTER FUNCTION os_core.work_order_ledger_read(p_tenant_id text, p_work_order_id text, p_after_event_id bigint, p_limit integer) OWNER TO selene_owner;
+
+--
+-- Name: FUNCTION work_order_ledger_read(p_tenant_id text, p_work_order_id text, p_after_event_id bigint, p_limit integer); Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON FUNCTION os_core.work_order_ledger_read(p_tenant_id text, p_work_order_id text, p_after_event_id bigint, p_limit integer) IS 'OS_WORK_ORDER_LEDGER_READ: the declared tenant''s events (or one work order''s, with p_work_order_id) with work_order_event_id > p_after_event_id, in event-id order, at most p_limit (1-10000). Pass the last id of a page as p_after_event_id to read the next. Errors: SE003 tenant scope, SE004 bad paging arguments.';
+
+
+--
+-- Name: work_orders_current_rebuild(text); Type: FUNCTION; Schema: os_core; Owner: selene_projector
+--
+
+CREATE FUNCTION os_core.work_orders_current_rebuild(p_tenant_id text DEFAULT NULL::text) RETURNS TABLE(tenant_count bigint, work_order_count bigint, event_count bigint)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+    -- All tenants, or a tenant not declared, only for selene_dba members.
+    IF NOT pg_has_role(session_user, 'selene_dba', 'MEMBER') THEN
+        IF p_tenant_id IS NULL THEN
+            PERFORM os_core.raise_error(
+                'OS_WORK_ORDER_TENANT_SCOPE_VIOLATION',
+                'rebuilding every tenant needs the selene_dba role',
+                'pass the declared tenant as p_tenant_id'
+            );
+        END IF;
+        PERFORM os_core.require_tenant_scope(p_tenant_id);
+    END IF;
+
+    -- Waits for appends in flight and holds new ones until this transaction ends,
+    -- so that no append reads a projection row this rebuild is replacing.
+    LOCK TABLE os_core.work_orders_current IN SHARE ROW EXCLUSIVE MODE;
+
+    DELETE FROM os_core.work_orders_current AS c
+    WHERE p_tenant_id IS NULL OR c.tenant_id = p_tenant_id;
+
+    RETURN QUERY
+    WITH per_work_order AS (
+        SELECT
+            l.tenant_id,
+            l.work_order_id,
+            count(*) AS event_count,
+            max(l.work_order_event_id) AS last_event_id,
+            max(l.work_order_event_id) FILTER (WHERE l.step_id IS NOT NULL) AS step_event_id,
+            max(l.work_order_event_id) FILTER (
+                WHERE l.lease_owner_id IS NOT NULL
+            ) AS lease_event_id
+        FROM os_core.work_order_ledger AS l
+        WHERE p_tenant_id IS NULL OR l.tenant_id = p_tenant_id
+        GROUP BY l.tenant_id, l.work_order_id
+    ),
+
+    rebuilt AS (
+        INSERT INTO os_core.work_orders_current AS c (
+            tenant_id, work_order_id, schema_version, correlation_id, turn_id,
+            work_order_status, last_event_id, last_reason_code, last_updated_at, step_id,
+            step_input_hash, lease_owner_id, lease_token_hash, lease_expires_at, event_count
+        )
+        SELECT
+            w.tenant_id,
+            w.work_order_id,
+            last_event.schema_version,
+            last_event.correlation_id,
+            last_event.turn_id,
+            last_event.work_order_status,
+            last_event.work_order_event_id,
+            last_event.reason_code,
+            last_event.created_at,
+            step_event.step_id,
+            step_event.step_input_hash,
+            CASE
+                WHEN NOT os_core.is_terminal_status(last_event.work_order_status)
+                    THEN lease_event.lease_owner_id
+            END,
+            CASE
+                WHEN NOT os_core.is_terminal_status(last_event.work_order_status)
+                    THEN lease_event.lease_token_hash
+            END,
+            CASE
+                WHEN NOT os_core.is_terminal_status(last_event.work_order_status)
+                    THEN lease_event.lease_expires_at
+            END,
+            w.event_count
+        FROM per_work_order AS w
+        INNER JOIN os_core.work_order_ledger AS last_event
+            ON
+                w.tenant_id = last_event.tenant_id
+                AND w.last_event_id = last_event.work_order_event_id
+        LEFT JOIN os_core.work_order_ledger AS step_event
+            ON
+                w.tenant_id = step_event.tenant_id
+                AND w.step_event_id = step_event.work_order_event_id
+        LEFT JOIN os_core.work_order_ledger AS lease_event
+            ON
+                w.tenant_id = lease_event.tenant_id
+                AND w.lease_event_id = lease_event.work_order_event_id
+        RETURNING c.tenant_id, c.event_count
+    )
+
+    SELECT
+        count(DISTINCT r.tenant_id),
+        count(*),
+        coalesce(sum(r.event_count), 0)::bigint
+    FROM rebuilt AS r;
+END;
+$$;
+
+
+ALTER FUNCTION os_core.work_orders_current_rebuild(p_tenant_id text) OWNER TO selene_projector;
+
+--
+-- Name: FUNCTION work_orders_current_rebuild(p_tenant_id text); Type: COMMENT; Schema: os_core; Owner: selene_projector
+--
+
+COMMENT ON FUNCTION os_core.work_orders_current_rebuild(p_tenant_id text) IS 'OS_WORK_ORDER_CURRENT_REBUILD: recomputes work_orders_current from the ledger for one tenant (the declared one) or, for selene_dba, for p_tenant_id or every tenant (NULL). The result equals what the appends produced. Blocks appends until the calling transaction ends. Returns how many tenants, work orders and events it replayed.';
+
+
+--
+-- Name: emit_append_audit(os_core.work_order_ledger, text); Type: FUNCTION; Schema: ph1j; Owner: selene_owner
+--
+
+CREATE FUNCTION ph1j.emit_append_audit(p_event os_core.work_order_ledger, p_outcome text) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    _audit_event_id bigint;
+BEGIN
+    INSERT INTO ph1j.audit_events (
+        tenant_id, capability, outcome, work_order_id, correlation_id, turn_id,
+        event_type, reason_code, idempotency_key, work_order_event_id
+    ) VALUES (
+        p_event.tenant_id, 'OS_WORK_ORDER_LEDGER_APPEND', p_outcome, p_event.work_order_id,
+        p_event.correlation_id, p_event.turn_id, p_event.event_type, p_event.reason_code,
+        p_event.idempotency_key, p_event.work_order_event_id
+    )
+    RETURNING audit_event_id INTO _audit_event_id;
+
+    -- NOTIFY serialises commits cluster-wide, so it is opt-in.
+    IF coalesce(nullif(current_setting('selene.audit_notify', TRUE), '')::boolean, FALSE) THEN
+        PERFORM pg_notify('ph1j_audit', json_build_object(
+            'tenant_id', p_event.tenant_id,
+            'audit_event_id', _audit_event_id,
+            'work_order_id', p_event.work_order_id,
+            'work_order_event_id', p_event.work_order_event_id,
+            'outcome', p_outcome
+        )::text);
+    END IF;
+END;
+$$;
+
+
+ALTER FUNCTION ph1j.emit_append_audit(p_event os_core.work_order_ledger, p_outcome text) OWNER TO selene_owner;
+
+--
+-- Name: FUNCTION emit_append_audit(p_event os_core.work_order_ledger, p_outcome text); Type: COMMENT; Schema: ph1j; Owner: selene_owner
+--
+
+COMMENT ON FUNCTION ph1j.emit_append_audit(p_event os_core.work_order_ledger, p_outcome text) IS 'Writes the PH1.J audit row of an append (outcome APPENDED) or idempotent replay (outcome OS_WORK_ORDER_IDEMPOTENCY_REPLAY), and NOTIFYs channel ph1j_audit when the setting selene.audit_notify is on. Internal.';
+
+
+--
+-- Name: work_order_leases; Type: TABLE; Schema: os_core; Owner: selene_owner
+--
+
+CREATE TABLE os_core.work_order_leases (
+    tenant_id os_core.tenant_id NOT NULL,
+    work_order_id os_core.work_order_id NOT NULL,
+    lease_owner_id os_core.token_text NOT NULL,
+    lease_token_hash os_core.token_text NOT NULL,
+    lease_state text NOT NULL,
+    lease_expires_at os_core.monotonic_ns NOT NULL,
+    acquired_event_id bigint NOT NULL,
+    acquired_at os_core.monotonic_ns NOT NULL,
+    last_event_id bigint NOT NULL,
+    released_at os_core.monotonic_ns,
+    CONSTRAINT lease_released_at_when_released CHECK (((lease_state = 'RELEASED'::text) = (released_at IS NOT NULL))),
+    CONSTRAINT lease_state_known CHECK ((lease_state = ANY (ARRAY['ACTIVE'::text, 'RELEASED'::text])))
+);
+
+ALTER TABLE ONLY os_core.work_order_leases FORCE ROW LEVEL SECURITY;
+
+
+ALTER TABLE os_core.work_order_leases OWNER TO selene_owner;
+
+--
+-- Name: TABLE work_order_leases; Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON TABLE os_core.work_order_leases IS 'Projection: the lease of each work order (owner, token hash, expiry); only token hashes are stored.';
+
+
+--
+-- Name: work_order_ledger_work_order_event_id_seq; Type: SEQUENCE; Schema: os_core; Owner: selene_owner
+--
+
+ALTER TABLE os_core.work_order_ledger ALTER COLUMN work_order_event_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME os_core.work_order_ledger_work_order_event_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+
+--
+-- Name: work_order_step_attempts; Type: TABLE; Schema: os_core; Owner: selene_owner
+--
+
+CREATE TABLE os_core.work_order_step_attempts (
+    tenant_id os_core.tenant_id NOT NULL,
+    work_order_id os_core.work_order_id NOT NULL,
+    step_id os_core.step_id NOT NULL,
+    attempt_index integer NOT NULL,
+    attempt_status text NOT NULL,
+    step_input_hash os_core.token_text,
+    started_event_id bigint NOT NULL,
+    started_at os_core.monotonic_ns NOT NULL,
+    finished_event_id bigint,
+    finished_at os_core.monotonic_ns,
+    reason_code os_core.reason_code,
+    CONSTRAINT attempt_finish_fields_together CHECK ((((attempt_status = 'STARTED'::text) = (finished_event_id IS NULL)) AND ((finished_event_id IS NULL) = (finished_at IS NULL)))),
+    CONSTRAINT attempt_index_positive CHECK ((attempt_index > 0)),
+    CONSTRAINT attempt_status_known CHECK ((attempt_status = ANY (ARRAY['STARTED'::text, 'FINISHED'::text, 'FAILED'::text])))
+);
+
+ALTER TABLE ONLY os_core.work_order_step_attempts FORCE ROW LEVEL SECURITY;
+
+
+ALTER TABLE os_core.work_order_step_attempts OWNER TO selene_owner;
+
+--
+-- Name: TABLE work_order_step_attempts; Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON TABLE os_core.work_order_step_attempts IS 'Projection: one row per attempt of a step of a work order (STEP_STARTED opens one, STEP_FINISHED or STEP_FAILED closes it).';
+
+
+--
+-- Name: audit_events; Type: TABLE; Schema: ph1j; Owner: selene_owner
+--
+
+CREATE TABLE ph1j.audit_events (
+    tenant_id os_core.tenant_id NOT NULL,
+    audit_event_id bigint NOT NULL,
+    capability text NOT NULL,
+    outcome text NOT NULL,
+    work_order_id os_core.work_order_id NOT NULL,
+    correlation_id os_core.correlation_id NOT NULL,
+    turn_id os_core.turn_id NOT NULL,
+    event_type os_core.event_type NOT NULL,
+    reason_code os_core.reason_code NOT NULL,
+    idempotency_key os_core.token_text,
+    work_order_event_id bigint NOT NULL,
+    recorded_at timestamp with time zone DEFAULT statement_timestamp() NOT NULL,
+    CONSTRAINT capability_known CHECK ((capability = 'OS_WORK_ORDER_LEDGER_APPEND'::text)),
+    CONSTRAINT outcome_known CHECK ((outcome = ANY (ARRAY['APPENDED'::text, 'OS_WORK_ORDER_IDEMPOTENCY_REPLAY'::text])))
+);
+
+ALTER TABLE ONLY ph1j.audit_events FORCE ROW LEVEL SECURITY;
+
+
+ALTER TABLE ph1j.audit_events OWNER TO selene_owner;
+
+--
+-- Name: TABLE audit_events; Type: COMMENT; Schema: ph1j; Owner: selene_owner
+--
+
+COMMENT ON TABLE ph1j.audit_events IS 'Append-only PH1.J audit trail: one row per ledger append (outcome APPENDED) or idempotent replay (outcome OS_WORK_ORDER_IDEMPOTENCY_REPLAY), written in the append''s transaction.';
+
+
+--
+-- Name: COLUMN audit_events.reason_code; Type: COMMENT; Schema: ph1j; Owner: selene_owner
+--
+
+COMMENT ON COLUMN ph1j.audit_events.reason_code IS 'The reason_code of the work-order event the audit row is about.';
+
+
+--
+-- Name: COLUMN audit_events.work_order_event_id; Type: COMMENT; Schema: ph1j; Owner: selene_owner
+--
+
+COMMENT ON COLUMN ph1j.audit_events.work_order_event_id IS 'The ledger event appended, or for a replay the original event returned.';
+
+
+--
+-- Name: audit_events_audit_event_id_seq; Type: SEQUENCE; Schema: ph1j; Owner: selene_owner
+--
+
+ALTER TABLE ph1j.audit_events ALTER COLUMN audit_event_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME ph1j.audit_events_audit_event_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+
+--
+-- Name: work_order_leases work_order_leases_pkey; Type: CONSTRAINT; Schema: os_core; Owner: selene_owner
+--
+
+ALTER TABLE ONLY os_core.work_order_leases
+    ADD CONSTRAINT work_order_leases_pkey PRIMARY KEY (tenant_id, work_order_id);
+
+
+--
+-- Name: work_order_ledger work_order_ledger_idempotency_key; Type: CONSTRAINT; Schema: os_core; Owner: selene_owner
+--
+
+ALTER TABLE ONLY os_core.work_order_ledger
+    ADD CONSTRAINT work_order_ledger_idempotency_key UNIQUE (tenant_id, work_order_id, idempotency_key);
+
+
+--
+-- Name: work_order_ledger work_order_ledger_pkey; Type: CONSTRAINT; Schema: os_core; Owner: selene_owner
+--
+
+ALTER TABLE ONLY os_core.work_order_ledger
+    ADD CONSTRAINT work_order_ledger_pkey PRIMARY KEY (tenant_id, work_order_event_id);
+
+
+--
+-- Name: work_order_step_attempts work_order_step_attempts_pkey; Type: CONSTRAINT; Schema: os_core; Owner: selene_owner
+--
+
+ALTER TABLE ONLY os_core.work_order_step_attempts
+    ADD CONSTRAINT work_order_step_attempts_pkey PRIMARY KEY (tenant_id, work_order_id, step_id, attempt_index);
+
+
+--
+-- Name: work_orders_current work_orders_current_correlation_id; Type: CONSTRAINT; Schema: os_core; Owner: selene_owner
+--
+
+ALTER TABLE ONLY os_core.work_orders_current
+    ADD CONSTRAINT work_orders_current_correlation_id UNIQUE (tenant_id, correlation_id);
+
+
+--
+-- Name: work_orders_current work_orders_current_pkey; Type: CONSTRAINT; Schema: os_core; Owner: selene_owner
+--
+
+ALTER TABLE ONLY os_core.work_orders_current
+    ADD CONSTRAINT work_orders_current_pkey PRIMARY KEY (tenant_id, work_order_id);
+
+
+--
+-- Name: audit_events audit_events_pkey; Type: CONSTRAINT; Schema: ph1j; Owner: selene_owner
+--
+
+ALTER TABLE ONLY ph1j.audit_events
+    ADD CONSTRAINT audit_events_pkey PRIMARY KEY (tenant_id, audit_event_id);
+
+
+--
+-- Name: work_order_ledger_by_work_order; Type: INDEX; Schema: os_core; Owner: selene_owner
+--
+
+CREATE INDEX work_order_ledger_by_work_order ON os_core.work_order_ledger USING btree (tenant_id, work_order_id, work_order_event_id);
+
+
+--
+-- Name: audit_events_by_work_order; Type: INDEX; Schema: ph1j; Owner: selene_owner
+--
+
+CREATE INDEX audit_events_by_work_order ON ph1j.audit_events USING btree (tenant_id, work_order_id, audit_event_id);
+
+
+--
+-- Name: work_order_ledger _100_refuse_truncate; Type: TRIGGER; Schema: os_core; Owner: selene_owner
+--
+
+CREATE TRIGGER _100_refuse_truncate BEFORE TRUNCATE ON os_core.work_order_ledger FOR EACH STATEMENT EXECUTE FUNCTION os_core.tg_append_only__refuse_mutation();
+
+
+--
+-- Name: TRIGGER _100_refuse_truncate ON work_order_ledger; Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON TRIGGER _100_refuse_truncate ON os_core.work_order_ledger IS 'The ledger is append-only: TRUNCATE raises OS_WORK_ORDER_APPEND_ONLY_VIOLATION.';
+
+
+--
+-- Name: work_order_ledger _100_refuse_update_delete; Type: TRIGGER; Schema: os_core; Owner: selene_owner
+--
+
+CREATE TRIGGER _100_refuse_update_delete BEFORE DELETE OR UPDATE ON os_core.work_order_ledger FOR EACH STATEMENT EXECUTE FUNCTION os_core.tg_append_only__refuse_mutation();
+
+
+--
+-- Name: TRIGGER _100_refuse_update_delete ON work_order_ledger; Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON TRIGGER _100_refuse_update_delete ON os_core.work_order_ledger IS 'The ledger is append-only: UPDATE and DELETE raise OS_WORK_ORDER_APPEND_ONLY_VIOLATION.';
+
+
+--
+-- Name: audit_events _100_refuse_truncate; Type: TRIGGER; Schema: ph1j; Owner: selene_owner
+--
+
+CREATE TRIGGER _100_refuse_truncate BEFORE TRUNCATE ON ph1j.audit_events FOR EACH STATEMENT EXECUTE FUNCTION os_core.tg_append_only__refuse_mutation();
+
+
+--
+-- Name: TRIGGER _100_refuse_truncate ON audit_events; Type: COMMENT; Schema: ph1j; Owner: selene_owner
+--
+
+COMMENT ON TRIGGER _100_refuse_truncate ON ph1j.audit_events IS 'The audit trail is append-only: TRUNCATE raises OS_WORK_ORDER_APPEND_ONLY_VIOLATION.';
+
+
+--
+-- Name: audit_events _100_refuse_update_delete; Type: TRIGGER; Schema: ph1j; Owner: selene_owner
+--
+
+CREATE TRIGGER _100_refuse_update_delete BEFORE DELETE OR UPDATE ON ph1j.audit_events FOR EACH STATEMENT EXECUTE FUNCTION os_core.tg_append_only__refuse_mutation();
+
+
+--
+-- Name: TRIGGER _100_refuse_update_delete ON audit_events; Type: COMMENT; Schema: ph1j; Owner: selene_owner
+--
+
+COMMENT ON TRIGGER _100_refuse_update_delete ON ph1j.audit_events IS 'The audit trail is append-only: UPDATE and DELETE raise OS_WORK_ORDER_APPEND_ONLY_VIOLATION.';
+
+
+--
+-- Name: work_order_leases tenant_isolation; Type: POLICY; Schema: os_core; Owner: selene_owner
+--
+
+CREATE POLICY tenant_isolation ON os_core.work_order_leases USING (((tenant_id)::text = os_core.current_tenant_id())) WITH CHECK (((tenant_id)::text = os_core.current_tenant_id()));
+
+
+--
+-- Name: POLICY tenant_isolation ON work_order_leases; Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON POLICY tenant_isolation ON os_core.work_order_leases IS 'Rows of the declared tenant only (os_core.current_tenant_id()).';
+
+
+--
+-- Name: work_order_ledger tenant_isolation; Type: POLICY; Schema: os_core; Owner: selene_owner
+--
+
+CREATE POLICY tenant_isolation ON os_core.work_order_ledger USING (((tenant_id)::text = os_core.current_tenant_id())) WITH CHECK (((tenant_id)::text = os_core.current_tenant_id()));
+
+
+--
+-- Name: POLICY tenant_isolation ON work_order_ledger; Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON POLICY tenant_isolation ON os_core.work_order_ledger IS 'Rows of the declared tenant only (os_core.current_tenant_id()).';
+
+
+--
+-- Name: work_order_step_attempts tenant_isolation; Type: POLICY; Schema: os_core; Owner: selene_owner
+--
+
+CREATE POLICY tenant_isolation ON os_core.work_order_step_attempts USING (((tenant_id)::text = os_core.current_tenant_id())) WITH CHECK (((tenant_id)::text = os_core.current_tenant_id()));
+
+
+--
+-- Name: POLICY tenant_isolation ON work_order_step_attempts; Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON POLICY tenant_isolation ON os_core.work_order_step_attempts IS 'Rows of the declared tenant only (os_core.current_tenant_id()).';
+
+
+--
+-- Name: work_orders_current tenant_isolation; Type: POLICY; Schema: os_core; Owner: selene_owner
+--
+
+CREATE POLICY tenant_isolation ON os_core.work_orders_current USING (((tenant_id)::text = os_core.current_tenant_id())) WITH CHECK (((tenant_id)::text = os_core.current_tenant_id()));
+
+
+--
+-- Name: POLICY tenant_isolation ON work_orders_current; Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON POLICY tenant_isolation ON os_core.work_orders_current IS 'Rows of the declared tenant only (os_core.current_tenant_id()).';
+
+
+--
+-- Name: work_order_leases; Type: ROW SECURITY; Schema: os_core; Owner: selene_owner
+--
+
+ALTER TABLE os_core.work_order_leases ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: work_order_ledger; Type: ROW SECURITY; Schema: os_core; Owner: selene_owner
+--
+
+ALTER TABLE os_core.work_order_ledger ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: work_order_step_attempts; Type: ROW SECURITY; Schema: os_core; Owner: selene_owner
+--
+
+ALTER TABLE os_core.work_order_step_attempts ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: work_orders_current; Type: ROW SECURITY; Schema: os_core; Owner: selene_owner
+--
+
+ALTER TABLE os_core.work_orders_current ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: audit_events; Type: ROW SECURITY; Schema: ph1j; Owner: selene_owner
+--
+
+ALTER TABLE ph1j.audit_events ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: audit_events tenant_isolation; Type: POLICY; Schema: ph1j; Owner: selene_owner
+--
+
+CREATE POLICY tenant_isolation ON ph1j.audit_events USING (((tenant_id)::text = os_core.current_tenant_id())) WITH CHECK (((tenant_id)::text = os_core.current_tenant_id()));
+
+
+--
+-- Name: POLICY tenant_isolation ON audit_events; Type: COMMENT; Schema: ph1j; Owner: selene_owner
+--
+
+COMMENT ON POLICY tenant_isolation ON ph1j.audit_events IS 'Rows of the declared tenant only (os_core.current_tenant_id()).';
+
+
+--
+-- Name: SCHEMA os_core; Type: ACL; Schema: -; Owner: selene_owner
+--
+
+GRANT USAGE ON SCHEMA os_core TO selene_os;
+GRANT USAGE ON SCHEMA os_core TO selene_dba;
+GRANT USAGE ON SCHEMA os_core TO selene_projector;
+
+
+--
+-- Name: FUNCTION is_blank(p_value text); Type: ACL; Schema: os_core; Owner: selene_owner
+--
+
+REVOKE ALL ON FUNCTION os_core.is_blank(p_value text) FROM PUBLIC;
+GRANT ALL ON FUNCTION os_core.is_blank(p_value text) TO selene_projector;
+
+
+--
+-- Name: FUNCTION current_tenant_id(); Type: ACL; Schema: os_core; Owner: selene_owner
+--
+
+REVOKE ALL ON FUNCTION os_core.current_tenant_id() FROM PUBLIC;
+GRANT ALL ON FUNCTION os_core.current_tenant_id() TO selene_projector;
+
+
+--
+-- Name: FUNCTION error_codes(); Type: ACL; Schema: os_core; Owner: selene_owner
+--
+
+REVOKE ALL ON FUNCTION os_core.error_codes() FROM PUBLIC;
+GRANT ALL ON FUNCTION os_core.error_codes() TO selene_os;
+GRANT ALL ON FUNCTION os_core.error_codes() TO selene_dba;
+GRANT ALL ON FUNCTION os_core.error_codes() TO selene_projector;
+
+
+--
+-- Name: FUNCTION is_terminal_status(p_work_order_status text); Type: ACL; Schema: os_core; Owner: selene_owner
+--
+
+REVOKE ALL ON FUNCTION os_core.is_terminal_status(p_work_order_status text) FROM PUBLIC;
+GRANT ALL ON FUNCTION os_core.is_terminal_status(p_work_order_status text) TO selene_projector;
+
+
+--
+-- Name: FUNCTION raise_error(p_reason_code text, p_detail text, p_hint text); Type: ACL; Schema: os_core; Owner: selene_owner
+--
+
+REVOKE ALL ON FUNCTION os_core.raise_error(p_reason_code text, p_detail text, p_hint text) FROM PUBLIC;
+GRANT ALL ON FUNCTION os_core.raise_error(p_reason_code text, p_detail text, p_hint text) TO selene_projector;
+
+
+--
+-- Name: FUNCTION require_tenant_scope(p_tenant_id text); Type: ACL; Schema: os_core; Owner: selene_owner
+--
+
+REVOKE ALL ON FUNCTION os_core.require_tenant_scope(p_tenant_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION os_core.require_tenant_scope(p_tenant_id text) TO selene_projector;
+
+
+--
+-- Name: FUNCTION set_tenant(p_tenant_id text); Type: ACL; Schema: os_core; Owner: selene_owner
+--
+
+REVOKE ALL ON FUNCTION os_core.set_tenant(p_tenant_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION os_core.set_tenant(p_tenant_id text) TO selene_os;
+GRANT ALL ON FUNCTION os_core.set_tenant(p_tenant_id text) TO selene_dba;
+
+
+--
+-- Name: FUNCTION tg_append_only__refuse_mutation(); Type: ACL; Schema: os_core; Owner: selene_owner
+--
+
+REVOKE ALL ON FUNCTION os_core.tg_append_only__refuse_mutation() FROM PUBLIC;
+
+
+--
+-- Name: TABLE work_orders_current; Type: ACL; Schema: os_core; Owner: selene_owner
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE os_core.work_orders_current TO selene_projector;
+
+
+--
+-- Name: FUNCTION work_order_current_read(p_tenant_id text, p_work_order_id text); Type: ACL; Schema: os_core; Owner: selene_owner
+--
+
+REVOKE ALL ON FUNCTION os_core.work_order_current_read(p_tenant_id text, p_work_order_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION os_core.work_order_current_read(p_tenant_id text, p_work_order_id text) TO selene_os;
+GRANT ALL ON FUNCTION os_core.work_order_current_read(p_tenant_id text, p_work_order_id text) TO selene_dba;
+
+
+--
+-- Name: FUNCTION work_order_event_contract_violation(p_schema_version integer, p_tenant_id text, p_work_order_id text, p_correlation_id numeric, p_turn_id bigint, p_event_type text, p_work_order_status text, p_reason_code bigint, p_step_id text, p_step_input_hash text, p_lease_owner_id text, p_lease_token_hash text, p_lease_expires_at bigint, p_created_at bigint, p_idempotency_key text, p_payload jsonb); Type: ACL; Schema: os_core; Owner: selene_owner
+--
+
+REVOKE ALL ON FUNCTION os_core.work_order_event_contract_violation(p_schema_version integer, p_tenant_id text, p_work_order_id text, p_correlation_id numeric, p_turn_id bigint, p_event_type text, p_work_order_status text, p_reason_code bigint, p_step_id text, p_step_input_hash text, p_lease_owner_id text, p_lease_token_hash text, p_lease_expires_at bigint, p_created_at bigint, p_idempotency_key text, p_payload jsonb) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION work_order_ledger_append(p_tenant_id text, p_work_order_id text, p_correlation_id numeric, p_turn_id bigint, p_event_type text, p_work_order_status text, p_reason_code bigint, p_created_at bigint, p_step_id text, p_step_input_hash text, p_lease_owner_id text, p_lease_token_hash text, p_lease_expires_at bigint, p_idempotency_key text, p_payload jsonb, p_schema_version integer, p_expected_event_count bigint); Type: ACL; Schema: os_core; Owner: selene_owner
+--
+
+REVOKE ALL ON FUNCTION os_core.work_order_ledger_append(p_tenant_id text, p_work_order_id text, p_correlation_id numeric, p_turn_id bigint, p_event_type text, p_work_order_status text, p_reason_code bigint, p_created_at bigint, p_step_id text, p_step_input_hash text, p_lease_owner_id text, p_lease_token_hash text, p_lease_expires_at bigint, p_idempotency_key text, p_payload jsonb, p_schema_version integer, p_expected_event_count bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION os_core.work_order_ledger_append(p_tenant_id text, p_work_order_id text, p_correlation_id numeric, p_turn_id bigint, p_event_type text, p_work_order_status text, p_reason_code bigint, p_created_at bigint, p_step_id text, p_step_input_hash text, p_lease_owner_id text, p_lease_token_hash text, p_lease_expires_at bigint, p_idempotency_key text, p_payload jsonb, p_schema_version integer, p_expected_event_count bigint) TO selene_os;
+GRANT ALL ON FUNCTION os_core.work_order_ledger_append(p_tenant_id text, p_work_order_id text, p_correlation_id numeric, p_turn_id bigint, p_event_type text, p_work_order_status text, p_reason_code bigint, p_created_at bigint, p_step_id text, p_step_input_hash text, p_lease_owner_id text, p_lease_token_hash text, p_lease_expires_at bigint, p_idempotency_key text, p_payload jsonb, p_schema_version integer, p_expected_event_count bigint) TO selene_dba;
+
+
+--
+-- Name: TABLE work_order_ledger; Type: ACL; Schema: os_core; Owner: selene_owner
+--
+
+REVOKE ALL ON TABLE os_core.work_order_ledger FROM selene_owner;
+GRANT SELECT,INSERT,REFERENCES,TRIGGER ON TABLE os_core.work_order_ledger TO selene_owner;
+GRANT SELECT ON TABLE os_core.work_order_ledger TO selene_projector;
+
+
+--
+-- Name: FUNCTION work_order_ledger_read(p_tenant_id text, p_work_order_id text, p_after_event_id bigint, p_limit integer); Type: ACL; Schema: os_core; Owner: selene_owner
+--
+
+REVOKE ALL ON FUNCTION os_core.work_order_ledger_read(p_tenant_id text, p_work_order_id text, p_after_event_id bigint, p_limit integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION os_core.work_order_ledger_read(p_tenant_id text, p_work_order_id text, p_after_event_id bigint, p_limit integer) TO selene_os;
+GRANT ALL ON FUNCTION os_core.work_order_ledger_read(p_tenant_id text, p_work_order_id text, p_after_event_id bigint, p_limit integer) TO selene_dba;
+
+
+--
+-- Name: FUNCTION work_orders_current_rebuild(p_tenant_id text); Type: ACL; Schema: os_core; Owner: selene_projector
+--
+
+REVOKE ALL ON FUNCTION os_core.work_orders_current_rebuild(p_tenant_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION os_core.work_orders_current_rebuild(p_tenant_id text) TO selene_os;
+GRANT ALL ON FUNCTION os_core.work_orders_current_rebuild(p_tenant_id text) TO selene_dba;
+
+
+--
+-- Name: FUNCTION emit_append_audit(p_event os_core.work_order_ledger, p_outcome text); Type: ACL; Schema: ph1j; Owner: selene_owner
+--
+
+REVOKE ALL ON FUNCTION ph1j.emit_append_audit(p_event os_core.work_order_ledger, p_outcome text) FROM PUBLIC;
+
+
+--
+-- Name: TABLE work_order_leases; Type: ACL; Schema: os_core; Owner: selene_owner
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE os_core.work_order_leases TO selene_projector;
+
+
+--
+-- Name: TABLE work_order_step_attempts; Type: ACL; Schema: os_core; Owner: selene_owner
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE os_core.work_order_step_attempts TO selene_projector;
+
+
+--
+-- Name: TABLE audit_events; Type: ACL; Schema: ph1j; Owner: selene_owner
+--
+
+REVOKE ALL ON TABLE ph1j.audit_events FROM selene_owner;
+GRANT SELECT,INSERT,REFERENCES,TRIGGER ON TABLE ph1j.audit_events TO selene_owner;
+
+
+--
+-- PostgreSQL database dump complete
+--
+
+

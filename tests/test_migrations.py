@@ -1,0 +1,75 @@
+"""Migrations: the schema matches the committed snapshot, re-applying changes nothing,
+and rolling back then re-applying gives the same schema."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import psycopg
+from pytest_postgresql.executors import PostgreSQLExecutor
+
+from selene_core_tables.migrate import apply_migrations, reinstall_sql, rollback_migrations
+from selene_core_tables.server import find_bindir
+from tests.conftest import conninfo
+
+SNAPSHOT = Path(__file__).resolve().parent / "snapshots" / "schema.sql"
+# pg_dump's lines that change from run to run or between point releases.
+VOLATILE_LINES = re.compile(r"^(-- Dumped (from|by) .*|\\(un)?restrict .*)\n", re.MULTILINE)
+
+
+def dump_schema(executor: PostgreSQLExecutor, dbname: str) -> str:
+    """pg_dump --schema-only of os_core and ph1j, without the lines that vary by run."""
+    dumped = subprocess.run(
+        [
+            str(find_bindir() / "pg_dump"),
+            "--schema-only",
+            "--schema=os_core",
+            "--schema=ph1j",
+            conninfo(executor, dbname),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return VOLATILE_LINES.sub("", dumped)
+
+
+def test_schema_matches_the_committed_snapshot(
+    postgresql_proc: PostgreSQLExecutor, dbname: str
+) -> None:
+    dumped = dump_schema(postgresql_proc, dbname)
+    if os.environ.get("SELENE_UPDATE_SNAPSHOT") == "1":
+        SNAPSHOT.parent.mkdir(exist_ok=True)
+        SNAPSHOT.write_text(dumped)
+    assert dumped == SNAPSHOT.read_text(), (
+        "the migrated schema differs from tests/snapshots/schema.sql: if the change is "
+        "intended, run `make snapshot` and commit the new snapshot with it"
+    )
+
+
+def test_reapplying_migrations_and_sql_changes_nothing(
+    postgresql_proc: PostgreSQLExecutor, dbname: str
+) -> None:
+    before = dump_schema(postgresql_proc, dbname)
+    assert apply_migrations(conninfo(postgresql_proc, dbname)) == 0
+    reinstall_sql(conninfo(postgresql_proc, dbname))
+    assert dump_schema(postgresql_proc, dbname) == before
+
+
+def test_rollback_then_apply_gives_the_same_schema(
+    postgresql_proc: PostgreSQLExecutor, postgresql: psycopg.Connection, dbname: str
+) -> None:
+    before = dump_schema(postgresql_proc, dbname)
+    target = conninfo(postgresql_proc, dbname)
+    postgresql.close()  # yoyo needs the database to itself for DROP SCHEMA
+    assert rollback_migrations(target) >= 1
+    with psycopg.connect(target) as conn:
+        schemas = conn.execute(
+            "SELECT nspname FROM pg_namespace WHERE nspname IN ('os_core', 'ph1j')"
+        ).fetchall()
+    assert schemas == []
+    assert apply_migrations(target) >= 1
+    assert dump_schema(postgresql_proc, dbname) == before
