@@ -17,6 +17,10 @@ for package in "${packages[@]}"; do
     missing+=("$package")
   fi
 done
+# A Debian system python3 needs python3-venv for `python3 -m venv`.
+if ! python3 -c "import ensurepip, venv" >/dev/null 2>&1; then
+  missing+=(python3-venv)
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -eq 0 ]; then

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import psycopg
@@ -73,3 +74,21 @@ def test_rollback_then_apply_gives_the_same_schema(
     assert schemas == []
     assert apply_migrations(target) >= 1
     assert dump_schema(postgresql_proc, dbname) == before
+
+
+def test_a_dba_can_apply_the_migrations_with_the_yoyo_command(
+    postgresql_proc: PostgreSQLExecutor, postgresql: psycopg.Connection, dbname: str
+) -> None:
+    """The by-hand command of the README, on an empty database, gives the snapshot schema."""
+    empty = f"{dbname}_by_hand"
+    postgresql.autocommit = True
+    postgresql.execute(f'CREATE DATABASE "{empty}" TEMPLATE template0')
+    url = f"postgresql+psycopg://{postgresql_proc.user}@{postgresql_proc.host}:{postgresql_proc.port}/{empty}"
+    yoyo = Path(sys.executable).parent / "yoyo"
+    migrations = Path(__file__).resolve().parents[1] / "migrations"
+    subprocess.run(
+        [str(yoyo), "apply", "--batch", "--database", url, str(migrations)],
+        check=True,
+        capture_output=True,
+    )
+    assert dump_schema(postgresql_proc, empty) == SNAPSHOT.read_text()
