@@ -1,0 +1,69 @@
+"""The client's error table mirrors the database's and maps real errors to the right class."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from selene_core_tables.errors import (
+    REASON_CODE_ERRORS,
+    AppendOnlyViolation,
+    ContractValidationFailed,
+    TenantScopeViolation,
+    storage_error_from,
+)
+from tests.conftest import APP_ROLE
+
+
+def test_the_client_mirrors_the_database_error_catalogue(postgresql: psycopg.Connection) -> None:
+    in_database = postgresql.execute(
+        "SELECT sqlstate, reason_code, exception_name FROM os_core.error_codes()"
+    ).fetchall()
+    in_client = [(cls.sqlstate_code, cls.reason_code, cls.__name__) for cls in REASON_CODE_ERRORS]
+    assert sorted(in_client) == sorted(in_database)
+
+
+@pytest.mark.parametrize(
+    ("statement", "expected", "sqlstate"),
+    [
+        ("DELETE FROM os_core.work_order_ledger", AppendOnlyViolation, "SE001"),
+        (
+            "SELECT os_core.work_order_current_read('acme', 'wo-1')",
+            TenantScopeViolation,
+            "SE003",
+        ),
+        ("SELECT os_core.set_tenant('not a tenant')", ContractValidationFailed, "SE004"),
+        (
+            "INSERT INTO os_core.work_orders_current (tenant_id) VALUES ('bad tenant')",
+            ContractValidationFailed,
+            "23514",
+        ),
+    ],
+)
+def test_a_database_refusal_maps_to_its_exception(
+    postgresql: psycopg.Connection,
+    statement: str,
+    expected: type[Exception],
+    sqlstate: str,
+) -> None:
+    with pytest.raises(psycopg.Error) as raised:
+        postgresql.execute(statement)
+    mapped = storage_error_from(raised.value)
+    assert type(mapped) is expected
+    assert mapped.sqlstate == sqlstate
+    assert mapped.__cause__ is raised.value
+    if sqlstate.startswith("SE"):
+        assert mapped.detail
+        assert str(mapped).startswith(expected.reason_code)
+
+
+def test_a_direct_table_read_by_the_app_role_maps_to_tenant_scope(connect) -> None:
+    with connect(user=APP_ROLE) as conn, pytest.raises(psycopg.Error) as raised:
+        conn.execute("SELECT * FROM os_core.work_order_ledger")
+    assert isinstance(storage_error_from(raised.value), TenantScopeViolation)
+
+
+def test_an_unrelated_error_maps_to_nothing(postgresql: psycopg.Connection) -> None:
+    with pytest.raises(psycopg.Error) as raised:
+        postgresql.execute("SELECT 1 / 0")
+    assert storage_error_from(raised.value) is None
