@@ -72,7 +72,7 @@ CONSTRAINT work_order_id_not_blank CHECK (NOT os_core.is_blank(VALUE));
 
 CREATE DOMAIN os_core.correlation_id AS numeric
 CONSTRAINT correlation_id_u128 CHECK (
-    VALUE = trunc(VALUE)
+    scale(VALUE) = 0
     AND VALUE >= 1
     AND VALUE < 340282366920938463463374607431768211456
 );
@@ -118,7 +118,8 @@ ALTER DOMAIN os_core.monotonic_ns OWNER TO selene_owner;
 
 COMMENT ON DOMAIN os_core.tenant_id IS '1-64 characters of A-Z a-z 0-9 _ . : -';
 COMMENT ON DOMAIN os_core.work_order_id IS 'Non-blank, at most 128 characters.';
-COMMENT ON DOMAIN os_core.correlation_id IS 'A u128: an integer with 1 <= id < 2^128.';
+COMMENT ON DOMAIN os_core.correlation_id IS
+'A u128: an integer with 1 <= id < 2^128, stored with scale 0 (42, never 42.000).';
 COMMENT ON DOMAIN os_core.turn_id IS 'A positive bigint.';
 COMMENT ON DOMAIN os_core.event_type IS 'The eight PH1.WORK event types.';
 COMMENT ON DOMAIN os_core.work_order_status IS

@@ -47,6 +47,9 @@ BEGIN
     IF _violation IS NOT NULL THEN
         PERFORM os_core.raise_error('OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED', _violation);
     END IF;
+    -- An integral value may arrive as 42.000: store it as 42, so that equal ids
+    -- are equal byte for byte in the ledger, the projection and a rebuild.
+    p_correlation_id := trunc(p_correlation_id);
 
     -- A rebuild takes SHARE ROW EXCLUSIVE on the projection: wait for it here,
     -- before reading the projection, never halfway through.

@@ -52,7 +52,7 @@ COMMENT ON SCHEMA ph1j IS 'PH1.J audit events emitted by the os_core capabilitie
 --
 
 CREATE DOMAIN os_core.correlation_id AS numeric
-	CONSTRAINT correlation_id_u128 CHECK (((VALUE = trunc(VALUE)) AND (VALUE >= (1)::numeric) AND (VALUE < '340282366920938463463374607431768211456'::numeric)));
+	CONSTRAINT correlation_id_u128 CHECK (((scale(VALUE) = 0) AND (VALUE >= (1)::numeric) AND (VALUE < '340282366920938463463374607431768211456'::numeric)));
 
 
 ALTER DOMAIN os_core.correlation_id OWNER TO selene_owner;
@@ -61,7 +61,7 @@ ALTER DOMAIN os_core.correlation_id OWNER TO selene_owner;
 -- Name: DOMAIN correlation_id; Type: COMMENT; Schema: os_core; Owner: selene_owner
 --
 
-COMMENT ON DOMAIN os_core.correlation_id IS 'A u128: an integer with 1 <= id < 2^128.';
+COMMENT ON DOMAIN os_core.correlation_id IS 'A u128: an integer with 1 <= id < 2^128, stored with scale 0 (42, never 42.000).';
 
 
 --
@@ -581,6 +581,9 @@ BEGIN
     IF _violation IS NOT NULL THEN
         PERFORM os_core.raise_error('OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED', _violation);
     END IF;
+    -- An integral value may arrive as 42.000: store it as 42, so that equal ids
+    -- are equal byte for byte in the ledger, the projection and a rebuild.
+    p_correlation_id := trunc(p_correlation_id);
 
     -- A rebuild takes SHARE ROW EXCLUSIVE on the projection: wait for it here,
     -- before reading the projection, never halfway through.
