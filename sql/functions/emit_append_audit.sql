@@ -23,8 +23,9 @@ BEGIN
     )
     RETURNING audit_event_id INTO _audit_event_id;
 
-    -- NOTIFY serialises commits cluster-wide, so it is opt-in.
-    IF coalesce(nullif(current_setting('selene.audit_notify', TRUE), '')::boolean, FALSE) THEN
+    -- NOTIFY serialises commits cluster-wide, so it is opt-in. Any value but
+    -- on/true/yes/1 counts as off: a typo in a setting must not stop appends.
+    IF lower(current_setting('selene.audit_notify', TRUE)) IN ('on', 'true', 'yes', '1') THEN
         PERFORM pg_notify('ph1j_audit', json_build_object(
             'tenant_id', p_event.tenant_id,
             'audit_event_id', _audit_event_id,

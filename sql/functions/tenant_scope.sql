@@ -19,6 +19,9 @@ RETURNS text
 LANGUAGE plpgsql
 VOLATILE
 PARALLEL UNSAFE
+-- Definer so that a bad tenant id raises SE004 through os_core.raise_error,
+-- which callers may not execute themselves. The setting it makes is the caller's.
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN

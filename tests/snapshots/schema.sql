@@ -383,7 +383,7 @@ COMMENT ON FUNCTION os_core.require_tenant_scope(p_tenant_id text) IS 'Raises OS
 --
 
 CREATE FUNCTION os_core.set_tenant(p_tenant_id text) RETURNS text
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $_$
 BEGIN
@@ -1034,8 +1034,9 @@ BEGIN
     )
     RETURNING audit_event_id INTO _audit_event_id;
 
-    -- NOTIFY serialises commits cluster-wide, so it is opt-in.
-    IF coalesce(nullif(current_setting('selene.audit_notify', TRUE), '')::boolean, FALSE) THEN
+    -- NOTIFY serialises commits cluster-wide, so it is opt-in. Any value but
+    -- on/true/yes/1 counts as off: a typo in a setting must not stop appends.
+    IF lower(current_setting('selene.audit_notify', TRUE)) IN ('on', 'true', 'yes', '1') THEN
         PERFORM pg_notify('ph1j_audit', json_build_object(
             'tenant_id', p_event.tenant_id,
             'audit_event_id', _audit_event_id,

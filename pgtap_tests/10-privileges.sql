@@ -1,0 +1,101 @@
+-- 10-privileges: allowed_callers SELENE_OS_ONLY made real (design §4). Proves,
+-- by trying, that selene_os, selene_dba and a role holding only PUBLIC's
+-- privileges can neither read nor write any table or sequence directly (42501),
+-- cannot call the internal helpers (42501), and cannot create objects in os_core;
+-- that selene_os and selene_dba can call every capability function; and that
+-- PUBLIC can call none of them.
+BEGIN;
+\ir support/helpers.sql
+
+SELECT plan(126);
+
+CREATE ROLE tap_public_only NOLOGIN;
+
+-- Every direct statement on every table: 5 tables x 5 statements.
+CREATE TABLE tap.direct_statements (statement text, description text);
+INSERT INTO tap.direct_statements
+SELECT format(s.template, t.name), format(s.description, t.name)
+FROM (
+    VALUES
+        ('os_core.work_order_ledger'),
+        ('os_core.work_orders_current'),
+        ('os_core.work_order_step_attempts'),
+        ('os_core.work_order_leases'),
+        ('ph1j.audit_events')
+) AS t (name)
+CROSS JOIN (
+    VALUES
+        (1, 'SELECT * FROM %s', 'SELECT from %s is denied.'),
+        (2, 'INSERT INTO %s DEFAULT VALUES', 'INSERT into %s is denied.'),
+        (3, 'UPDATE %s SET tenant_id = tenant_id', 'UPDATE of %s is denied.'),
+        (4, 'DELETE FROM %s', 'DELETE from %s is denied.'),
+        (5, 'TRUNCATE %s', 'TRUNCATE of %s is denied.')
+) AS s (n, template, description)
+ORDER BY t.name, s.n;
+
+-- Every internal helper, and the identity sequences: 8 + 2 statements.
+CREATE TABLE tap.internal_statements (statement text, description text);
+INSERT INTO tap.internal_statements VALUES
+    ($$SELECT os_core.raise_error('OS_WORK_ORDER_APPEND_ONLY_VIOLATION', 'forged')$$, 'os_core.raise_error cannot be called.'),
+    ($$SELECT os_core.require_tenant_scope('acme')$$, 'os_core.require_tenant_scope cannot be called.'),
+    ($$SELECT ph1j.emit_append_audit(NULL::os_core.work_order_ledger, 'APPENDED')$$, 'ph1j.emit_append_audit cannot be called.'),
+    ($$SELECT os_core.work_order_event_contract_violation(1, 'acme', 'wo-1', 1, 1, 'WORK_ORDER_CREATED', 'DRAFT', 1,
+        NULL, NULL, NULL, NULL, NULL, 1, NULL, NULL)$$, 'os_core.work_order_event_contract_violation cannot be called.'),
+    ($$SELECT os_core.current_tenant_id()$$, 'os_core.current_tenant_id cannot be called.'),
+    ($$SELECT os_core.is_blank('x')$$, 'os_core.is_blank cannot be called.'),
+    ($$SELECT os_core.is_terminal_status('DONE')$$, 'os_core.is_terminal_status cannot be called.'),
+    ($$SELECT os_core.tg_append_only__refuse_mutation()$$, 'the trigger function cannot be called.'),
+    ($$SELECT nextval('os_core.work_order_ledger_work_order_event_id_seq')$$, 'the ledger''s event id sequence cannot be advanced.'),
+    ($$SELECT nextval('ph1j.audit_events_audit_event_id_seq')$$, 'the audit id sequence cannot be advanced.');
+GRANT SELECT ON tap.direct_statements, tap.internal_statements TO PUBLIC;
+
+-- Acting as selene_os (tenant acme)
+SELECT tap.act_as('selene_os', 'acme');
+SELECT throws_ok(d.statement, '42501', NULL, 'selene_os: ' || d.description) FROM tap.direct_statements AS d;
+SELECT throws_ok(i.statement, '42501', NULL, 'selene_os: ' || i.description) FROM tap.internal_statements AS i;
+SELECT throws_ok($$CREATE TABLE os_core.tap_forged (id int)$$, '42501', NULL, 'selene_os cannot create a table in os_core.');
+SELECT lives_ok($$SELECT os_core.set_tenant('acme')$$, 'selene_os can call set_tenant.');
+SELECT lives_ok($$SELECT * FROM os_core.error_codes()$$, 'selene_os can call error_codes.');
+SELECT lives_ok($$SELECT * FROM os_core.work_order_ledger_append('acme', 'wo-os', 1, 1, 'WORK_ORDER_CREATED', 'DRAFT', 1, 1000)$$,
+    'selene_os can call work_order_ledger_append.');
+SELECT lives_ok($$SELECT * FROM os_core.work_order_current_read('acme', 'wo-os')$$, 'selene_os can call work_order_current_read.');
+SELECT lives_ok($$SELECT * FROM os_core.work_order_ledger_read('acme')$$, 'selene_os can call work_order_ledger_read.');
+SELECT lives_ok($$SELECT * FROM os_core.work_orders_current_rebuild('acme')$$, 'selene_os can call work_orders_current_rebuild.');
+RESET ROLE;
+
+-- Acting as selene_dba (tenant acme)
+SELECT tap.act_as('selene_dba', 'acme');
+SELECT throws_ok(d.statement, '42501', NULL, 'selene_dba: ' || d.description) FROM tap.direct_statements AS d;
+SELECT throws_ok(i.statement, '42501', NULL, 'selene_dba: ' || i.description) FROM tap.internal_statements AS i;
+SELECT throws_ok($$CREATE TABLE os_core.tap_forged (id int)$$, '42501', NULL, 'selene_dba cannot create a table in os_core.');
+SELECT lives_ok($$SELECT os_core.set_tenant('acme')$$, 'selene_dba can call set_tenant.');
+SELECT lives_ok($$SELECT * FROM os_core.error_codes()$$, 'selene_dba can call error_codes.');
+SELECT lives_ok($$SELECT * FROM os_core.work_order_ledger_append('acme', 'wo-dba', 2, 1, 'WORK_ORDER_CREATED', 'DRAFT', 1, 1000)$$,
+    'selene_dba can call work_order_ledger_append.');
+SELECT lives_ok($$SELECT * FROM os_core.work_order_current_read('acme', 'wo-dba')$$, 'selene_dba can call work_order_current_read.');
+SELECT lives_ok($$SELECT * FROM os_core.work_order_ledger_read('acme')$$, 'selene_dba can call work_order_ledger_read.');
+SELECT lives_ok($$SELECT * FROM os_core.work_orders_current_rebuild()$$, 'selene_dba can call work_orders_current_rebuild for every tenant.');
+RESET ROLE;
+
+-- Acting as tap_public_only (PUBLIC's privileges only; tenant acme)
+SELECT tap.act_as('tap_public_only', 'acme');
+SELECT throws_ok(d.statement, '42501', NULL, 'PUBLIC: ' || d.description) FROM tap.direct_statements AS d;
+SELECT throws_ok(i.statement, '42501', NULL, 'PUBLIC: ' || i.description) FROM tap.internal_statements AS i;
+SELECT throws_ok($$SELECT os_core.set_tenant('acme')$$, '42501', NULL, 'PUBLIC cannot call set_tenant.');
+SELECT throws_ok($$SELECT * FROM os_core.error_codes()$$, '42501', NULL, 'PUBLIC cannot call error_codes.');
+SELECT throws_ok($$SELECT * FROM os_core.work_order_ledger_append('acme', 'wo-pub', 3, 1, 'WORK_ORDER_CREATED', 'DRAFT', 1, 1000)$$,
+    '42501', NULL, 'PUBLIC cannot call work_order_ledger_append.');
+SELECT throws_ok($$SELECT * FROM os_core.work_order_current_read('acme', 'wo-os')$$, '42501', NULL, 'PUBLIC cannot call work_order_current_read.');
+SELECT throws_ok($$SELECT * FROM os_core.work_order_ledger_read('acme')$$, '42501', NULL, 'PUBLIC cannot call work_order_ledger_read.');
+SELECT throws_ok($$SELECT * FROM os_core.work_orders_current_rebuild('acme')$$, '42501', NULL, 'PUBLIC cannot call work_orders_current_rebuild.');
+RESET ROLE;
+
+-- Acting as postgres (superuser)
+SELECT results_eq(
+    $$SELECT work_order_id::text FROM os_core.work_order_ledger ORDER BY work_order_event_id$$,
+    $$VALUES ('wo-os'), ('wo-dba')$$,
+    'Only the two appends made through the capability function reached the ledger.'
+);
+
+SELECT * FROM finish();
+ROLLBACK;
