@@ -1,10 +1,60 @@
-"""selene-core-tables: the Selene OS work-order ledger in PostgreSQL.
+"""selene-core-tables: the Selene OS work-order ledger in PostgreSQL, and its client.
 
 The engine lives in the database (schema ``os_core``, audit in ``ph1j``); this
-package applies its migrations and runs local PostgreSQL servers for tests and
-the embedded default.
+package is its thin client. Quick start::
+
+    import psycopg
+    from selene_core_tables import WorkOrderLedgerEventInput, WorkOrderRepository
+
+    with psycopg.connect("postgresql://my_service@localhost/selene", autocommit=True) as conn:
+        repo = WorkOrderRepository(conn)
+        result = repo.append(WorkOrderLedgerEventInput(
+            tenant_id="acme", work_order_id="wo-1", correlation_id=42, turn_id=1,
+            event_type="WORK_ORDER_CREATED", work_order_status="DRAFT",
+            reason_code=1, created_at=1_000, idempotency_key="create-wo-1"))
+        print(result.work_order_event_id, repo.current("acme", "wo-1"))
+
+Refusals raise a :class:`StorageError` subclass per reason code.
 """
 
 from __future__ import annotations
 
+from selene_core_tables.errors import (
+    AppendOnlyViolation,
+    ContractValidationFailed,
+    IdempotencyReplay,
+    StorageError,
+    TenantScopeViolation,
+    storage_error_from,
+    storage_errors,
+)
+from selene_core_tables.records import (
+    AppendResult,
+    RebuildResult,
+    WorkEventType,
+    WorkOrderCurrentRecord,
+    WorkOrderLedgerEvent,
+    WorkOrderLedgerEventInput,
+    WorkOrderStatus,
+)
+from selene_core_tables.repository import WorkOrderRepository
+
 __version__ = "0.1.0"
+
+__all__ = [
+    "AppendOnlyViolation",
+    "AppendResult",
+    "ContractValidationFailed",
+    "IdempotencyReplay",
+    "RebuildResult",
+    "StorageError",
+    "TenantScopeViolation",
+    "WorkEventType",
+    "WorkOrderCurrentRecord",
+    "WorkOrderLedgerEvent",
+    "WorkOrderLedgerEventInput",
+    "WorkOrderRepository",
+    "WorkOrderStatus",
+    "storage_error_from",
+    "storage_errors",
+]

@@ -1,12 +1,12 @@
 """Exceptions for the engine's reason codes, found from a PostgreSQL error's SQLSTATE.
 
-Hierarchy::
+Hierarchy (class, SQLSTATE, reason code, exit code of the CLI)::
 
-    StorageError
-     ├── AppendOnlyViolation        SE001  OS_WORK_ORDER_APPEND_ONLY_VIOLATION
-     ├── IdempotencyReplay          SE002  OS_WORK_ORDER_IDEMPOTENCY_REPLAY
-     ├── TenantScopeViolation       SE003  OS_WORK_ORDER_TENANT_SCOPE_VIOLATION
-     └── ContractValidationFailed   SE004  OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED
+    StorageError                                                                  10
+     ├── AppendOnlyViolation        SE001  OS_WORK_ORDER_APPEND_ONLY_VIOLATION       11
+     ├── IdempotencyReplay          SE002  OS_WORK_ORDER_IDEMPOTENCY_REPLAY          12
+     ├── TenantScopeViolation       SE003  OS_WORK_ORDER_TENANT_SCOPE_VIOLATION      13
+     └── ContractValidationFailed   SE004  OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED  14
 
 The database is the authority: ``os_core.error_codes()`` lists the same table,
 and a test keeps the two equal. PostgreSQL's own errors that mean the same
@@ -15,6 +15,8 @@ thing map to the same classes (see :data:`POSTGRES_EQUIVALENTS`).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import ClassVar
 
 import psycopg
@@ -25,6 +27,8 @@ class StorageError(Exception):
 
     reason_code: ClassVar[str] = "OS_WORK_ORDER_STORAGE_ERROR"
     sqlstate_code: ClassVar[str | None] = None
+    #: The exit status of the ``selene-core-tables`` CLI when this error stops it.
+    exit_code: ClassVar[int] = 10
 
     def __init__(
         self,
@@ -38,6 +42,8 @@ class StorageError(Exception):
         self.sqlstate = sqlstate
         self.detail = detail
         self.hint = hint
+        #: In a refused ``append_many`` batch, the position of the event refused.
+        self.event_index: int | None = None
 
     def __str__(self) -> str:
         """Return the reason code, then the DETAIL: one line that says what to fix."""
@@ -49,6 +55,7 @@ class AppendOnlyViolation(StorageError):
 
     reason_code = "OS_WORK_ORDER_APPEND_ONLY_VIOLATION"
     sqlstate_code = "SE001"
+    exit_code = 11
 
 
 class IdempotencyReplay(StorageError):
@@ -56,6 +63,10 @@ class IdempotencyReplay(StorageError):
 
     reason_code = "OS_WORK_ORDER_IDEMPOTENCY_REPLAY"
     sqlstate_code = "SE002"
+    exit_code = 12
+
+    #: The id of the event first appended with this idempotency key.
+    work_order_event_id: int | None = None
 
 
 class TenantScopeViolation(StorageError):
@@ -63,6 +74,7 @@ class TenantScopeViolation(StorageError):
 
     reason_code = "OS_WORK_ORDER_TENANT_SCOPE_VIOLATION"
     sqlstate_code = "SE003"
+    exit_code = 13
 
 
 class ContractValidationFailed(StorageError):
@@ -70,6 +82,7 @@ class ContractValidationFailed(StorageError):
 
     reason_code = "OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED"
     sqlstate_code = "SE004"
+    exit_code = 14
 
 
 REASON_CODE_ERRORS: tuple[type[StorageError], ...] = (
@@ -110,3 +123,19 @@ def storage_error_from(error: psycopg.Error) -> StorageError | None:
     )
     mapped.__cause__ = error
     return mapped
+
+
+@contextmanager
+def storage_errors() -> Iterator[None]:
+    """Re-raise a psycopg error that means a reason code as its StorageError (``from`` it).
+
+    Other errors pass through unchanged. The repository wraps every call in it; use
+    it around your own SQL on the os_core functions to get the same exceptions.
+    """
+    try:
+        yield
+    except psycopg.Error as error:
+        mapped = storage_error_from(error)
+        if mapped is None:
+            raise
+        raise mapped from error

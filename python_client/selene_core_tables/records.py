@@ -1,0 +1,221 @@
+"""The records of SELENE_OS_CORE_TABLES v1 as typed, frozen dataclasses.
+
+``WorkOrderLedgerEventInput`` is what a caller appends; ``WorkOrderLedgerEvent``
+is a stored ledger row; ``WorkOrderCurrentRecord`` a row of the current
+projection; ``AppendResult`` and ``RebuildResult`` what the capabilities return.
+Field names are the columns' names (the upstream records' names).
+
+No field is validated here: the database is the authority on the contract, and
+an event it refuses raises :class:`~selene_core_tables.errors.ContractValidationFailed`
+naming the rule. The enums are ``StrEnum``, so a plain string works wherever an
+enum member does (and an unknown one reaches the database and its reason code).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+
+class WorkOrderStatus(enum.StrEnum):
+    """Status of a work order; DONE, REFUSED, FAILED and CANCELED are terminal."""
+
+    DRAFT = "DRAFT"
+    CLARIFY = "CLARIFY"
+    CONFIRM = "CONFIRM"
+    EXECUTING = "EXECUTING"
+    DONE = "DONE"
+    REFUSED = "REFUSED"
+    FAILED = "FAILED"
+    CANCELED = "CANCELED"
+
+    @property
+    def is_terminal(self) -> bool:
+        """True when nothing but an idempotent replay may follow this status."""
+        return self in _TERMINAL
+
+
+_TERMINAL = frozenset(
+    {
+        WorkOrderStatus.DONE,
+        WorkOrderStatus.REFUSED,
+        WorkOrderStatus.FAILED,
+        WorkOrderStatus.CANCELED,
+    }
+)
+
+
+class WorkEventType(enum.StrEnum):
+    """The eight PH1.WORK event types a ledger event can have."""
+
+    WORK_ORDER_CREATED = "WORK_ORDER_CREATED"
+    FIELD_SET = "FIELD_SET"
+    FIELD_CONFLICT_RESOLVED = "FIELD_CONFLICT_RESOLVED"
+    STATUS_CHANGED = "STATUS_CHANGED"
+    STEP_STARTED = "STEP_STARTED"
+    STEP_FINISHED = "STEP_FINISHED"
+    STEP_FAILED = "STEP_FAILED"
+    WORK_ORDER_CANCELED = "WORK_ORDER_CANCELED"
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkOrderLedgerEventInput:
+    """One event to append (the WorkOrderLedgerEventInput v1 contract).
+
+    ``created_at`` and ``lease_expires_at`` are monotonic nanoseconds chosen by the
+    caller; ``correlation_id`` is a u128. Optional fields default to None.
+    """
+
+    tenant_id: str
+    work_order_id: str
+    correlation_id: int
+    turn_id: int
+    event_type: WorkEventType | str
+    work_order_status: WorkOrderStatus | str
+    reason_code: int
+    created_at: int
+    step_id: str | None = None
+    step_input_hash: str | None = None
+    lease_owner_id: str | None = None
+    lease_token_hash: str | None = None
+    lease_expires_at: int | None = None
+    idempotency_key: str | None = None
+    payload: Mapping[str, Any] | None = None
+    schema_version: int = 1
+
+    @classmethod
+    def from_dict(cls, fields: Mapping[str, Any]) -> WorkOrderLedgerEventInput:
+        """Build an event from a mapping of field names (a parsed JSON object, say).
+
+        Raises TypeError naming any key that is not a field, or a required field missing.
+        """
+        return cls(**fields)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the fields as plain JSON-ready values (enums as their text)."""
+        return {key: _plain(value) for key, value in asdict(self).items()}
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkOrderLedgerEvent:
+    """One stored ledger event: its id, the contract fields, and when it was recorded.
+
+    ``recorded_at`` is the wall-clock time of the append, for operators; no
+    projection reads it.
+    """
+
+    work_order_event_id: int
+    tenant_id: str
+    work_order_id: str
+    correlation_id: int
+    turn_id: int
+    event_type: WorkEventType
+    work_order_status: WorkOrderStatus
+    reason_code: int
+    created_at: int
+    step_id: str | None
+    step_input_hash: str | None
+    lease_owner_id: str | None
+    lease_token_hash: str | None
+    lease_expires_at: int | None
+    idempotency_key: str | None
+    payload: dict[str, Any] | None
+    schema_version: int
+    recorded_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> WorkOrderLedgerEvent:
+        """Build the record from a ``os_core.work_order_ledger`` row read as a dict."""
+        return cls(
+            **{
+                **_only_fields(cls, row),
+                "correlation_id": int(row["correlation_id"]),
+                "event_type": WorkEventType(row["event_type"]),
+                "work_order_status": WorkOrderStatus(row["work_order_status"]),
+            }
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the fields as plain JSON-ready values (enums as text, time as ISO 8601)."""
+        return {key: _plain(value) for key, value in asdict(self).items()}
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkOrderCurrentRecord:
+    """The current state of one work order (a row of ``os_core.work_orders_current``).
+
+    The ``last_*`` fields are of the latest event (``last_updated_at`` is its
+    ``created_at``); the step fields are of the latest event that named a step; the
+    lease fields of the latest event that carried a lease, cleared once terminal.
+    ``event_count`` is what an optimistic-concurrency append expects.
+    """
+
+    schema_version: int
+    tenant_id: str
+    work_order_id: str
+    correlation_id: int
+    turn_id: int
+    work_order_status: WorkOrderStatus
+    last_event_id: int
+    last_reason_code: int
+    last_updated_at: int
+    step_id: str | None
+    step_input_hash: str | None
+    lease_owner_id: str | None
+    lease_token_hash: str | None
+    lease_expires_at: int | None
+    event_count: int
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> WorkOrderCurrentRecord:
+        """Build the record from a ``os_core.work_orders_current`` row read as a dict."""
+        return cls(
+            **{
+                **_only_fields(cls, row),
+                "correlation_id": int(row["correlation_id"]),
+                "work_order_status": WorkOrderStatus(row["work_order_status"]),
+            }
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the fields as plain JSON-ready values (enums as their text)."""
+        return {key: _plain(value) for key, value in asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    """What an append returns: the event's id, and whether it was an idempotent replay.
+
+    On a replay nothing new was written to the ledger: ``work_order_event_id`` is
+    the id of the event first appended with the same idempotency key and content.
+    """
+
+    work_order_event_id: int
+    idempotency_replay: bool
+
+
+@dataclass(frozen=True)
+class RebuildResult:
+    """What a rebuild replayed: how many tenants, work orders and ledger events."""
+
+    tenant_count: int
+    work_order_count: int
+    event_count: int
+
+
+def _only_fields(cls: type, row: Mapping[str, Any]) -> dict[str, Any]:
+    names = cls.__dataclass_fields__
+    return {key: value for key, value in row.items() if key in names}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return dict(value)
+    return value

@@ -1,0 +1,261 @@
+"""The capabilities of SELENE_OS_CORE_TABLES v1 as methods of one repository object.
+
+Each method is one call of an ``os_core`` function (or, for ``append_many``, one
+pipeline of them) inside a transaction that first declares the tenant with
+``os_core.set_tenant``. The database does all validation, deduplication,
+projection and auditing; this module only sends typed parameters and turns rows
+into records and refusals into :mod:`selene_core_tables.errors` exceptions.
+
+Over a connection, each call runs in ``connection.transaction()``: on its own
+when no transaction is open, or as a savepoint of yours when one is, so several
+calls can share your transaction::
+
+    repo = WorkOrderRepository(conn)
+    with conn.transaction():
+        repo.append(created)
+        repo.append(confirmed)   # both or neither
+
+Over a ``psycopg_pool.ConnectionPool``, each call borrows a connection and
+commits before returning it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg import pq
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
+
+from selene_core_tables.errors import IdempotencyReplay, StorageError, storage_errors
+from selene_core_tables.records import (
+    AppendResult,
+    RebuildResult,
+    WorkOrderCurrentRecord,
+    WorkOrderLedgerEvent,
+    WorkOrderLedgerEventInput,
+)
+
+#: Parameter (without its ``p_`` prefix) -> SQL type, in the order of
+#: ``os_core.work_order_ledger_append``'s signature. Every value is cast, because
+#: psycopg would otherwise send a Python int as int2, int4, int8 or numeric by size.
+_APPEND_PARAMETERS: tuple[tuple[str, str], ...] = (
+    ("tenant_id", "text"),
+    ("work_order_id", "text"),
+    ("correlation_id", "numeric"),
+    ("turn_id", "bigint"),
+    ("event_type", "text"),
+    ("work_order_status", "text"),
+    ("reason_code", "bigint"),
+    ("created_at", "bigint"),
+    ("step_id", "text"),
+    ("step_input_hash", "text"),
+    ("lease_owner_id", "text"),
+    ("lease_token_hash", "text"),
+    ("lease_expires_at", "bigint"),
+    ("idempotency_key", "text"),
+    ("payload", "jsonb"),
+    ("schema_version", "integer"),
+    ("expected_event_count", "bigint"),
+)
+
+_APPEND_SQL = (
+    "SELECT work_order_event_id, idempotency_replay FROM os_core.work_order_ledger_append("
+    + ", ".join(f"p_{name} => %({name})s::{sql_type}" for name, sql_type in _APPEND_PARAMETERS)
+    + ")"
+)
+_SET_TENANT_SQL = "SELECT os_core.set_tenant(%s::text)"
+_CURRENT_SQL = (
+    "SELECT * FROM os_core.work_order_current_read("
+    "p_tenant_id => %s::text, p_work_order_id => %s::text)"
+)
+_LEDGER_SQL = (
+    "SELECT * FROM os_core.work_order_ledger_read("
+    "p_tenant_id => %s::text, p_work_order_id => %s::text, "
+    "p_after_event_id => %s::bigint, p_limit => %s::integer)"
+)
+_REBUILD_SQL = (
+    "SELECT tenant_count, work_order_count, event_count "
+    "FROM os_core.work_orders_current_rebuild(p_tenant_id => %s::text)"
+)
+
+#: Default number of events per ledger page (the database allows 1 to 10000).
+DEFAULT_PAGE_SIZE = 1000
+
+
+class WorkOrderRepository:
+    """The four capabilities over a psycopg connection or a ``psycopg_pool`` pool.
+
+    Connect as a login role that is a member of ``selene_os`` (services) or
+    ``selene_dba`` (rebuilds across tenants). Every method declares its tenant for
+    its transaction; none keeps state between calls.
+    """
+
+    def __init__(self, source: psycopg.Connection[Any] | ConnectionPool[Any]) -> None:
+        """Use ``source``: a connection (calls join its transaction) or a pool."""
+        self._source = source
+
+    @contextmanager
+    def _transaction(self, tenant_id: str | None) -> Iterator[psycopg.Connection[Any]]:
+        """Open a transaction on a connection of the source and declare ``tenant_id`` in it."""
+        with storage_errors(), self._connection() as conn, conn.transaction():
+            if tenant_id is not None:
+                conn.execute(_SET_TENANT_SQL, [tenant_id])
+            yield conn
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        if isinstance(self._source, ConnectionPool):
+            with self._source.connection() as conn:
+                yield conn
+        else:
+            yield self._source
+
+    def append(
+        self,
+        event: WorkOrderLedgerEventInput,
+        *,
+        expected_event_count: int | None = None,
+        replay_is_error: bool = False,
+    ) -> AppendResult:
+        """Append one event (OS_WORK_ORDER_LEDGER_APPEND) and return its id.
+
+        An event whose idempotency key and content were appended before returns the
+        original id with ``idempotency_replay=True`` and writes nothing but an audit
+        row; with ``replay_is_error=True`` that raises :class:`IdempotencyReplay`
+        instead (after the transaction, so the replay's audit row is kept). Pass
+        ``expected_event_count`` to refuse the append when the work order no longer
+        has that many events (another writer got there first).
+
+        Raises TenantScopeViolation or ContractValidationFailed; nothing is written then.
+        """
+        with self._transaction(event.tenant_id) as conn:
+            row = conn.execute(_APPEND_SQL, _append_parameters(event, expected_event_count))
+            result = AppendResult(*_one(row.fetchone()))
+        if replay_is_error and result.idempotency_replay:
+            replay = IdempotencyReplay(
+                IdempotencyReplay.reason_code,
+                sqlstate=IdempotencyReplay.sqlstate_code,
+                detail=(
+                    f"idempotency_key {event.idempotency_key!r} of work order "
+                    f"{event.work_order_id!r} already names event {result.work_order_event_id}"
+                ),
+            )
+            replay.work_order_event_id = result.work_order_event_id
+            raise replay
+        return result
+
+    def append_many(self, events: Iterable[WorkOrderLedgerEventInput]) -> list[AppendResult]:
+        """Append a batch of one tenant's events in one transaction and one round trip.
+
+        The calls are sent in psycopg's pipeline mode; results come back in the order
+        of ``events``, each telling whether it was an idempotent replay. The batch is
+        atomic: when the database refuses one event, nothing of the batch is written
+        and the error raised carries ``event_index``, the position of that event.
+
+        Raises ValueError (before any round trip) when the events are of more than
+        one tenant: the tenant is declared once per transaction.
+        """
+        batch = list(events)
+        if not batch:
+            return []
+        tenants = sorted({event.tenant_id for event in batch})
+        if len(tenants) > 1:
+            raise ValueError(f"append_many takes the events of one tenant per batch, got {tenants}")
+        cursors: list[psycopg.Cursor[Any]] = []
+        try:
+            with self._connection() as conn, storage_errors():
+                with conn.pipeline(), conn.transaction():
+                    conn.execute(_SET_TENANT_SQL, [tenants[0]])
+                    for event in batch:
+                        cursor = conn.cursor()
+                        cursors.append(cursor)
+                        cursor.execute(_APPEND_SQL, _append_parameters(event, None))
+                return [AppendResult(*_one(cursor.fetchone())) for cursor in cursors]
+        except StorageError as error:
+            error.event_index = _first_without_result(cursors)
+            raise
+
+    def current(self, tenant_id: str, work_order_id: str) -> WorkOrderCurrentRecord | None:
+        """Return the current record of a work order (OS_WORK_ORDER_CURRENT_READ), or None."""
+        with self._transaction(tenant_id) as conn:
+            cursor = conn.cursor(row_factory=dict_row)
+            row = cursor.execute(_CURRENT_SQL, [tenant_id, work_order_id]).fetchone()
+        return None if row is None else WorkOrderCurrentRecord.from_row(row)
+
+    def ledger_page(
+        self,
+        tenant_id: str,
+        work_order_id: str | None = None,
+        *,
+        after: int = 0,
+        limit: int = DEFAULT_PAGE_SIZE,
+    ) -> list[WorkOrderLedgerEvent]:
+        """Return one page of events (OS_WORK_ORDER_LEDGER_READ) with ids above ``after``.
+
+        The events are the tenant's, or one work order's, in event-id order, at most
+        ``limit`` (1 to 10000). Pass the last id of a page as ``after`` for the next.
+        """
+        with self._transaction(tenant_id) as conn:
+            cursor = conn.cursor(row_factory=dict_row)
+            rows = cursor.execute(_LEDGER_SQL, [tenant_id, work_order_id, after, limit])
+            return [WorkOrderLedgerEvent.from_row(row) for row in rows.fetchall()]
+
+    def ledger(
+        self,
+        tenant_id: str,
+        work_order_id: str | None = None,
+        *,
+        after: int = 0,
+        page_size: int = DEFAULT_PAGE_SIZE,
+    ) -> Iterator[WorkOrderLedgerEvent]:
+        """Iterate over the events with ids above ``after``, reading page after page.
+
+        Each page is its own short transaction: nothing is held open between pages,
+        and events appended while iterating appear in a later page.
+        """
+        while True:
+            page = self.ledger_page(tenant_id, work_order_id, after=after, limit=page_size)
+            yield from page
+            if len(page) < page_size:
+                return
+            after = page[-1].work_order_event_id
+
+    def rebuild(self, tenant_id: str | None = None) -> RebuildResult:
+        """Recompute the projection from the ledger (OS_WORK_ORDER_CURRENT_REBUILD).
+
+        For one tenant, or for every tenant with ``tenant_id=None`` (which needs a
+        login role in ``selene_dba``). Returns what was replayed.
+        """
+        with self._transaction(tenant_id) as conn:
+            row = conn.execute(_REBUILD_SQL, [tenant_id]).fetchone()
+        return RebuildResult(*_one(row))
+
+
+def _append_parameters(
+    event: WorkOrderLedgerEventInput, expected_event_count: int | None
+) -> dict[str, Any]:
+    values = event.to_dict()
+    values["expected_event_count"] = expected_event_count
+    if event.payload is not None:
+        values["payload"] = Jsonb(values["payload"])
+    return values
+
+
+def _one(row: Sequence[Any] | None) -> Sequence[Any]:
+    if row is None:  # the functions always return a row; a None here is a bug
+        raise RuntimeError("the capability function returned no row")
+    return row
+
+
+def _first_without_result(cursors: Sequence[psycopg.Cursor[Any]]) -> int | None:
+    """Return the position of the first call of a failed pipeline that got no result."""
+    for index, cursor in enumerate(cursors):
+        result = cursor.pgresult
+        if result is None or result.status != pq.ExecStatus.TUPLES_OK:
+            return index
+    return None

@@ -1,0 +1,286 @@
+"""WorkOrderRepository against the real database, logged in as the selene_os role."""
+
+from __future__ import annotations
+
+import dataclasses
+import zlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg_pool import ConnectionPool
+
+from selene_core_tables.errors import (
+    AppendOnlyViolation,
+    ContractValidationFailed,
+    IdempotencyReplay,
+    TenantScopeViolation,
+    storage_errors,
+)
+from selene_core_tables.records import (
+    AppendResult,
+    RebuildResult,
+    WorkEventType,
+    WorkOrderLedgerEventInput,
+    WorkOrderStatus,
+)
+from selene_core_tables.repository import WorkOrderRepository
+from tests.conftest import APP_ROLE, DBA_ROLE, conninfo
+from tests.sql_helpers import TENANT_A, TENANT_B, ledger_state
+
+U128_MAX = 2**128 - 1
+
+
+def created(work_order_id: str = "wo-1", **fields: Any) -> WorkOrderLedgerEventInput:
+    """A valid WORK_ORDER_CREATED event of tenant-a; ``fields`` override."""
+    values: dict[str, Any] = {
+        "tenant_id": TENANT_A,
+        "work_order_id": work_order_id,
+        "correlation_id": zlib.crc32(work_order_id.encode()) + 1,
+        "turn_id": 1,
+        "event_type": WorkEventType.WORK_ORDER_CREATED,
+        "work_order_status": WorkOrderStatus.DRAFT,
+        "reason_code": 1,
+        "created_at": 1_000,
+    }
+    values.update(fields)
+    return WorkOrderLedgerEventInput(**values)
+
+
+def then(previous: WorkOrderLedgerEventInput, **fields: Any) -> WorkOrderLedgerEventInput:
+    """The next event of the same work order: ``previous`` with ``fields`` replaced."""
+    return dataclasses.replace(previous, idempotency_key=None, payload=None, **fields)
+
+
+@pytest.fixture
+def app_conn(connect: Callable[..., psycopg.Connection]) -> psycopg.Connection:
+    return connect(user=APP_ROLE, autocommit=True)
+
+
+@pytest.fixture
+def repo(app_conn: psycopg.Connection) -> WorkOrderRepository:
+    return WorkOrderRepository(app_conn)
+
+
+def test_append_returns_the_event_id_and_current_follows(
+    repo: WorkOrderRepository, postgresql: psycopg.Connection
+) -> None:
+    first = created()
+    appended = repo.append(first)
+    assert appended == AppendResult(appended.work_order_event_id, idempotency_replay=False)
+
+    moved = repo.append(
+        then(first, event_type="STATUS_CHANGED", work_order_status="CONFIRM", created_at=2_000)
+    )
+    record = repo.current(TENANT_A, "wo-1")
+    assert record is not None
+    assert record.work_order_status is WorkOrderStatus.CONFIRM
+    assert record.last_event_id == moved.work_order_event_id > appended.work_order_event_id
+    assert record.last_updated_at == 2_000
+    assert record.event_count == 2
+    assert repo.current(TENANT_A, "no-such-work-order") is None
+    assert ledger_state(postgresql).ledger_rows == 2
+
+
+def test_an_accepted_event_round_trips_through_the_ledger_read(repo: WorkOrderRepository) -> None:
+    full = created(
+        correlation_id=U128_MAX,
+        turn_id=2**63 - 1,
+        reason_code=2**32 - 1,
+        step_id="step-ü",
+        step_input_hash="in-hash",
+        lease_owner_id="worker-1",
+        lease_token_hash="token-hash",
+        lease_expires_at=9_000,
+        idempotency_key="create-1",
+        payload={"fields": {"site": "berlin", "n": [1, 2.5, None, True]}},
+    )
+    appended = repo.append(full)
+    [stored] = repo.ledger(TENANT_A, "wo-1")
+    assert stored.work_order_event_id == appended.work_order_event_id
+    sent = full.to_dict()
+    received = stored.to_dict()
+    assert {key: received[key] for key in sent} == sent
+    assert isinstance(stored.event_type, WorkEventType)
+
+
+def test_a_replay_is_reported_and_writes_only_an_audit_row(
+    repo: WorkOrderRepository, postgresql: psycopg.Connection
+) -> None:
+    event = created(idempotency_key="create-1")
+    first = repo.append(event)
+    again = repo.append(event)
+    assert again == AppendResult(first.work_order_event_id, idempotency_replay=True)
+
+    with pytest.raises(IdempotencyReplay) as raised:
+        repo.append(event, replay_is_error=True)
+    assert raised.value.work_order_event_id == first.work_order_event_id
+    assert raised.value.sqlstate == "SE002"
+    assert str(raised.value).startswith("OS_WORK_ORDER_IDEMPOTENCY_REPLAY: ")
+
+    state = ledger_state(postgresql)
+    assert (state.ledger_rows, state.audit_rows) == (1, 3)
+
+
+def test_a_contract_violation_raises_its_class_and_writes_nothing(
+    repo: WorkOrderRepository, postgresql: psycopg.Connection
+) -> None:
+    before = ledger_state(postgresql)
+    with pytest.raises(ContractValidationFailed) as raised:
+        repo.append(created(event_type="NOT_A_TYPE"))
+    error = raised.value
+    assert error.sqlstate == "SE004"
+    assert error.reason_code == "OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED"
+    assert error.detail is not None
+    assert "event_type" in error.detail
+    assert isinstance(error.__cause__, psycopg.Error)
+    assert ledger_state(postgresql) == before
+
+
+def test_an_expected_event_count_that_is_stale_is_refused(
+    repo: WorkOrderRepository, postgresql: psycopg.Connection
+) -> None:
+    first = created()
+    repo.append(first, expected_event_count=0)
+    step = then(first, event_type="FIELD_SET", created_at=1_500)
+    repo.append(step, expected_event_count=1)
+    before = ledger_state(postgresql)
+    with pytest.raises(ContractValidationFailed) as raised:
+        repo.append(then(step, created_at=1_600), expected_event_count=1)
+    assert raised.value.detail is not None
+    assert "expected_event_count" in raised.value.detail
+    assert ledger_state(postgresql) == before
+
+
+def test_rebuilding_every_tenant_needs_the_dba_role(
+    repo: WorkOrderRepository,
+    connect: Callable[..., psycopg.Connection],
+    postgresql: psycopg.Connection,
+) -> None:
+    repo.append(created())
+    repo.append(created(tenant_id=TENANT_B, work_order_id="wo-b"))
+    with pytest.raises(TenantScopeViolation) as raised:
+        repo.rebuild()
+    assert raised.value.sqlstate == "SE003"
+
+    assert repo.rebuild(TENANT_A) == RebuildResult(1, 1, 1)
+    dba = WorkOrderRepository(connect(user=DBA_ROLE, autocommit=True))
+    before = ledger_state(postgresql)
+    assert dba.rebuild() == RebuildResult(2, 2, 2)
+    assert ledger_state(postgresql) == before
+
+
+def test_postgres_refusals_map_to_the_same_classes(
+    app_conn: psycopg.Connection, postgresql: psycopg.Connection
+) -> None:
+    WorkOrderRepository(app_conn).append(created())
+    with pytest.raises(TenantScopeViolation) as scope, storage_errors():
+        app_conn.execute("SELECT * FROM os_core.work_order_ledger")
+    assert scope.value.sqlstate == "42501"
+
+    with pytest.raises(AppendOnlyViolation) as append_only, storage_errors():
+        postgresql.execute("UPDATE os_core.work_order_ledger SET turn_id = 2")
+    assert append_only.value.sqlstate == "SE001"
+    postgresql.rollback()
+    assert ledger_state(postgresql).ledger_rows == 1
+
+
+def test_append_many_returns_results_in_order_with_each_replay(
+    repo: WorkOrderRepository, postgresql: psycopg.Connection
+) -> None:
+    existing = created("wo-0", idempotency_key="create-0")
+    original = repo.append(existing)
+    batch = [created(f"wo-{n}", idempotency_key=f"create-{n}") for n in range(1, 6)]
+    batch.insert(2, existing)
+    batch.append(then(batch[0], event_type="FIELD_SET", created_at=1_100))
+
+    results = repo.append_many(batch)
+    assert [result.idempotency_replay for result in results] == [
+        False, False, True, False, False, False, False
+    ]  # fmt: skip
+    assert results[2].work_order_event_id == original.work_order_event_id
+    fresh = [r.work_order_event_id for r in results if not r.idempotency_replay]
+    assert fresh == sorted(fresh)
+    assert len(set(fresh)) == 6
+    # The order is the ledger's: each result is the id of the event sent at its position.
+    by_id = {event.work_order_event_id: event for event in repo.ledger(TENANT_A)}
+    for sent, result in zip(batch, results, strict=True):
+        stored = by_id[result.work_order_event_id]
+        assert (stored.work_order_id, stored.event_type) == (sent.work_order_id, sent.event_type)
+    assert ledger_state(postgresql).ledger_rows == 7
+
+
+def test_a_refused_event_aborts_its_whole_batch_and_is_named(
+    repo: WorkOrderRepository, app_conn: psycopg.Connection, postgresql: psycopg.Connection
+) -> None:
+    batch = [created(f"wo-{n}") for n in range(6)]
+    batch[4] = created("wo-4", reason_code=0)
+    before = ledger_state(postgresql)
+    with pytest.raises(ContractValidationFailed) as raised:
+        repo.append_many(batch)
+    assert raised.value.event_index == 4
+    assert raised.value.detail is not None
+    assert "reason_code" in raised.value.detail
+    assert ledger_state(postgresql) == before
+    # The connection is usable afterwards.
+    assert len(repo.append_many(batch[:4])) == 4
+
+
+def test_append_many_takes_one_tenant_per_batch(
+    repo: WorkOrderRepository, postgresql: psycopg.Connection
+) -> None:
+    assert repo.append_many([]) == []
+    with pytest.raises(ValueError, match="one tenant"):
+        repo.append_many([created("wo-1"), created("wo-2", tenant_id=TENANT_B)])
+    assert ledger_state(postgresql).ledger_rows == 0
+
+
+def test_the_ledger_iterator_pages_across_boundaries(repo: WorkOrderRepository) -> None:
+    batch = [created(f"wo-{n:02d}") for n in range(23)]
+    ids = [result.work_order_event_id for result in repo.append_many(batch)]
+    repo.append(created("wo-b", tenant_id=TENANT_B))
+
+    for page_size in (1, 5, 10, 23, 24, 1000):
+        seen = [event.work_order_event_id for event in repo.ledger(TENANT_A, page_size=page_size)]
+        assert seen == ids, page_size
+    assert [e.work_order_event_id for e in repo.ledger(TENANT_A, after=ids[9], page_size=4)] == (
+        ids[10:]
+    )
+    assert [e.work_order_id for e in repo.ledger(TENANT_A, "wo-07")] == ["wo-07"]
+    with pytest.raises(ContractValidationFailed):
+        repo.ledger_page(TENANT_A, limit=0)
+
+
+def test_calls_join_the_callers_transaction(
+    app_conn: psycopg.Connection, postgresql: psycopg.Connection
+) -> None:
+    repo = WorkOrderRepository(app_conn)
+    with pytest.raises(RuntimeError), app_conn.transaction():
+        repo.append(created("wo-1"))
+        repo.append(created("wo-2"))
+        assert repo.current(TENANT_A, "wo-2") is not None
+        raise RuntimeError("the caller gives up")
+    assert ledger_state(postgresql).ledger_rows == 0
+
+
+@pytest.fixture
+def pool(postgresql_proc: Any, dbname: str) -> Iterator[ConnectionPool]:
+    with ConnectionPool(
+        conninfo(postgresql_proc, dbname, APP_ROLE), min_size=1, max_size=2, open=True
+    ) as pool:
+        yield pool
+
+
+def test_a_pool_serves_every_capability(pool: ConnectionPool) -> None:
+    repo = WorkOrderRepository(pool)
+    first = repo.append(created())
+    results = repo.append_many([created("wo-2"), created("wo-3")])
+    record = repo.current(TENANT_A, "wo-3")
+    assert record is not None
+    assert record.last_event_id == results[1].work_order_event_id
+    assert len(list(repo.ledger(TENANT_A))) == 3
+    assert repo.rebuild(TENANT_A) == RebuildResult(1, 3, 3)
+    assert first.work_order_event_id < results[0].work_order_event_id
+    with pytest.raises(TenantScopeViolation):
+        repo.rebuild()
