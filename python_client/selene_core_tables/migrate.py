@@ -26,9 +26,8 @@ def apply_migrations(conninfo: str) -> int:
     Runs as the connecting role, which must be a superuser (migration 0001 creates
     a BYPASSRLS role). Re-running with nothing pending changes nothing.
     """
-    backend = get_backend(yoyo_url(conninfo))
     migrations = read_migrations(str(resource_dir("migrations")))
-    with backend.lock():
+    with get_backend(yoyo_url(conninfo)) as backend, backend.lock():
         pending = backend.to_apply(migrations)
         backend.apply_migrations(pending)
     return len(pending)
@@ -36,9 +35,8 @@ def apply_migrations(conninfo: str) -> int:
 
 def rollback_migrations(conninfo: str) -> int:
     """Roll back every applied migration of the database at ``conninfo``; return how many."""
-    backend = get_backend(yoyo_url(conninfo))
     migrations = read_migrations(str(resource_dir("migrations")))
-    with backend.lock():
+    with get_backend(yoyo_url(conninfo)) as backend, backend.lock():
         applied = backend.to_rollback(migrations)
         backend.rollback_migrations(applied)
     return len(applied)
@@ -50,7 +48,6 @@ def reinstall_sql(conninfo: str) -> None:
     `yoyo apply` runs it only after applying something; call this after upgrading
     the package so that changed functions reach an already migrated database.
     """
-    backend = get_backend(yoyo_url(conninfo))
     migrations = read_migrations(str(resource_dir("migrations")))
-    with backend.lock():
+    with get_backend(yoyo_url(conninfo)) as backend, backend.lock():
         backend.run_post_apply(migrations)
