@@ -89,7 +89,7 @@ BEGIN
                     'OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED',
                     format(
                         'idempotency_key %L already names event %s of this work order, '
-                        || 'whose %s differ',
+                        || 'with a different %s',
                         p_idempotency_key, _event.work_order_event_id, _differing
                     ),
                     'use a new idempotency_key for a different event'
