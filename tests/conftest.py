@@ -14,6 +14,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from pathlib import Path
 
 import port_for
@@ -23,6 +24,7 @@ from pytest_postgresql import factories
 from pytest_postgresql.executors import PostgreSQLExecutor
 from pytest_postgresql.janitor import DatabaseJanitor
 
+from selene_core_tables.embedded import EmbeddedCluster, EmbeddedClusterError
 from selene_core_tables.migrate import apply_migrations
 from selene_core_tables.server import hand_over
 
@@ -103,3 +105,20 @@ def connect(
     yield _connect
     for conn in opened:
         conn.close()
+
+
+@pytest.fixture
+def home() -> Iterator[Path]:
+    """An empty home for an embedded cluster; whatever cluster runs there is stopped afterwards.
+
+    A ``tempfile.mkdtemp`` directory, short enough for the Unix socket path.
+    """
+    path = Path(tempfile.mkdtemp(prefix="selene-emb-"))
+    try:
+        yield path
+    finally:
+        for cluster_home in [path, *path.iterdir()]:
+            if (cluster_home / "data").is_dir():
+                with suppress(EmbeddedClusterError, OSError):
+                    EmbeddedCluster(cluster_home).stop()
+        shutil.rmtree(path, ignore_errors=True)
