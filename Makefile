@@ -8,9 +8,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: test lint format pytest pgtap snapshot system-deps venv clean
+.PHONY: test demo lint format pytest pgtap snapshot system-deps venv clean
 
 test: lint pytest
+
+# The demo on the embedded database, which the CLI creates and starts itself
+# (under $$SELENE_CORE_TABLES_HOME; `.venv/bin/selene-core-tables db stop` stops it).
+demo: venv
+	$(BIN)/selene-core-tables demo
 
 system-deps:
 	@scripts/install-system-deps.sh

@@ -46,8 +46,10 @@ class StorageError(Exception):
         self.event_index: int | None = None
 
     def __str__(self) -> str:
-        """Return the reason code, then the DETAIL: one line that says what to fix."""
-        return f"{self.reason_code}: {self.detail}" if self.detail else self.reason_code
+        """Return the reason code, then what to fix: the DETAIL, or PostgreSQL's own message."""
+        message = self.args[0] if self.args else ""
+        explanation = self.detail or (message if message != self.reason_code else None)
+        return f"{self.reason_code}: {explanation}" if explanation else self.reason_code
 
 
 class AppendOnlyViolation(StorageError):

@@ -1,0 +1,478 @@
+"""The ``selene-core-tables`` command: the capabilities from a shell.
+
+Every command takes ``--dsn`` (or ``$SELENE_CORE_TABLES_DSN``); with neither it
+uses the embedded database, started and migrated on first use under
+``--home`` (or ``$SELENE_CORE_TABLES_HOME``). A refusal prints one line, the
+reason code and the DETAIL, and exits with the code of its class (see
+``selene_core_tables.errors``); a database that cannot be reached exits 3 and
+bad input 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import fields
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TextIO
+
+import psycopg
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from selene_core_tables import migrate
+from selene_core_tables.database import Database, Login
+from selene_core_tables.embedded import EmbeddedClusterError
+from selene_core_tables.errors import StorageError
+from selene_core_tables.records import (
+    WorkEventType,
+    WorkOrderLedgerEvent,
+    WorkOrderLedgerEventInput,
+    WorkOrderStatus,
+)
+from selene_core_tables.repository import WorkOrderRepository
+from selene_core_tables.server import ServerBinariesMissing
+from selene_core_tables.tables import current_table, ledger_table
+
+#: Exit status when the database cannot be reached or started.
+EXIT_UNAVAILABLE = 3
+#: Exit status for input the command cannot use (as click does for bad options).
+EXIT_BAD_INPUT = 2
+
+app = typer.Typer(
+    help="The Selene OS work-order ledger: append, read, rebuild, and run the demo.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+db_app = typer.Typer(help="The embedded database: status, start, stop.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+def _stdout() -> Console:
+    # Piped or captured output is not cut to 80 columns: tables keep whole ids.
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+
+
+def _stderr() -> Console:
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    _stderr().print(f"error: {message}", markup=False)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def _reported(database: Database) -> Iterator[None]:
+    """Turn every expected failure into one line on stderr and its exit code."""
+    try:
+        yield
+    except StorageError as error:
+        hint = f" (hint: {error.hint})" if error.hint else ""
+        _fail(f"{error} [SQLSTATE {error.sqlstate}]{hint}", error.exit_code)
+    except (ServerBinariesMissing, EmbeddedClusterError) as error:
+        _fail(str(error), EXIT_UNAVAILABLE)
+    except psycopg.OperationalError as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+        _fail(f"cannot reach {database.describe()}: {first_line}", EXIT_UNAVAILABLE)
+    except psycopg.Error as error:
+        _fail(f"{type(error).__name__}: {str(error).strip()} [SQLSTATE {error.sqlstate}]", 1)
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    dsn: Annotated[
+        str | None,
+        typer.Option(
+            envvar="SELENE_CORE_TABLES_DSN",
+            help="libpq connection string or postgresql:// URI. Default: the embedded database.",
+            show_default=False,
+        ),
+    ] = None,
+    home: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="SELENE_CORE_TABLES_HOME",
+            help="Directory of the embedded database (default: see `db status`).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Talk to the database of --dsn, or to the embedded one."""
+    ctx.obj = Database(dsn=dsn, home=home)
+
+
+def _database(ctx: typer.Context) -> Database:
+    database = ctx.obj
+    assert isinstance(database, Database)
+    return database
+
+
+def _repository(database: Database, login: Login) -> WorkOrderRepository:
+    return WorkOrderRepository(database.connect(login))
+
+
+@app.command("migrate")
+def migrate_command(ctx: typer.Context) -> None:
+    """Apply pending migrations and reinstall the functions (the DSN must be a superuser's)."""
+    database = _database(ctx)
+    with _reported(database):
+        conninfo = database.conninfo(Login.ADMIN)
+        applied = migrate.apply_migrations(conninfo)
+        migrate.reinstall_sql(conninfo)
+    _stdout().print(f"{applied} migration(s) applied; functions, policies and grants installed")
+
+
+@app.command("append")
+def append_command(
+    ctx: typer.Context,
+    tenant: Annotated[str | None, typer.Option(help="tenant_id")] = None,
+    work_order: Annotated[str | None, typer.Option(help="work_order_id")] = None,
+    correlation_id: Annotated[int | None, typer.Option(help="correlation_id (a u128)")] = None,
+    turn_id: Annotated[int, typer.Option(help="turn_id")] = 1,
+    event_type: Annotated[
+        str, typer.Option(help="event_type: " + ", ".join(WorkEventType))
+    ] = WorkEventType.WORK_ORDER_CREATED.value,
+    status: Annotated[
+        str, typer.Option(help="work_order_status: " + ", ".join(WorkOrderStatus))
+    ] = WorkOrderStatus.DRAFT.value,
+    reason_code: Annotated[int, typer.Option(help="reason_code (1 to 2^32-1)")] = 1,
+    created_at: Annotated[
+        int | None, typer.Option(help="created_at in ns (default: the clock's time_ns)")
+    ] = None,
+    step_id: Annotated[str | None, typer.Option()] = None,
+    step_input_hash: Annotated[str | None, typer.Option()] = None,
+    lease_owner_id: Annotated[str | None, typer.Option()] = None,
+    lease_token_hash: Annotated[str | None, typer.Option()] = None,
+    lease_expires_at: Annotated[int | None, typer.Option()] = None,
+    idempotency_key: Annotated[str | None, typer.Option()] = None,
+    payload: Annotated[str | None, typer.Option(help="A JSON object")] = None,
+    expected_event_count: Annotated[
+        int | None, typer.Option(help="Refuse unless the work order has this many events")
+    ] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            "--file",
+            help="A JSON file ('-' for stdin) holding one event object or an array of them.",
+        ),
+    ] = None,
+    jsonl: Annotated[
+        Path | None,
+        typer.Option(help="A JSON-lines file ('-' for stdin) of events, appended in batches."),
+    ] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Events per batch with --jsonl")] = 500,
+    replay_is_error: Annotated[
+        bool, typer.Option(help="Exit 12 when the event was already appended")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print results as JSON lines")] = False,
+) -> None:
+    """Append events: one from the flags, or many from --file or --jsonl."""
+    database = _database(ctx)
+    if file is not None and jsonl is not None:
+        _fail("give --file or --jsonl, not both", EXIT_BAD_INPUT)
+    if file is not None:
+        events = list(_events_from_json(file))  # parsed whole before connecting
+        with _reported(database):
+            _append_batches(_repository(database, Login.APP), events, batch_size, as_json, False)
+        return
+    if jsonl is not None:
+        with _reported(database), _opened(jsonl) as lines:
+            repo = _repository(database, Login.APP)
+            _append_batches(repo, _events_from_lines(lines), batch_size, as_json, True)
+        return
+
+    missing = [
+        flag
+        for flag, value in (
+            ("--tenant", tenant),
+            ("--work-order", work_order),
+            ("--correlation-id", correlation_id),
+        )
+        if value is None
+    ]
+    if missing:
+        _fail(f"missing {', '.join(missing)} (or give --file / --jsonl)", EXIT_BAD_INPUT)
+    event = WorkOrderLedgerEventInput(
+        tenant_id=tenant,  # type: ignore[arg-type]
+        work_order_id=work_order,  # type: ignore[arg-type]
+        correlation_id=correlation_id,  # type: ignore[arg-type]
+        turn_id=turn_id,
+        event_type=event_type,
+        work_order_status=status,
+        reason_code=reason_code,
+        created_at=time.time_ns() if created_at is None else created_at,
+        step_id=step_id,
+        step_input_hash=step_input_hash,
+        lease_owner_id=lease_owner_id,
+        lease_token_hash=lease_token_hash,
+        lease_expires_at=lease_expires_at,
+        idempotency_key=idempotency_key,
+        payload=None if payload is None else _json_object(payload, "--payload"),
+    )
+    with _reported(database):
+        result = _repository(database, Login.APP).append(
+            event, expected_event_count=expected_event_count, replay_is_error=replay_is_error
+        )
+    _print_append(event, result.work_order_event_id, result.idempotency_replay, as_json)
+
+
+def _print_append(
+    event: WorkOrderLedgerEventInput, event_id: int, replay: bool, as_json: bool
+) -> None:
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "tenant_id": event.tenant_id,
+                    "work_order_id": event.work_order_id,
+                    "work_order_event_id": event_id,
+                    "idempotency_replay": replay,
+                }
+            )
+        )
+    elif replay:
+        _stdout().print(
+            f"replay: event {event_id} of {event.tenant_id}/{event.work_order_id} "
+            "was already appended with this idempotency key; nothing written"
+        )
+    else:
+        _stdout().print(f"appended event {event_id} to {event.tenant_id}/{event.work_order_id}")
+
+
+def _append_batches(
+    repo: WorkOrderRepository,
+    events: Iterable[tuple[str, WorkOrderLedgerEventInput]],
+    batch_size: int,
+    as_json: bool,
+    progress: bool,
+) -> None:
+    """Append labelled events in batches of one tenant each; name a refused one by its label."""
+    appended = replayed = 0
+    bar = Progress(
+        TextColumn("appending"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=_stderr(),
+        disable=not progress or as_json,
+        transient=True,
+    )
+    with bar:
+        task = bar.add_task("append", total=None)
+        for batch in _batches(events, batch_size):
+            try:
+                results = repo.append_many(event for _, event in batch)
+            except StorageError as error:
+                if error.event_index is None:
+                    raise
+                _fail(
+                    f"{batch[error.event_index][0]}: {error} [SQLSTATE {error.sqlstate}]; "
+                    f"its batch of {len(batch)} was not written, "
+                    f"the {appended + replayed} events before it were",
+                    error.exit_code,
+                )
+            for (_, event), result in zip(batch, results, strict=True):
+                if as_json:
+                    _print_append(
+                        event, result.work_order_event_id, result.idempotency_replay, True
+                    )
+                replayed += result.idempotency_replay
+                appended += not result.idempotency_replay
+            bar.advance(task, len(batch))
+    if not as_json:
+        _stdout().print(f"{appended} appended, {replayed} idempotent replays")
+
+
+def _batches(
+    events: Iterable[tuple[str, WorkOrderLedgerEventInput]], size: int
+) -> Iterator[list[tuple[str, WorkOrderLedgerEventInput]]]:
+    """Consecutive events of one tenant, at most ``size`` at a time."""
+    batch: list[tuple[str, WorkOrderLedgerEventInput]] = []
+    for numbered in events:
+        if batch and (len(batch) == size or numbered[1].tenant_id != batch[0][1].tenant_id):
+            yield batch
+            batch = []
+        batch.append(numbered)
+    if batch:
+        yield batch
+
+
+@contextmanager
+def _opened(path: Path) -> Iterator[TextIO]:
+    if str(path) == "-":
+        yield sys.stdin
+        return
+    try:
+        with path.open(encoding="utf-8") as handle:
+            yield handle
+    except OSError as error:
+        _fail(f"cannot read {path}: {error.strerror}", EXIT_BAD_INPUT)
+
+
+def _events_from_json(path: Path) -> Iterator[tuple[str, WorkOrderLedgerEventInput]]:
+    with _opened(path) as handle:
+        try:
+            document = json.load(handle)
+        except json.JSONDecodeError as error:
+            _fail(f"{path}: not JSON: {error}", EXIT_BAD_INPUT)
+    items = document if isinstance(document, list) else [document]
+    for number, item in enumerate(items, start=1):
+        label = f"{path}: event {number}"
+        yield label, _event_from(item, label)
+
+
+def _events_from_lines(lines: TextIO) -> Iterator[tuple[str, WorkOrderLedgerEventInput]]:
+    for number, line in enumerate(lines, start=1):
+        if line.strip():
+            label = f"line {number}"
+            yield label, _event_from(_json_object(line, label), label)
+
+
+_EVENT_FIELDS = {field.name for field in fields(WorkOrderLedgerEventInput)}
+
+
+def _event_from(item: Any, where: str) -> WorkOrderLedgerEventInput:
+    if not isinstance(item, dict):
+        _fail(f"{where}: an event is a JSON object", EXIT_BAD_INPUT)
+    unknown = sorted(set(item) - _EVENT_FIELDS)
+    if unknown:
+        _fail(f"{where}: unknown field(s) {', '.join(unknown)}", EXIT_BAD_INPUT)
+    try:
+        return WorkOrderLedgerEventInput.from_dict(item)
+    except TypeError as error:
+        _fail(f"{where}: {error}", EXIT_BAD_INPUT)
+
+
+def _json_object(text: str, where: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        _fail(f"{where}: not JSON: {error}", EXIT_BAD_INPUT)
+    if not isinstance(value, dict):
+        _fail(f"{where}: expected a JSON object", EXIT_BAD_INPUT)
+    return value
+
+
+@app.command("current")
+def current_command(
+    ctx: typer.Context,
+    tenant: Annotated[str, typer.Argument(help="tenant_id")],
+    work_order: Annotated[str, typer.Argument(help="work_order_id")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the record as JSON")] = False,
+) -> None:
+    """Show the current state of a work order (exit 1 when there is none)."""
+    database = _database(ctx)
+    with _reported(database):
+        record = _repository(database, Login.APP).current(tenant, work_order)
+    if record is None:
+        _stderr().print(f"no work order {work_order!r} in tenant {tenant!r}", markup=False)
+        raise typer.Exit(1)
+    if as_json:
+        print(json.dumps(record.to_dict()))
+    else:
+        _stdout().print(current_table([record]))
+
+
+@app.command("ledger")
+def ledger_command(
+    ctx: typer.Context,
+    tenant: Annotated[str, typer.Argument(help="tenant_id")],
+    work_order: Annotated[str | None, typer.Option(help="Only this work order's events")] = None,
+    after: Annotated[int, typer.Option(min=0, help="Events with ids above this one")] = 0,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="At most this many events (default: all)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines")] = False,
+) -> None:
+    """Show a tenant's ledger (or one work order's) in event-id order, paging as it goes."""
+    database = _database(ctx)
+    with _reported(database):
+        repo = _repository(database, Login.APP)
+        events = repo.ledger(tenant, work_order, after=after)
+        shown: list[WorkOrderLedgerEvent] = []
+        for count, event in enumerate(events, start=1):
+            if as_json:
+                print(json.dumps(event.to_dict()))
+            else:
+                shown.append(event)
+            if limit is not None and count >= limit:
+                break
+    if not as_json:
+        _stdout().print(ledger_table(shown))
+
+
+@app.command("rebuild")
+def rebuild_command(
+    ctx: typer.Context,
+    tenant: Annotated[
+        str | None, typer.Argument(help="tenant_id (default: every tenant, as a DBA)")
+    ] = None,
+) -> None:
+    """Recompute the current projection from the ledger, for one tenant or all."""
+    database = _database(ctx)
+    with _reported(database):
+        result = _repository(database, Login.DBA).rebuild(tenant)
+    _stdout().print(
+        f"rebuilt {result.work_order_count} work order(s) of {result.tenant_count} tenant(s) "
+        f"from {result.event_count} event(s)"
+    )
+
+
+@app.command("demo")
+def demo_command(ctx: typer.Context) -> None:
+    """Show every capability and failure mode on two tenants (embedded database by default)."""
+    from selene_core_tables.demo import run_demo
+
+    database = _database(ctx)
+    with _reported(database):
+        run_demo(database, _stdout())
+
+
+@db_app.command("status")
+def db_status(ctx: typer.Context) -> None:
+    """Say whether the embedded database exists and runs, and where."""
+    database = _database(ctx)
+    with _reported(database):
+        status = database.cluster().status()
+    state = "running" if status.running else "stopped"
+    if not status.initialised:
+        state = "not initialised (the first command that needs it creates it)"
+    console = _stdout()
+    console.print(f"embedded database: {state}", markup=False)
+    console.print(f"home: {status.home}", markup=False)
+    if status.running:
+        console.print(f"pid: {status.pid}", markup=False)
+        console.print(f"migrations applied: {status.migrations_applied}", markup=False)
+        console.print(f"dsn: {database.cluster().conninfo()}", markup=False)
+    console.print(f"log: {status.log_file}", markup=False)
+
+
+@db_app.command("start")
+def db_start(ctx: typer.Context) -> None:
+    """Create, start and migrate the embedded database (what every command does when needed)."""
+    database = _database(ctx)
+    with _reported(database):
+        cluster = database.cluster()
+        cluster.ensure_running()
+    _stdout().print(f"embedded database running under {cluster.home}", markup=False)
+
+
+@db_app.command("stop")
+def db_stop(ctx: typer.Context) -> None:
+    """Stop the embedded database (its data stays; the next command starts it again)."""
+    database = _database(ctx)
+    with _reported(database):
+        stopped = database.cluster().stop()
+    _stdout().print("stopped" if stopped else "was not running")
+
+
+def run() -> None:
+    """Console-script entry point."""
+    app()
