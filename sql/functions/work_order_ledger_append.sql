@@ -51,13 +51,7 @@ BEGIN
     -- are equal byte for byte in the ledger, the projection and a rebuild.
     p_correlation_id := trunc(p_correlation_id);
 
-    -- A rebuild takes SHARE ROW EXCLUSIVE on the projection: wait for it here,
-    -- before reading the projection, never halfway through.
-    LOCK TABLE os_core.work_orders_current IN ROW EXCLUSIVE MODE;
-    -- One writer per work order at a time, until commit: event ids of a work
-    -- order then grow in commit order and the projection never moves backwards.
-    -- '/' cannot occur in a tenant_id, so the key text is unique per work order.
-    PERFORM pg_advisory_xact_lock(hashtextextended(p_tenant_id || '/' || p_work_order_id, 0));
+    PERFORM os_core.lock_work_order(p_tenant_id, p_work_order_id);
 
     IF p_idempotency_key IS NOT NULL THEN
         SELECT l.* INTO _event

@@ -300,6 +300,35 @@ COMMENT ON FUNCTION os_core.is_terminal_status(p_work_order_status text) IS 'Tru
 
 
 --
+-- Name: lock_work_order(text, text); Type: FUNCTION; Schema: os_core; Owner: selene_owner
+--
+
+CREATE FUNCTION os_core.lock_work_order(p_tenant_id text, p_work_order_id text) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+    -- A rebuild takes SHARE ROW EXCLUSIVE on the projection: wait for it here,
+    -- before reading the projection, never halfway through.
+    LOCK TABLE os_core.work_orders_current IN ROW EXCLUSIVE MODE;
+    -- One writer per work order at a time, until commit: event ids of a work
+    -- order then grow in commit order and the projection never moves backwards.
+    -- '/' cannot occur in a tenant_id, so the key text is unique per work order.
+    PERFORM pg_advisory_xact_lock(hashtextextended(p_tenant_id || '/' || p_work_order_id, 0));
+END;
+$$;
+
+
+ALTER FUNCTION os_core.lock_work_order(p_tenant_id text, p_work_order_id text) OWNER TO selene_owner;
+
+--
+-- Name: FUNCTION lock_work_order(p_tenant_id text, p_work_order_id text); Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON FUNCTION os_core.lock_work_order(p_tenant_id text, p_work_order_id text) IS 'Waits for a running rebuild, then locks one work order until the end of the transaction, so that its appends are serialised. Every writer of a work order calls it before reading its projection. Internal.';
+
+
+--
 -- Name: raise_error(text, text, text); Type: FUNCTION; Schema: os_core; Owner: selene_owner
 --
 
@@ -585,13 +614,7 @@ BEGIN
     -- are equal byte for byte in the ledger, the projection and a rebuild.
     p_correlation_id := trunc(p_correlation_id);
 
-    -- A rebuild takes SHARE ROW EXCLUSIVE on the projection: wait for it here,
-    -- before reading the projection, never halfway through.
-    LOCK TABLE os_core.work_orders_current IN ROW EXCLUSIVE MODE;
-    -- One writer per work order at a time, until commit: event ids of a work
-    -- order then grow in commit order and the projection never moves backwards.
-    -- '/' cannot occur in a tenant_id, so the key text is unique per work order.
-    PERFORM pg_advisory_xact_lock(hashtextextended(p_tenant_id || '/' || p_work_order_id, 0));
+    PERFORM os_core.lock_work_order(p_tenant_id, p_work_order_id);
 
     IF p_idempotency_key IS NOT NULL THEN
         SELECT l.* INTO _event
@@ -1464,6 +1487,13 @@ GRANT ALL ON FUNCTION os_core.error_codes() TO selene_projector;
 
 REVOKE ALL ON FUNCTION os_core.is_terminal_status(p_work_order_status text) FROM PUBLIC;
 GRANT ALL ON FUNCTION os_core.is_terminal_status(p_work_order_status text) TO selene_projector;
+
+
+--
+-- Name: FUNCTION lock_work_order(p_tenant_id text, p_work_order_id text); Type: ACL; Schema: os_core; Owner: selene_owner
+--
+
+REVOKE ALL ON FUNCTION os_core.lock_work_order(p_tenant_id text, p_work_order_id text) FROM PUBLIC;
 
 
 --
