@@ -5,7 +5,7 @@
 BEGIN;
 \ir support/helpers.sql
 
-SELECT plan(78);
+SELECT plan(95);
 
 -- A role with no grant of its own holds exactly what PUBLIC holds.
 CREATE ROLE tap_public_only NOLOGIN;
@@ -27,9 +27,9 @@ SELECT columns_are(
         'tenant_id', 'work_order_event_id', 'schema_version', 'work_order_id', 'correlation_id',
         'turn_id', 'event_type', 'work_order_status', 'reason_code', 'step_id', 'step_input_hash',
         'lease_owner_id', 'lease_token_hash', 'lease_expires_at', 'created_at', 'idempotency_key',
-        'payload', 'recorded_at'
+        'payload', 'recorded_at', 'paging_horizon'
     ],
-    'The ledger has the event id, the contract fields, the payload and recorded_at, and nothing else.'
+    'The ledger has the event id, the contract fields, the payload, recorded_at and the paging horizon, and nothing else.'
 );
 SELECT columns_are(
     'os_core', 'work_orders_current',
@@ -45,9 +45,9 @@ SELECT columns_are(
     ARRAY[
         'tenant_id', 'audit_event_id', 'capability', 'outcome', 'work_order_id', 'correlation_id',
         'turn_id', 'event_type', 'reason_code', 'idempotency_key', 'work_order_event_id',
-        'recorded_at'
+        'recorded_at', 'details'
     ],
-    'The audit table carries the fields the audit rule names, and nothing else.'
+    'The audit table carries the fields the audit rule names, details of diagnostics, and nothing else.'
 );
 
 SELECT col_type_is(
@@ -136,16 +136,59 @@ SELECT function_returns(
     'work_order_ledger_read returns rows of work_order_ledger.'
 );
 SELECT function_returns(
-    'os_core', 'work_orders_current_rebuild', ARRAY['text'], 'setof record',
-    'work_orders_current_rebuild takes a tenant and returns a set of records.'
+    'os_core', 'work_orders_current_rebuild', ARRAY['text', 'boolean'], 'setof record',
+    'work_orders_current_rebuild takes a tenant and the audit flag and returns a set of records.'
 );
 SELECT is(
-    pg_catalog.pg_get_function_result('os_core.work_orders_current_rebuild(text)'::regprocedure),
-    'TABLE(tenant_count bigint, work_order_count bigint, event_count bigint)',
-    'work_orders_current_rebuild returns (tenant_count, work_order_count, event_count).'
+    pg_catalog.pg_get_function_result('os_core.work_orders_current_rebuild(text, boolean)'::regprocedure),
+    'TABLE(tenant_count bigint, work_order_count bigint, event_count bigint, rewritten_work_order_count bigint)',
+    'work_orders_current_rebuild returns (tenant_count, work_order_count, event_count, rewritten_work_order_count).'
+);
+SELECT is(
+    pg_catalog.pg_get_function_result('os_core.work_orders_current_verify(text, boolean)'::regprocedure),
+    'TABLE(tenant_id text, work_order_id text, projection text, row_key text, difference text, expected text, actual text)',
+    'work_orders_current_verify returns one row per difference: where, what, expected and actual.'
+);
+SELECT function_returns(
+    'os_core', 'work_order_step_attempts_read', ARRAY['text', 'text'],
+    'setof os_core.work_order_step_attempts',
+    'work_order_step_attempts_read returns rows of work_order_step_attempts.'
+);
+SELECT function_returns(
+    'os_core', 'work_order_lease_read', ARRAY['text', 'text'],
+    'setof os_core.work_order_leases',
+    'work_order_lease_read returns rows of work_order_leases.'
 );
 SELECT function_returns(
     'os_core', 'set_tenant', ARRAY['text'], 'text', 'set_tenant takes a tenant and returns it.'
+);
+SELECT is(
+    pg_catalog.pg_get_function_identity_arguments(
+        'os_core.work_order_cancel(text, text, bigint, text, bigint, bigint)'::regprocedure
+    ),
+    'p_tenant_id text, p_work_order_id text, p_reason_code bigint, p_idempotency_key text, '
+    'p_created_at bigint, p_turn_id bigint',
+    'work_order_cancel takes tenant, work order, reason code, idempotency key, created_at and turn.'
+);
+SELECT is(
+    pg_catalog.pg_get_function_result(
+        'os_core.work_order_cancel(text, text, bigint, text, bigint, bigint)'::regprocedure
+    ),
+    'TABLE(work_order_id text, work_order_status text, last_event_id bigint)',
+    'work_order_cancel returns (work_order_id, work_order_status, last_event_id).'
+);
+SELECT function_returns(
+    'os_core', 'work_orders_list_pending', ARRAY['text', 'text[]', 'bigint', 'integer'],
+    'setof os_core.work_orders_current',
+    'work_orders_list_pending returns rows of work_orders_current.'
+);
+SELECT is(
+    pg_catalog.pg_get_function_arguments(
+        'os_core.work_orders_list_pending(text, text[], bigint, integer)'::regprocedure
+    ),
+    'p_tenant_id text, p_statuses text[] DEFAULT ARRAY[''DRAFT''::text, ''CLARIFY''::text, '
+    '''CONFIRM''::text], p_updated_after bigint DEFAULT NULL::bigint, p_limit integer DEFAULT 50',
+    'work_orders_list_pending defaults to the pending statuses, no recency bound and 50 rows.'
 );
 
 SELECT is_definer(
@@ -165,8 +208,28 @@ SELECT is_definer(
     'work_order_ledger_read is SECURITY DEFINER.'
 );
 SELECT is_definer(
-    'os_core', 'work_orders_current_rebuild', ARRAY['text'],
+    'os_core', 'work_order_cancel', ARRAY['text', 'text', 'bigint', 'text', 'bigint', 'bigint'],
+    'work_order_cancel is SECURITY DEFINER.'
+);
+SELECT is_definer(
+    'os_core', 'work_orders_list_pending', ARRAY['text', 'text[]', 'bigint', 'integer'],
+    'work_orders_list_pending is SECURITY DEFINER.'
+);
+SELECT is_definer(
+    'os_core', 'work_orders_current_rebuild', ARRAY['text', 'boolean'],
     'work_orders_current_rebuild is SECURITY DEFINER.'
+);
+SELECT is_definer(
+    'os_core', 'work_orders_current_verify', ARRAY['text', 'boolean'],
+    'work_orders_current_verify is SECURITY DEFINER.'
+);
+SELECT is_definer(
+    'os_core', 'work_order_step_attempts_read', ARRAY['text', 'text'],
+    'work_order_step_attempts_read is SECURITY DEFINER.'
+);
+SELECT is_definer(
+    'os_core', 'work_order_lease_read', ARRAY['text', 'text'],
+    'work_order_lease_read is SECURITY DEFINER.'
 );
 SELECT is_definer(
     'os_core', 'set_tenant', ARRAY['text'],
@@ -176,7 +239,7 @@ SELECT isnt_definer(
     'os_core', 'error_codes', ARRAY[]::name[], 'error_codes runs as its caller.'
 );
 SELECT function_owner_is(
-    'os_core', 'work_orders_current_rebuild', ARRAY['text'], 'selene_projector',
+    'os_core', 'work_orders_current_rebuild', ARRAY['text', 'boolean'], 'selene_projector',
     'The rebuild is owned by selene_projector, the one BYPASSRLS role.'
 );
 SELECT set_eq(
@@ -187,8 +250,11 @@ SELECT set_eq(
         p.pronamespace IN ('os_core'::regnamespace, 'ph1j'::regnamespace)
         AND p.proowner <> 'selene_owner'::regrole
     $$,
-    ARRAY['os_core.work_orders_current_rebuild(text)'],
-    'Every other function of os_core and ph1j is owned by selene_owner.'
+    ARRAY[
+        'os_core.work_orders_current_rebuild(text,boolean)',
+        'os_core.work_orders_current_verify(text,boolean)'
+    ],
+    'Every function of os_core and ph1j but rebuild and verify (selene_projector''s) is owned by selene_owner.'
 );
 SELECT is_empty(
     $$
@@ -209,9 +275,10 @@ SELECT is(
         'SE001 OS_WORK_ORDER_APPEND_ONLY_VIOLATION',
         'SE002 OS_WORK_ORDER_IDEMPOTENCY_REPLAY',
         'SE003 OS_WORK_ORDER_TENANT_SCOPE_VIOLATION',
-        'SE004 OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED'
+        'SE004 OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED',
+        'SE005 OS_WORK_ORDER_CANCEL_INVALID_STATE'
     ],
-    'The error catalogue maps SE001..SE004 to the four reason codes.'
+    'The error catalogue maps SE001..SE005 to the five reason codes.'
 );
 
 -- Append-only triggers.
@@ -356,11 +423,11 @@ SELECT table_privs_are(
     'selene_projector may rewrite work_orders_current, but not truncate it.'
 );
 SELECT table_privs_are(
-    'ph1j', 'audit_events', 'selene_projector', ARRAY[]::name[],
-    'selene_projector has no privilege on audit_events.'
+    'ph1j', 'audit_events', 'selene_projector', ARRAY['INSERT'],
+    'selene_projector may only INSERT into audit_events: the audit rows of rebuild and verify.'
 );
 
--- Function privileges: exactly the six capability entry points, nothing for PUBLIC.
+-- Function privileges: exactly the capability entry points, nothing for PUBLIC.
 SELECT set_eq(
     $$
     SELECT p.oid::regprocedure::text
@@ -375,7 +442,12 @@ SELECT set_eq(
         'os_core.work_order_current_read(text,text)',
         'os_core.work_order_ledger_append(text,text,numeric,bigint,text,text,bigint,bigint,text,text,text,text,bigint,text,jsonb,integer,bigint)',
         'os_core.work_order_ledger_read(text,text,bigint,integer)',
-        'os_core.work_orders_current_rebuild(text)'
+        'os_core.work_order_cancel(text,text,bigint,text,bigint,bigint)',
+        'os_core.work_orders_list_pending(text,text[],bigint,integer)',
+        'os_core.work_order_step_attempts_read(text,text)',
+        'os_core.work_order_lease_read(text,text)',
+        'os_core.work_orders_current_rebuild(text,boolean)',
+        'os_core.work_orders_current_verify(text,boolean)'
     ],
     'selene_os may execute exactly the capability functions, set_tenant and error_codes.'
 );
@@ -393,7 +465,12 @@ SELECT set_eq(
         'os_core.work_order_current_read(text,text)',
         'os_core.work_order_ledger_append(text,text,numeric,bigint,text,text,bigint,bigint,text,text,text,text,bigint,text,jsonb,integer,bigint)',
         'os_core.work_order_ledger_read(text,text,bigint,integer)',
-        'os_core.work_orders_current_rebuild(text)'
+        'os_core.work_order_cancel(text,text,bigint,text,bigint,bigint)',
+        'os_core.work_orders_list_pending(text,text[],bigint,integer)',
+        'os_core.work_order_step_attempts_read(text,text)',
+        'os_core.work_order_lease_read(text,text)',
+        'os_core.work_orders_current_rebuild(text,boolean)',
+        'os_core.work_orders_current_verify(text,boolean)'
     ],
     'selene_dba may execute exactly the capability functions, set_tenant and error_codes.'
 );
@@ -449,8 +526,28 @@ SELECT function_privs_are(
     'selene_os may execute work_order_ledger_read.'
 );
 SELECT function_privs_are(
-    'os_core', 'work_orders_current_rebuild', ARRAY['text'], 'selene_dba', ARRAY['EXECUTE'],
+    'os_core', 'work_order_cancel', ARRAY['text', 'text', 'bigint', 'text', 'bigint', 'bigint'], 'selene_os', ARRAY['EXECUTE'],
+    'selene_os may execute work_order_cancel.'
+);
+SELECT function_privs_are(
+    'os_core', 'work_orders_list_pending', ARRAY['text', 'text[]', 'bigint', 'integer'], 'selene_dba', ARRAY['EXECUTE'],
+    'selene_dba may execute work_orders_list_pending.'
+);
+SELECT function_privs_are(
+    'os_core', 'work_order_cancel', ARRAY['text', 'text', 'bigint', 'text', 'bigint', 'bigint'], 'tap_public_only', ARRAY[]::name[],
+    'PUBLIC may not execute work_order_cancel.'
+);
+SELECT function_privs_are(
+    'os_core', 'work_orders_list_pending', ARRAY['text', 'text[]', 'bigint', 'integer'], 'tap_public_only', ARRAY[]::name[],
+    'PUBLIC may not execute work_orders_list_pending.'
+);
+SELECT function_privs_are(
+    'os_core', 'work_orders_current_rebuild', ARRAY['text', 'boolean'], 'selene_dba', ARRAY['EXECUTE'],
     'selene_dba may execute work_orders_current_rebuild.'
+);
+SELECT function_privs_are(
+    'os_core', 'projection_drift', ARRAY['text'], 'selene_os', ARRAY[]::name[],
+    'selene_os may not execute the internal projection_drift.'
 );
 SELECT function_privs_are(
     'os_core', 'raise_error', ARRAY['text', 'text', 'text'], 'selene_os', ARRAY[]::name[],

@@ -205,28 +205,28 @@ CREATE ROLE tap_dba LOGIN IN ROLE selene_dba;
 SET LOCAL SESSION AUTHORIZATION tap_app;
 SELECT os_core.set_tenant('acme');
 SELECT throws_ok(
-    $$SELECT * FROM os_core.work_orders_current_rebuild()$$,
+    $$SELECT tenant_count, work_order_count, event_count FROM os_core.work_orders_current_rebuild()$$,
     'SE003', 'OS_WORK_ORDER_TENANT_SCOPE_VIOLATION',
     'A non-DBA login cannot rebuild every tenant.'
 );
 SELECT throws_ok(
-    $$SELECT * FROM os_core.work_orders_current_rebuild(NULL)$$,
+    $$SELECT tenant_count, work_order_count, event_count FROM os_core.work_orders_current_rebuild(NULL)$$,
     'SE003', 'OS_WORK_ORDER_TENANT_SCOPE_VIOLATION',
     'A non-DBA login cannot rebuild every tenant by passing NULL.'
 );
 SELECT throws_ok(
-    $$SELECT * FROM os_core.work_orders_current_rebuild('globex')$$,
+    $$SELECT tenant_count, work_order_count, event_count FROM os_core.work_orders_current_rebuild('globex')$$,
     'SE003', 'OS_WORK_ORDER_TENANT_SCOPE_VIOLATION',
     'A non-DBA login cannot rebuild a tenant other than the declared one.'
 );
 SELECT results_eq(
-    $$SELECT * FROM os_core.work_orders_current_rebuild('acme')$$,
+    $$SELECT tenant_count, work_order_count, event_count FROM os_core.work_orders_current_rebuild('acme')$$,
     $$VALUES (1::bigint, 1::bigint, 2::bigint)$$,
     'A non-DBA login may rebuild its declared tenant: one tenant, one work order, two events.'
 );
 SELECT tap.act_as('none');
 SELECT throws_ok(
-    $$SELECT * FROM os_core.work_orders_current_rebuild('acme')$$,
+    $$SELECT tenant_count, work_order_count, event_count FROM os_core.work_orders_current_rebuild('acme')$$,
     'SE003', 'OS_WORK_ORDER_TENANT_SCOPE_VIOLATION',
     'A non-DBA login with no tenant declared cannot rebuild even one tenant.'
 );
@@ -235,12 +235,12 @@ RESET SESSION AUTHORIZATION;
 -- Acting as tap_dba (a login role in selene_dba, no tenant declared)
 SET LOCAL SESSION AUTHORIZATION tap_dba;
 SELECT results_eq(
-    $$SELECT * FROM os_core.work_orders_current_rebuild()$$,
+    $$SELECT tenant_count, work_order_count, event_count FROM os_core.work_orders_current_rebuild()$$,
     $$VALUES (2::bigint, 2::bigint, 3::bigint)$$,
     'A selene_dba login rebuilds every tenant: two tenants, two work orders, three events.'
 );
 SELECT results_eq(
-    $$SELECT * FROM os_core.work_orders_current_rebuild('globex')$$,
+    $$SELECT tenant_count, work_order_count, event_count FROM os_core.work_orders_current_rebuild('globex')$$,
     $$VALUES (1::bigint, 1::bigint, 1::bigint)$$,
     'A selene_dba login rebuilds a named tenant without declaring it.'
 );
@@ -248,7 +248,7 @@ RESET SESSION AUTHORIZATION;
 
 -- Acting as postgres (superuser, so a selene_dba member)
 SELECT results_eq(
-    $$SELECT * FROM os_core.work_orders_current_rebuild(NULL)$$,
+    $$SELECT tenant_count, work_order_count, event_count FROM os_core.work_orders_current_rebuild(NULL)$$,
     $$VALUES (2::bigint, 2::bigint, 3::bigint)$$,
     'The superuser rebuilds every tenant.'
 );

@@ -26,7 +26,7 @@ RESET ROLE;
 CREATE TEMP TABLE at04_before ON COMMIT DROP AS
 SELECT * FROM os_core.work_orders_current WHERE tenant_id = 'acme' AND work_order_id = 'wo-at04';
 SELECT results_eq(
-    $$SELECT * FROM os_core.work_orders_current_rebuild('acme')$$,
+    $$SELECT tenant_count, work_order_count, event_count FROM os_core.work_orders_current_rebuild('acme')$$,
     $$VALUES (1::bigint, 1::bigint, 2::bigint)$$,
     'AT-OS-CORE-DB-04: the rebuild of acme replays one work order of two events.'
 );
@@ -119,7 +119,7 @@ SELECT results_eq(
 CREATE TEMP TABLE snapshot ON COMMIT DROP AS SELECT * FROM os_core.work_orders_current;
 
 SELECT results_eq(
-    $$SELECT * FROM os_core.work_orders_current_rebuild()$$,
+    $$SELECT tenant_count, work_order_count, event_count FROM os_core.work_orders_current_rebuild()$$,
     $$VALUES (2::bigint, 6::bigint, 21::bigint)$$,
     'The rebuild of every tenant replays two tenants, six work orders and 21 events.'
 );
@@ -134,7 +134,7 @@ SELECT set_eq(
     'After the rebuild every row has the same text as before: the rebuild is byte for byte.'
 );
 SELECT results_eq(
-    $$SELECT * FROM os_core.work_orders_current_rebuild()$$,
+    $$SELECT tenant_count, work_order_count, event_count FROM os_core.work_orders_current_rebuild()$$,
     $$VALUES (2::bigint, 6::bigint, 21::bigint)$$,
     'A second rebuild reports the same counts.'
 );
@@ -158,7 +158,7 @@ INSERT INTO os_core.work_orders_current (
 -- Acting as selene_os (tenant acme): rebuild of the declared tenant only
 SELECT tap.act_as('selene_os', 'acme');
 SELECT results_eq(
-    $$SELECT * FROM os_core.work_orders_current_rebuild('acme')$$,
+    $$SELECT tenant_count, work_order_count, event_count FROM os_core.work_orders_current_rebuild('acme')$$,
     $$VALUES (1::bigint, 4::bigint, 16::bigint)$$,
     'selene_os rebuilds acme: one tenant, four work orders, 16 events.'
 );
@@ -181,7 +181,7 @@ RESET ROLE;
 -- Acting as postgres (superuser)
 SELECT is(tap.current_count('globex', 'wo-g'), 0::bigint, 'The rebuild of acme did not touch globex: wo-g is still missing.');
 SELECT results_eq(
-    $$SELECT * FROM os_core.work_orders_current_rebuild('globex')$$,
+    $$SELECT tenant_count, work_order_count, event_count FROM os_core.work_orders_current_rebuild('globex')$$,
     $$VALUES (1::bigint, 2::bigint, 5::bigint)$$,
     'The superuser rebuilds globex: one tenant, two work orders, five events.'
 );
@@ -191,7 +191,7 @@ SELECT set_eq(
     'After repairing both tenants the projection is byte for byte the snapshot again.'
 );
 SELECT results_eq(
-    $$SELECT * FROM os_core.work_orders_current_rebuild('initech')$$,
+    $$SELECT tenant_count, work_order_count, event_count FROM os_core.work_orders_current_rebuild('initech')$$,
     $$VALUES (0::bigint, 0::bigint, 0::bigint)$$,
     'Rebuilding a tenant with no events reports zeros.'
 );

@@ -62,9 +62,9 @@ SELECT results_eq(
 
 SELECT lives_ok(
     $$SELECT * FROM tap.append(p_work_order_id => 'wo-r', p_correlation_id => 42,
-        p_event_type => 'STEP_FINISHED', p_work_order_status => 'EXECUTING', p_created_at => 400, p_turn_id => 4,
+        p_event_type => 'STEP_STARTED', p_work_order_status => 'EXECUTING', p_created_at => 400, p_turn_id => 4,
         p_step_id => 'step-2')$$,
-    'A STEP_FINISHED of another step, without input hash, is appended.'
+    'A STEP_STARTED of another step, without input hash, is appended.'
 );
 SELECT results_eq(
     $$SELECT step_id::text, step_input_hash::text FROM os_core.work_order_current_read('acme', 'wo-r')$$,

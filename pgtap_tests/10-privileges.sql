@@ -7,7 +7,7 @@
 BEGIN;
 \ir support/helpers.sql
 
-SELECT plan(126);
+SELECT plan(132);
 
 CREATE ROLE tap_public_only NOLOGIN;
 
@@ -60,6 +60,9 @@ SELECT lives_ok($$SELECT * FROM os_core.work_order_ledger_append('acme', 'wo-os'
     'selene_os can call work_order_ledger_append.');
 SELECT lives_ok($$SELECT * FROM os_core.work_order_current_read('acme', 'wo-os')$$, 'selene_os can call work_order_current_read.');
 SELECT lives_ok($$SELECT * FROM os_core.work_order_ledger_read('acme')$$, 'selene_os can call work_order_ledger_read.');
+SELECT lives_ok($$SELECT * FROM os_core.work_order_cancel('acme', 'wo-os', 1, 'cancel-wo-os', 2000, 2)$$,
+    'selene_os can call work_order_cancel.');
+SELECT lives_ok($$SELECT * FROM os_core.work_orders_list_pending('acme')$$, 'selene_os can call work_orders_list_pending.');
 SELECT lives_ok($$SELECT * FROM os_core.work_orders_current_rebuild('acme')$$, 'selene_os can call work_orders_current_rebuild.');
 RESET ROLE;
 
@@ -74,6 +77,9 @@ SELECT lives_ok($$SELECT * FROM os_core.work_order_ledger_append('acme', 'wo-dba
     'selene_dba can call work_order_ledger_append.');
 SELECT lives_ok($$SELECT * FROM os_core.work_order_current_read('acme', 'wo-dba')$$, 'selene_dba can call work_order_current_read.');
 SELECT lives_ok($$SELECT * FROM os_core.work_order_ledger_read('acme')$$, 'selene_dba can call work_order_ledger_read.');
+SELECT lives_ok($$SELECT * FROM os_core.work_order_cancel('acme', 'wo-dba', 1, 'cancel-wo-dba', 2000, 2)$$,
+    'selene_dba can call work_order_cancel.');
+SELECT lives_ok($$SELECT * FROM os_core.work_orders_list_pending('acme')$$, 'selene_dba can call work_orders_list_pending.');
 SELECT lives_ok($$SELECT * FROM os_core.work_orders_current_rebuild()$$, 'selene_dba can call work_orders_current_rebuild for every tenant.');
 RESET ROLE;
 
@@ -87,14 +93,17 @@ SELECT throws_ok($$SELECT * FROM os_core.work_order_ledger_append('acme', 'wo-pu
     '42501', NULL, 'PUBLIC cannot call work_order_ledger_append.');
 SELECT throws_ok($$SELECT * FROM os_core.work_order_current_read('acme', 'wo-os')$$, '42501', NULL, 'PUBLIC cannot call work_order_current_read.');
 SELECT throws_ok($$SELECT * FROM os_core.work_order_ledger_read('acme')$$, '42501', NULL, 'PUBLIC cannot call work_order_ledger_read.');
+SELECT throws_ok($$SELECT * FROM os_core.work_order_cancel('acme', 'wo-os', 1, 'cancel-pub', 3000, 3)$$, '42501', NULL,
+    'PUBLIC cannot call work_order_cancel.');
+SELECT throws_ok($$SELECT * FROM os_core.work_orders_list_pending('acme')$$, '42501', NULL, 'PUBLIC cannot call work_orders_list_pending.');
 SELECT throws_ok($$SELECT * FROM os_core.work_orders_current_rebuild('acme')$$, '42501', NULL, 'PUBLIC cannot call work_orders_current_rebuild.');
 RESET ROLE;
 
 -- Acting as postgres (superuser)
 SELECT results_eq(
     $$SELECT work_order_id::text FROM os_core.work_order_ledger ORDER BY work_order_event_id$$,
-    $$VALUES ('wo-os'), ('wo-dba')$$,
-    'Only the two appends made through the capability function reached the ledger.'
+    $$VALUES ('wo-os'), ('wo-os'), ('wo-dba'), ('wo-dba')$$,
+    'Only the two appends and the two cancels made through the capability functions reached the ledger.'
 );
 
 SELECT * FROM finish();

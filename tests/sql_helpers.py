@@ -140,10 +140,12 @@ class LedgerState:
     current_rows: int
     audit_rows: int
     current: tuple[str, ...]
+    attempts: tuple[str, ...]
+    leases: tuple[str, ...]
 
 
 def ledger_state(superuser: psycopg.Connection) -> LedgerState:
-    """Row counts of the ledger, the projection and the audit trail, and every current row."""
+    """Row counts of the ledger, the projection and the audit trail, and every projection row."""
     counts = superuser.execute(
         """
         SELECT
@@ -153,10 +155,21 @@ def ledger_state(superuser: psycopg.Connection) -> LedgerState:
         """
     ).fetchone()
     assert counts is not None
-    current = superuser.execute(
-        "SELECT c::text FROM os_core.work_orders_current AS c ORDER BY tenant_id, work_order_id"
-    ).fetchall()
-    return LedgerState(counts[0], counts[1], counts[2], tuple(row[0] for row in current))
+
+    def rows(table: str, order: str) -> tuple[str, ...]:
+        found = superuser.execute(f"SELECT t::text FROM {table} AS t ORDER BY {order}").fetchall()
+        return tuple(row[0] for row in found)
+
+    return LedgerState(
+        counts[0],
+        counts[1],
+        counts[2],
+        rows("os_core.work_orders_current", "tenant_id, work_order_id"),
+        rows(
+            "os_core.work_order_step_attempts", "tenant_id, work_order_id, step_id, attempt_index"
+        ),
+        rows("os_core.work_order_leases", "tenant_id, work_order_id"),
+    )
 
 
 def current_row(superuser: psycopg.Connection, tenant_id: str, work_order_id: str) -> Any:

@@ -139,9 +139,64 @@ def test_rebuild_of_every_tenant_needs_the_dba_login(cli: Invoke) -> None:
     assert "OS_WORK_ORDER_TENANT_SCOPE_VIOLATION" in refused.stderr
 
     assert cli("rebuild", "acme").stdout.strip() == (
-        "rebuilt 1 work order(s) of 1 tenant(s) from 1 event(s)"
+        "rebuilt 1 work order(s) of 1 tenant(s) from 1 event(s); 0 had drifted and were rewritten"
     )
     assert cli("rebuild", user=DBA_ROLE).exit_code == 0
+
+
+def test_verify_exits_1_on_drift_and_rebuild_repairs_it(
+    cli: Invoke, postgresql: psycopg.Connection
+) -> None:
+    cli("append", *create_flags())
+    clean = cli("verify", "acme")
+    assert (clean.exit_code, clean.stdout.strip()) == (0, "the projections agree with the ledger")
+
+    postgresql.execute("UPDATE os_core.work_orders_current SET turn_id = 5")
+    postgresql.commit()
+    drift = cli("verify", "--json", user=DBA_ROLE)
+    assert drift.exit_code == 1
+    [difference] = [json.loads(line) for line in drift.stdout.splitlines()]
+    assert (difference["difference"], difference["expected"], difference["actual"]) == (
+        "turn_id",
+        "1",
+        "5",
+    )
+    repaired = cli("rebuild", "--audit", user=DBA_ROLE)
+    assert repaired.stdout.strip().endswith("1 had drifted and were rewritten")
+    assert cli("verify", user=DBA_ROLE).exit_code == 0
+
+
+def test_attempts_and_lease_show_the_projections(cli: Invoke) -> None:
+    cli("append", *create_flags())
+    cli(
+        "append",
+        *create_flags(),
+        "--event-type", "STEP_STARTED",
+        "--status", "EXECUTING",
+        "--step-id", "survey",
+        "--lease-owner-id", "worker-1",
+        "--lease-token-hash", "sha-1",
+        "--lease-expires-at", "9000",
+        "--created-at", "2000",
+        "--idempotency-key", "start",
+    )  # fmt: skip
+    [attempt] = [
+        json.loads(line) for line in cli("attempts", "acme", "wo-1", "--json").stdout.splitlines()
+    ]
+    assert (attempt["step_id"], attempt["attempt_index"], attempt["attempt_status"]) == (
+        "survey",
+        1,
+        "STARTED",
+    )
+    lease = json.loads(cli("lease", "acme", "wo-1", "--json").stdout)
+    assert (lease["lease_owner_id"], lease["lease_state"], lease["lease_expires_at"]) == (
+        "worker-1",
+        "ACTIVE",
+        9000,
+    )
+    assert "worker-1" in cli("lease", "acme", "wo-1").stdout
+    assert "survey" in cli("attempts", "acme", "wo-1").stdout
+    assert cli("lease", "acme", "wo-404").exit_code == 1
 
 
 def test_jsonl_appends_in_batches_and_names_the_refused_line(
@@ -236,3 +291,77 @@ def test_the_demo_shows_every_capability_and_failure_mode(
     state = ledger_state(postgresql)
     assert state.ledger_rows == 13
     assert state.audit_rows == 14
+
+
+def test_cancel_then_a_replay_and_exit_15_on_a_terminal_work_order(
+    cli: Invoke, postgresql: psycopg.Connection
+) -> None:
+    assert cli("append", *create_flags()).exit_code == 0
+    cancel = ["cancel", "acme", "wo-1", "--reason-code", "9", "--created-at", "2000"]
+    first = cli(*cancel, "--idempotency-key", "cancel-1")
+    assert first.exit_code == 0, first.output
+    assert first.stdout.startswith("canceled acme/wo-1: event ")
+
+    again = cli(*cancel, "--idempotency-key", "cancel-1", "--json")
+    assert again.exit_code == 0, again.output
+    reported = json.loads(again.stdout)
+    assert (reported["work_order_id"], reported["work_order_status"]) == ("wo-1", "CANCELED")
+    assert first.stdout.strip().endswith(f"event {reported['last_event_id']}")
+    assert json.loads(cli("current", "acme", "wo-1", "--json").stdout)["work_order_status"] == (
+        "CANCELED"
+    )
+
+    before = ledger_state(postgresql)
+    refused = cli(*cancel, "--idempotency-key", "cancel-2")
+    assert refused.exit_code == 15
+    [line] = refused.stderr.strip().splitlines()
+    assert line.startswith("error: OS_WORK_ORDER_CANCEL_INVALID_STATE: ")
+    assert "CANCELED" in line
+    assert "[SQLSTATE SE005]" in line
+    assert refused.stdout == ""
+    assert ledger_state(postgresql) == before
+    assert before.ledger_rows == 2
+
+
+def test_cancel_of_a_missing_work_order_exits_14_and_flags_are_required(
+    cli: Invoke, postgresql: psycopg.Connection
+) -> None:
+    missing = cli("cancel", "acme", "wo-404", "--reason-code", "1", "--idempotency-key", "k")
+    assert missing.exit_code == 14
+    assert "OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED" in missing.stderr
+    assert "does not exist" in missing.stderr
+    unflagged = cli("cancel", "acme", "wo-1", "--idempotency-key", "k")
+    assert unflagged.exit_code == 2
+    assert "--reason-code" in unflagged.stderr
+    assert ledger_state(postgresql).ledger_rows == 0
+
+
+def test_pending_lists_newest_first_as_a_table_or_json_lines(cli: Invoke) -> None:
+    for number, created_at in ((1, "1000"), (2, "3000"), (3, "2000"), (4, "4000")):
+        flags = create_flags(f"wo-{number}", **{"--created-at": created_at})
+        assert cli("append", *flags).exit_code == 0
+    canceled = cli("cancel", "acme", "wo-4", "--reason-code", "1", "--idempotency-key", "c")
+    assert canceled.exit_code == 0, canceled.output
+
+    def listed(*flags: str) -> list[str]:
+        result = cli("pending", "acme", "--json", *flags)
+        assert result.exit_code == 0, result.output
+        return [json.loads(line)["work_order_id"] for line in result.stdout.splitlines()]
+
+    assert listed() == ["wo-2", "wo-3", "wo-1"]
+    assert listed("--limit", "2") == ["wo-2", "wo-3"]
+    assert listed("--updated-after", "1000") == ["wo-2", "wo-3"]
+    assert listed("--status", "CANCELED", "--status", "DRAFT") == ["wo-4", "wo-2", "wo-3", "wo-1"]
+    assert listed("--status", "DONE") == []
+
+    table = cli("pending", "acme")
+    assert table.exit_code == 0
+    assert "wo-2" in table.stdout and "DRAFT" in table.stdout
+    assert "wo-4" not in table.stdout
+
+    refused = cli("pending", "acme", "--limit", "0")
+    assert refused.exit_code == 14
+    assert "limit" in refused.stderr
+    unknown = cli("pending", "acme", "--status", "PENDING")
+    assert unknown.exit_code == 14
+    assert "'PENDING'" in unknown.stderr

@@ -7,8 +7,12 @@ from pathlib import Path
 
 from click.testing import Result
 from typer.testing import CliRunner
+from yoyo import read_migrations
 
 from selene_core_tables.cli import app
+from selene_core_tables.resources import resource_dir
+
+MIGRATION_COUNT = len(read_migrations(str(resource_dir("migrations"))))
 
 
 def test_the_embedded_default_from_nothing_to_demo_and_stop(home: Path) -> None:
@@ -34,7 +38,7 @@ def test_the_embedded_default_from_nothing_to_demo_and_stop(home: Path) -> None:
 
     running = cli("db", "status")
     assert "embedded database: running" in running.stdout
-    assert "migrations applied: 1" in running.stdout
+    assert f"migrations applied: {MIGRATION_COUNT}" in running.stdout
 
     demo = cli("demo")
     assert demo.exit_code == 0, demo.output

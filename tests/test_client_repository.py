@@ -164,10 +164,10 @@ def test_rebuilding_every_tenant_needs_the_dba_role(
         repo.rebuild()
     assert raised.value.sqlstate == "SE003"
 
-    assert repo.rebuild(TENANT_A) == RebuildResult(1, 1, 1)
+    assert repo.rebuild(TENANT_A) == RebuildResult(1, 1, 1, 0)
     dba = WorkOrderRepository(connect(user=DBA_ROLE, autocommit=True))
     before = ledger_state(postgresql)
-    assert dba.rebuild() == RebuildResult(2, 2, 2)
+    assert dba.rebuild() == RebuildResult(2, 2, 2, 0)
     assert ledger_state(postgresql) == before
 
 
@@ -280,7 +280,54 @@ def test_a_pool_serves_every_capability(pool: ConnectionPool) -> None:
     assert record is not None
     assert record.last_event_id == results[1].work_order_event_id
     assert len(list(repo.ledger(TENANT_A))) == 3
-    assert repo.rebuild(TENANT_A) == RebuildResult(1, 3, 3)
+    assert repo.rebuild(TENANT_A) == RebuildResult(1, 3, 3, 0)
     assert first.work_order_event_id < results[0].work_order_event_id
     with pytest.raises(TenantScopeViolation):
         repo.rebuild()
+
+
+def test_step_attempts_lease_and_verify_through_the_client(
+    repo: WorkOrderRepository,
+    connect: Callable[..., psycopg.Connection],
+    postgresql: psycopg.Connection,
+) -> None:
+    first = created()
+    repo.append(first)
+    started = then(
+        first,
+        event_type="STEP_STARTED",
+        work_order_status="EXECUTING",
+        step_id="survey",
+        lease_owner_id="worker-1",
+        lease_token_hash="sha-1",
+        lease_expires_at=9_000,
+        created_at=2_000,
+    )
+    started_id = repo.append(started).work_order_event_id
+    [attempt] = repo.step_attempts(TENANT_A, "wo-1")
+    assert (attempt.step_id, attempt.attempt_index, attempt.attempt_status) == (
+        "survey",
+        1,
+        "STARTED",
+    )
+    assert attempt.started_event_id == started_id
+    lease = repo.lease(TENANT_A, "wo-1")
+    assert lease is not None
+    assert (lease.lease_owner_id, lease.lease_state, lease.acquired_event_id) == (
+        "worker-1",
+        "ACTIVE",
+        started_id,
+    )
+    assert repo.lease(TENANT_A, "wo-404") is None
+    with pytest.raises(ContractValidationFailed):
+        repo.append(then(started, created_at=3_000))  # a second start while one is open
+
+    assert repo.verify(TENANT_A) == []
+    postgresql.execute("DELETE FROM os_core.work_order_leases")
+    postgresql.commit()
+    [difference] = repo.verify(TENANT_A)
+    assert (difference.projection, difference.difference) == ("work_order_leases", "missing row")
+    dba = WorkOrderRepository(connect(user=DBA_ROLE, autocommit=True))
+    assert dba.rebuild(audit=True) == RebuildResult(1, 1, 2, 1)
+    assert repo.lease(TENANT_A, "wo-1") == lease
+    assert dba.verify() == []

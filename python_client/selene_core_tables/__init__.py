@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from selene_core_tables.errors import (
     AppendOnlyViolation,
+    CancelInvalidState,
     ContractValidationFailed,
     IdempotencyReplay,
     StorageError,
@@ -30,12 +31,16 @@ from selene_core_tables.errors import (
 )
 from selene_core_tables.records import (
     AppendResult,
+    CancelResult,
+    ProjectionDifference,
     RebuildResult,
     WorkEventType,
     WorkOrderCurrentRecord,
+    WorkOrderLease,
     WorkOrderLedgerEvent,
     WorkOrderLedgerEventInput,
     WorkOrderStatus,
+    WorkOrderStepAttempt,
 )
 from selene_core_tables.repository import WorkOrderRepository
 
@@ -44,17 +49,22 @@ __version__ = "0.1.0"
 __all__ = [
     "AppendOnlyViolation",
     "AppendResult",
+    "CancelInvalidState",
+    "CancelResult",
     "ContractValidationFailed",
     "IdempotencyReplay",
+    "ProjectionDifference",
     "RebuildResult",
     "StorageError",
     "TenantScopeViolation",
     "WorkEventType",
     "WorkOrderCurrentRecord",
+    "WorkOrderLease",
     "WorkOrderLedgerEvent",
     "WorkOrderLedgerEventInput",
     "WorkOrderRepository",
     "WorkOrderStatus",
+    "WorkOrderStepAttempt",
     "storage_error_from",
     "storage_errors",
 ]

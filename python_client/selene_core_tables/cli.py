@@ -10,6 +10,7 @@ bad input 2.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
@@ -36,7 +37,13 @@ from selene_core_tables.records import (
 )
 from selene_core_tables.repository import WorkOrderRepository
 from selene_core_tables.server import ServerBinariesMissing
-from selene_core_tables.tables import current_table, ledger_table
+from selene_core_tables.tables import (
+    current_table,
+    differences_table,
+    lease_table,
+    ledger_table,
+    step_attempts_table,
+)
 
 #: Exit status when the database cannot be reached or started.
 EXIT_UNAVAILABLE = 3
@@ -44,7 +51,7 @@ EXIT_UNAVAILABLE = 3
 EXIT_BAD_INPUT = 2
 
 app = typer.Typer(
-    help="The Selene OS work-order ledger: append, read, rebuild, and run the demo.",
+    help="The Selene OS work-order ledger: append, cancel, read, rebuild, and run the demo.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -408,21 +415,161 @@ def ledger_command(
         _stdout().print(ledger_table(shown))
 
 
+@app.command("cancel")
+def cancel_command(
+    ctx: typer.Context,
+    tenant: Annotated[str, typer.Argument(help="tenant_id")],
+    work_order: Annotated[str, typer.Argument(help="work_order_id")],
+    reason_code: Annotated[int, typer.Option(help="reason_code of the cancel (1 to 2^32-1)")],
+    idempotency_key: Annotated[
+        str, typer.Option(help="Unique to this cancel; resend it (and --created-at) to retry")
+    ],
+    created_at: Annotated[
+        int | None, typer.Option(help="created_at in ns (default: the clock's time_ns)")
+    ] = None,
+    turn_id: Annotated[int, typer.Option(help="turn_id")] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
+) -> None:
+    """Cancel a work order: append its WORK_ORDER_CANCELED event (exit 15 when terminal)."""
+    database = _database(ctx)
+    with _reported(database):
+        result = _repository(database, Login.APP).cancel(
+            tenant,
+            work_order,
+            reason_code=reason_code,
+            idempotency_key=idempotency_key,
+            created_at=time.time_ns() if created_at is None else created_at,
+            turn_id=turn_id,
+        )
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "tenant_id": tenant,
+                    "work_order_id": result.work_order_id,
+                    "work_order_status": result.work_order_status.value,
+                    "last_event_id": result.last_event_id,
+                }
+            )
+        )
+    else:
+        _stdout().print(
+            f"canceled {tenant}/{result.work_order_id}: event {result.last_event_id}",
+            markup=False,
+        )
+
+
+@app.command("pending")
+def pending_command(
+    ctx: typer.Context,
+    tenant: Annotated[str, typer.Argument(help="tenant_id")],
+    status: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--status",
+            help="A work_order_status to list; repeat for several (default: DRAFT, CLARIFY, "
+            "CONFIRM)",
+            show_default=False,
+        ),
+    ] = None,
+    updated_after: Annotated[
+        int | None, typer.Option(help="Only work orders last updated after this time (ns)")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="At most this many (1 to 1000)")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines")] = False,
+) -> None:
+    """List a tenant's pending work orders (or those of --status), newest first."""
+    database = _database(ctx)
+    with _reported(database):
+        records = _repository(database, Login.APP).list_pending(
+            tenant, statuses=status or None, updated_after=updated_after, limit=limit
+        )
+    if as_json:
+        for record in records:
+            print(json.dumps(record.to_dict()))
+    else:
+        _stdout().print(current_table(records))
+
+
 @app.command("rebuild")
 def rebuild_command(
     ctx: typer.Context,
     tenant: Annotated[
         str | None, typer.Argument(help="tenant_id (default: every tenant, as a DBA)")
     ] = None,
+    audit: Annotated[bool, typer.Option(help="Write a PH1.J audit row per tenant")] = False,
 ) -> None:
-    """Recompute the current projection from the ledger, for one tenant or all."""
+    """Make the projections equal to the ledger, for one tenant or all, while appends go on."""
     database = _database(ctx)
     with _reported(database):
-        result = _repository(database, Login.DBA).rebuild(tenant)
+        result = _repository(database, Login.DBA).rebuild(tenant, audit=audit)
     _stdout().print(
         f"rebuilt {result.work_order_count} work order(s) of {result.tenant_count} tenant(s) "
-        f"from {result.event_count} event(s)"
+        f"from {result.event_count} event(s); "
+        f"{result.rewritten_work_order_count} had drifted and were rewritten"
     )
+
+
+@app.command("verify")
+def verify_command(
+    ctx: typer.Context,
+    tenant: Annotated[
+        str | None, typer.Argument(help="tenant_id (default: every tenant, as a DBA)")
+    ] = None,
+    audit: Annotated[bool, typer.Option(help="Write a PH1.J audit row per tenant")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines")] = False,
+) -> None:
+    """Compare the projections with the ledger; exit 1 when they differ. Writes nothing."""
+    database = _database(ctx)
+    with _reported(database):
+        differences = _repository(database, Login.DBA).verify(tenant, audit=audit)
+    if as_json:
+        for difference in differences:
+            print(json.dumps(dataclasses.asdict(difference)))
+    elif differences:
+        _stdout().print(differences_table(differences))
+    else:
+        _stdout().print("the projections agree with the ledger")
+    if differences:
+        raise typer.Exit(1)
+
+
+@app.command("attempts")
+def attempts_command(
+    ctx: typer.Context,
+    tenant: Annotated[str, typer.Argument(help="tenant_id")],
+    work_order: Annotated[str, typer.Argument(help="work_order_id")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines")] = False,
+) -> None:
+    """Show the attempts of every step of a work order."""
+    database = _database(ctx)
+    with _reported(database):
+        attempts = _repository(database, Login.APP).step_attempts(tenant, work_order)
+    if as_json:
+        for attempt in attempts:
+            print(json.dumps(dataclasses.asdict(attempt)))
+    else:
+        _stdout().print(step_attempts_table(attempts))
+
+
+@app.command("lease")
+def lease_command(
+    ctx: typer.Context,
+    tenant: Annotated[str, typer.Argument(help="tenant_id")],
+    work_order: Annotated[str, typer.Argument(help="work_order_id")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the lease as JSON")] = False,
+) -> None:
+    """Show the lease of a work order (exit 1 when it never had one)."""
+    database = _database(ctx)
+    with _reported(database):
+        lease = _repository(database, Login.APP).lease(tenant, work_order)
+    if lease is None:
+        _stderr().print(f"work order {work_order!r} of {tenant!r} has no lease", markup=False)
+        raise typer.Exit(1)
+    if as_json:
+        print(json.dumps(dataclasses.asdict(lease)))
+    else:
+        _stdout().print(lease_table(lease))
 
 
 @app.command("demo")

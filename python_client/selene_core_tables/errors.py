@@ -6,7 +6,8 @@ Hierarchy (class, SQLSTATE, reason code, exit code of the CLI)::
      ├── AppendOnlyViolation        SE001  OS_WORK_ORDER_APPEND_ONLY_VIOLATION       11
      ├── IdempotencyReplay          SE002  OS_WORK_ORDER_IDEMPOTENCY_REPLAY          12
      ├── TenantScopeViolation       SE003  OS_WORK_ORDER_TENANT_SCOPE_VIOLATION      13
-     └── ContractValidationFailed   SE004  OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED  14
+     ├── ContractValidationFailed   SE004  OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED  14
+     └── CancelInvalidState         SE005  OS_WORK_ORDER_CANCEL_INVALID_STATE        15
 
 The database is the authority: ``os_core.error_codes()`` lists the same table,
 and a test keeps the two equal. PostgreSQL's own errors that mean the same
@@ -87,11 +88,20 @@ class ContractValidationFailed(StorageError):
     exit_code = 14
 
 
+class CancelInvalidState(StorageError):
+    """A cancel of a work order already terminal; ``detail`` names its status."""
+
+    reason_code = "OS_WORK_ORDER_CANCEL_INVALID_STATE"
+    sqlstate_code = "SE005"
+    exit_code = 15
+
+
 REASON_CODE_ERRORS: tuple[type[StorageError], ...] = (
     AppendOnlyViolation,
     IdempotencyReplay,
     TenantScopeViolation,
     ContractValidationFailed,
+    CancelInvalidState,
 )
 
 #: PostgreSQL's own SQLSTATEs that mean one of the reason codes.

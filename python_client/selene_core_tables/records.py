@@ -2,7 +2,8 @@
 
 ``WorkOrderLedgerEventInput`` is what a caller appends; ``WorkOrderLedgerEvent``
 is a stored ledger row; ``WorkOrderCurrentRecord`` a row of the current
-projection; ``AppendResult`` and ``RebuildResult`` what the capabilities return.
+projection; ``AppendResult``, ``CancelResult`` and ``RebuildResult`` what the
+capabilities return.
 Field names are the columns' names (the upstream records' names).
 
 No field is validated here: the database is the authority on the contract, and
@@ -198,12 +199,106 @@ class AppendResult:
 
 
 @dataclass(frozen=True)
+class CancelResult:
+    """What a cancel returns: the work order, its status (CANCELED) and its last event.
+
+    ``last_event_id`` is the id of the WORK_ORDER_CANCELED event; a replayed cancel
+    (same idempotency key and content) returns the first cancel's result again.
+    """
+
+    work_order_id: str
+    work_order_status: WorkOrderStatus
+    last_event_id: int
+
+
+@dataclass(frozen=True)
 class RebuildResult:
-    """What a rebuild replayed: how many tenants, work orders and ledger events."""
+    """What a rebuild found: the tenants, work orders and events the projection now holds.
+
+    ``rewritten_work_order_count`` is how many work orders had drifted from the
+    ledger and were rewritten; 0 when the projections were right.
+    """
 
     tenant_count: int
     work_order_count: int
     event_count: int
+    rewritten_work_order_count: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkOrderStepAttempt:
+    """One attempt of a step of a work order (a row of ``os_core.work_order_step_attempts``).
+
+    STEP_STARTED opens attempt ``attempt_index`` (1, 2, ... per step) as STARTED;
+    STEP_FINISHED or STEP_FAILED closes it as FINISHED or FAILED, with its event,
+    time and reason code.
+    """
+
+    tenant_id: str
+    work_order_id: str
+    step_id: str
+    attempt_index: int
+    attempt_status: str
+    step_input_hash: str | None
+    started_event_id: int
+    started_at: int
+    finished_event_id: int | None
+    finished_at: int | None
+    reason_code: int | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> WorkOrderStepAttempt:
+        """Build the record from a ``os_core.work_order_step_attempts`` row read as a dict."""
+        return cls(**_only_fields(cls, row))
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkOrderLease:
+    """The lease of a work order (a row of ``os_core.work_order_leases``).
+
+    ``lease_state`` is ACTIVE or RELEASED (by a terminal status). Expiry is not
+    judged here: compare ``lease_expires_at`` with your own monotonic clock. Only
+    the token's hash is stored.
+    """
+
+    tenant_id: str
+    work_order_id: str
+    lease_owner_id: str
+    lease_token_hash: str
+    lease_state: str
+    lease_expires_at: int
+    acquired_event_id: int
+    acquired_at: int
+    last_event_id: int
+    released_at: int | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> WorkOrderLease:
+        """Build the record from a ``os_core.work_order_leases`` row read as a dict."""
+        return cls(**_only_fields(cls, row))
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProjectionDifference:
+    """One difference verify found between a projection and the ledger.
+
+    ``difference`` is a column name (with its ``expected`` and ``actual`` values as
+    text), ``missing row`` (``expected`` holds the row as JSON) or ``unexpected
+    row`` (``actual`` does). ``row_key`` tells step attempts apart (``step #n``).
+    """
+
+    tenant_id: str
+    work_order_id: str
+    projection: str
+    row_key: str | None
+    difference: str
+    expected: str | None
+    actual: str | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> ProjectionDifference:
+        """Build the record from a row of ``os_core.work_orders_current_verify``."""
+        return cls(**_only_fields(cls, row))
 
 
 def _only_fields(cls: type, row: Mapping[str, Any]) -> dict[str, Any]:

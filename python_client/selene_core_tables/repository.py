@@ -34,10 +34,15 @@ from psycopg_pool import ConnectionPool
 from selene_core_tables.errors import IdempotencyReplay, StorageError, storage_errors
 from selene_core_tables.records import (
     AppendResult,
+    CancelResult,
+    ProjectionDifference,
     RebuildResult,
     WorkOrderCurrentRecord,
+    WorkOrderLease,
     WorkOrderLedgerEvent,
     WorkOrderLedgerEventInput,
+    WorkOrderStatus,
+    WorkOrderStepAttempt,
 )
 
 #: Parameter (without its ``p_`` prefix) -> SQL type, in the order of
@@ -78,9 +83,37 @@ _LEDGER_SQL = (
     "p_tenant_id => %s::text, p_work_order_id => %s::text, "
     "p_after_event_id => %s::bigint, p_limit => %s::integer)"
 )
+_CANCEL_SQL = (
+    "SELECT work_order_id, work_order_status, last_event_id FROM os_core.work_order_cancel("
+    "p_tenant_id => %s::text, p_work_order_id => %s::text, p_reason_code => %s::bigint, "
+    "p_idempotency_key => %s::text, p_created_at => %s::bigint, p_turn_id => %s::bigint)"
+)
+# Without statuses the database's default (the pending statuses) applies: the
+# argument is left out rather than sent, so that the default lives in one place.
+_LIST_PENDING_SQL = (
+    "SELECT * FROM os_core.work_orders_list_pending("
+    "p_tenant_id => %(tenant_id)s::text, {statuses}"
+    "p_updated_after => %(updated_after)s::bigint, p_limit => %(limit)s::integer)"
+)
+_LIST_PENDING_DEFAULT_SQL = _LIST_PENDING_SQL.format(statuses="")
+_LIST_PENDING_STATUSES_SQL = _LIST_PENDING_SQL.format(
+    statuses="p_statuses => %(statuses)s::text[], "
+)
 _REBUILD_SQL = (
-    "SELECT tenant_count, work_order_count, event_count "
-    "FROM os_core.work_orders_current_rebuild(p_tenant_id => %s::text)"
+    "SELECT tenant_count, work_order_count, event_count, rewritten_work_order_count "
+    "FROM os_core.work_orders_current_rebuild(p_tenant_id => %s::text, p_emit_audit => %s::boolean)"
+)
+_VERIFY_SQL = (
+    "SELECT * FROM os_core.work_orders_current_verify("
+    "p_tenant_id => %s::text, p_emit_audit => %s::boolean)"
+)
+_STEP_ATTEMPTS_SQL = (
+    "SELECT * FROM os_core.work_order_step_attempts_read("
+    "p_tenant_id => %s::text, p_work_order_id => %s::text)"
+)
+_LEASE_SQL = (
+    "SELECT * FROM os_core.work_order_lease_read("
+    "p_tenant_id => %s::text, p_work_order_id => %s::text)"
 )
 
 #: Default number of events per ledger page (the database allows 1 to 10000).
@@ -88,7 +121,7 @@ DEFAULT_PAGE_SIZE = 1000
 
 
 class WorkOrderRepository:
-    """The four capabilities over a psycopg connection or a ``psycopg_pool`` pool.
+    """The capabilities over a psycopg connection or a ``psycopg_pool`` pool.
 
     Connect as a login role that is a member of ``selene_os`` (services) or
     ``selene_dba`` (rebuilds across tenants). Every method declares its tenant for
@@ -187,6 +220,65 @@ class WorkOrderRepository:
             row = cursor.execute(_CURRENT_SQL, [tenant_id, work_order_id]).fetchone()
         return None if row is None else WorkOrderCurrentRecord.from_row(row)
 
+    def cancel(
+        self,
+        tenant_id: str,
+        work_order_id: str,
+        *,
+        reason_code: int,
+        idempotency_key: str,
+        created_at: int,
+        turn_id: int,
+    ) -> CancelResult:
+        """Cancel a work order (WORKORDER_CANCEL): append its WORK_ORDER_CANCELED event.
+
+        The event goes through the append (same contract, idempotency and audit),
+        with the work order's own correlation_id. The same ``idempotency_key`` and
+        content again returns the first cancel's result and writes only an audit row.
+
+        Raises CancelInvalidState when the work order is already DONE, REFUSED,
+        FAILED or CANCELED (and this is not a replay); ContractValidationFailed for a
+        bad argument or a work order that does not exist; TenantScopeViolation.
+        Nothing is written then.
+        """
+        with self._transaction(tenant_id) as conn:
+            row = conn.execute(
+                _CANCEL_SQL,
+                [tenant_id, work_order_id, reason_code, idempotency_key, created_at, turn_id],
+            ).fetchone()
+        work_order, status, last_event_id = _one(row)
+        return CancelResult(work_order, WorkOrderStatus(status), last_event_id)
+
+    def list_pending(
+        self,
+        tenant_id: str,
+        *,
+        statuses: Iterable[WorkOrderStatus | str] | None = None,
+        updated_after: int | None = None,
+        limit: int = 50,
+    ) -> list[WorkOrderCurrentRecord]:
+        """Return a tenant's newest work orders in a set of statuses (WORKORDER_LIST_PENDING).
+
+        ``statuses`` defaults to the pending ones (DRAFT, CLARIFY, CONFIRM); with
+        ``updated_after``, only work orders whose ``last_updated_at`` is after it.
+        Newest first (``last_updated_at`` descending, then ``work_order_id``), at most
+        ``limit`` (1 to 1000). An empty or unknown status set, or a limit out of
+        range, raises ContractValidationFailed.
+        """
+        params: dict[str, Any] = {
+            "tenant_id": tenant_id,
+            "updated_after": updated_after,
+            "limit": limit,
+        }
+        sql = _LIST_PENDING_DEFAULT_SQL
+        if statuses is not None:
+            sql = _LIST_PENDING_STATUSES_SQL
+            params["statuses"] = [str(status) for status in statuses]
+        with self._transaction(tenant_id) as conn:
+            cursor = conn.cursor(row_factory=dict_row)
+            rows = cursor.execute(sql, params).fetchall()
+        return [WorkOrderCurrentRecord.from_row(row) for row in rows]
+
     def ledger_page(
         self,
         tenant_id: str,
@@ -216,7 +308,10 @@ class WorkOrderRepository:
         """Iterate over the events with ids above ``after``, reading page after page.
 
         Each page is its own short transaction: nothing is held open between pages,
-        and events appended while iterating appear in a later page.
+        and events appended while iterating appear in a later page. It stops at the
+        first short page: with writers in flight a tenant-wide page ends before an
+        event that may still be preceded by an uncommitted one, so call it again
+        with ``after`` = the last id seen to read on; it never skips an event.
         """
         while True:
             page = self.ledger_page(tenant_id, work_order_id, after=after, limit=page_size)
@@ -225,15 +320,44 @@ class WorkOrderRepository:
                 return
             after = page[-1].work_order_event_id
 
-    def rebuild(self, tenant_id: str | None = None) -> RebuildResult:
-        """Recompute the projection from the ledger (OS_WORK_ORDER_CURRENT_REBUILD).
+    def step_attempts(self, tenant_id: str, work_order_id: str) -> list[WorkOrderStepAttempt]:
+        """Return every attempt of every step of a work order, in the order they started."""
+        with self._transaction(tenant_id) as conn:
+            cursor = conn.cursor(row_factory=dict_row)
+            rows = cursor.execute(_STEP_ATTEMPTS_SQL, [tenant_id, work_order_id]).fetchall()
+        return [WorkOrderStepAttempt.from_row(row) for row in rows]
+
+    def lease(self, tenant_id: str, work_order_id: str) -> WorkOrderLease | None:
+        """Return the lease of a work order, or None when it never carried one."""
+        with self._transaction(tenant_id) as conn:
+            cursor = conn.cursor(row_factory=dict_row)
+            row = cursor.execute(_LEASE_SQL, [tenant_id, work_order_id]).fetchone()
+        return None if row is None else WorkOrderLease.from_row(row)
+
+    def rebuild(self, tenant_id: str | None = None, *, audit: bool = False) -> RebuildResult:
+        """Make the projections equal to the ledger (OS_WORK_ORDER_CURRENT_REBUILD).
 
         For one tenant, or for every tenant with ``tenant_id=None`` (which needs a
-        login role in ``selene_dba``). Returns what was replayed.
+        login role in ``selene_dba``). Online: appends wait only while work orders
+        that had drifted are rewritten. With ``audit=True`` it writes one PH1.J audit
+        row per tenant. Returns what the projection now holds and what was rewritten.
         """
         with self._transaction(tenant_id) as conn:
-            row = conn.execute(_REBUILD_SQL, [tenant_id]).fetchone()
+            row = conn.execute(_REBUILD_SQL, [tenant_id, audit]).fetchone()
         return RebuildResult(*_one(row))
+
+    def verify(
+        self, tenant_id: str | None = None, *, audit: bool = False
+    ) -> list[ProjectionDifference]:
+        """Return every difference between the projections and the ledger; [] when none.
+
+        Writes nothing, except with ``audit=True`` one PH1.J audit row per tenant.
+        ``tenant_id=None`` (every tenant) needs a login role in ``selene_dba``.
+        """
+        with self._transaction(tenant_id) as conn:
+            cursor = conn.cursor(row_factory=dict_row)
+            rows = cursor.execute(_VERIFY_SQL, [tenant_id, audit]).fetchall()
+        return [ProjectionDifference.from_row(row) for row in rows]
 
 
 def _append_parameters(

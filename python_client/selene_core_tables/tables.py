@@ -7,7 +7,13 @@ from collections.abc import Iterable
 
 from rich.table import Table
 
-from selene_core_tables.records import WorkOrderCurrentRecord, WorkOrderLedgerEvent
+from selene_core_tables.records import (
+    ProjectionDifference,
+    WorkOrderCurrentRecord,
+    WorkOrderLease,
+    WorkOrderLedgerEvent,
+    WorkOrderStepAttempt,
+)
 
 
 def current_table(records: Iterable[WorkOrderCurrentRecord], title: str | None = None) -> Table:
@@ -52,5 +58,63 @@ def ledger_table(events: Iterable[WorkOrderLedgerEvent], title: str | None = Non
             str(event.created_at),
             event.idempotency_key or "",
             extra,
+        )
+    return table
+
+
+def step_attempts_table(
+    attempts: Iterable[WorkOrderStepAttempt], title: str | None = None
+) -> Table:
+    """Render step attempts as a table."""
+    table = Table(title=title, title_justify="left")
+    for column in ("step", "attempt", "status", "input hash", "started", "finished", "reason"):
+        table.add_column(column)
+    for attempt in attempts:
+        table.add_row(
+            attempt.step_id,
+            str(attempt.attempt_index),
+            attempt.attempt_status,
+            attempt.step_input_hash or "",
+            f"event {attempt.started_event_id} at {attempt.started_at}",
+            ""
+            if attempt.finished_event_id is None
+            else f"event {attempt.finished_event_id} at {attempt.finished_at}",
+            "" if attempt.reason_code is None else str(attempt.reason_code),
+        )
+    return table
+
+
+def lease_table(lease: WorkOrderLease) -> Table:
+    """Render a lease as a two-column table."""
+    table = Table(show_header=False)
+    table.add_column("field")
+    table.add_column("value")
+    for field, value in (
+        ("owner", lease.lease_owner_id),
+        ("token hash", lease.lease_token_hash),
+        ("state", lease.lease_state),
+        ("expires at", str(lease.lease_expires_at)),
+        ("acquired", f"event {lease.acquired_event_id} at {lease.acquired_at}"),
+        ("last event", str(lease.last_event_id)),
+        ("released at", "" if lease.released_at is None else str(lease.released_at)),
+    ):
+        table.add_row(field, value)
+    return table
+
+
+def differences_table(differences: Iterable[ProjectionDifference]) -> Table:
+    """Render verify's differences as a table."""
+    table = Table(title="projection drift", title_justify="left")
+    for column in ("tenant", "work order", "projection", "row", "difference", "expected", "actual"):
+        table.add_column(column)
+    for difference in differences:
+        table.add_row(
+            difference.tenant_id,
+            difference.work_order_id,
+            difference.projection,
+            difference.row_key or "",
+            difference.difference,
+            difference.expected or "",
+            difference.actual or "",
         )
     return table

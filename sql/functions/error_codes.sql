@@ -29,6 +29,11 @@ BEGIN ATOMIC
         (
             'SE004', 'OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED', 'ContractValidationFailed',
             'The event breaks the WorkOrderLedgerEventInput v1 contract; DETAIL names the rule.'
+        ),
+        (
+            'SE005', 'OS_WORK_ORDER_CANCEL_INVALID_STATE', 'CancelInvalidState',
+            'A cancel of a work order already in a terminal status (DONE, REFUSED, FAILED, '
+            || 'CANCELED); DETAIL names the status. A replayed cancel is not refused.'
         )
     ) AS v (sqlstate, reason_code, exception_name, description)
     ORDER BY v.sqlstate;

@@ -35,6 +35,8 @@ DECLARE
     _exists boolean;
     _differing text;
     _bound_to text;
+    _event_id bigint;
+    _paging_horizon xid8;
 BEGIN
     PERFORM os_core.require_tenant_scope(p_tenant_id);
 
@@ -147,15 +149,23 @@ BEGIN
         PERFORM os_core.raise_error('OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED', _violation);
     END IF;
 
+    -- The transaction takes its xid before it draws the event id, and the event
+    -- records the horizon read after drawing it: together they let a tenant-wide
+    -- reader page past the event only when no smaller id can still commit.
+    PERFORM pg_current_xact_id();
+    _event_id := nextval('os_core.work_order_ledger_work_order_event_id_seq');
+    _paging_horizon := os_core.paging_horizon();
+
     INSERT INTO os_core.work_order_ledger (
-        tenant_id, schema_version, work_order_id, correlation_id, turn_id, event_type,
-        work_order_status, reason_code, step_id, step_input_hash, lease_owner_id,
-        lease_token_hash, lease_expires_at, created_at, idempotency_key, payload
-    ) VALUES (
-        p_tenant_id, p_schema_version, p_work_order_id, p_correlation_id, p_turn_id,
-        p_event_type, p_work_order_status, p_reason_code, p_step_id, p_step_input_hash,
-        p_lease_owner_id, p_lease_token_hash, p_lease_expires_at, p_created_at,
-        p_idempotency_key, p_payload
+        tenant_id, work_order_event_id, schema_version, work_order_id, correlation_id,
+        turn_id, event_type, work_order_status, reason_code, step_id, step_input_hash,
+        lease_owner_id, lease_token_hash, lease_expires_at, created_at, idempotency_key,
+        payload, paging_horizon
+    ) OVERRIDING SYSTEM VALUE VALUES (
+        p_tenant_id, _event_id, p_schema_version, p_work_order_id, p_correlation_id,
+        p_turn_id, p_event_type, p_work_order_status, p_reason_code, p_step_id,
+        p_step_input_hash, p_lease_owner_id, p_lease_token_hash, p_lease_expires_at,
+        p_created_at, p_idempotency_key, p_payload, _paging_horizon
     )
     RETURNING * INTO _event;
 
@@ -216,6 +226,9 @@ BEGIN
         WHERE c.tenant_id = p_tenant_id AND c.work_order_id = p_work_order_id;
     END IF;
 
+    PERFORM os_core.project_step_attempt(_event);
+    PERFORM os_core.project_lease(_event);
+
     PERFORM ph1j.emit_append_audit(_event, 'APPENDED');
     RETURN QUERY SELECT _event.work_order_event_id, FALSE;
 END;
@@ -225,7 +238,7 @@ COMMENT ON FUNCTION os_core.work_order_ledger_append(
     text, text, numeric, bigint, text, text, bigint, bigint, text, text, text, text, bigint,
     text, jsonb, integer, bigint
 ) IS
-'OS_WORK_ORDER_LEDGER_APPEND: appends one work-order event for the declared tenant, updates work_orders_current and writes a PH1.J audit row, all in the caller''s transaction. Returns the event id; idempotency_replay is true when (tenant_id, work_order_id, idempotency_key) was already appended with the same content (nothing new is written but the audit row). Pass p_expected_event_count to refuse the append if another writer got there first. Errors: OS_WORK_ORDER_TENANT_SCOPE_VIOLATION (SE003), OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED (SE004) with a DETAIL naming the rule.';
+'OS_WORK_ORDER_LEDGER_APPEND: appends one work-order event for the declared tenant, updates work_orders_current, work_order_step_attempts and work_order_leases, and writes a PH1.J audit row, all in the caller''s transaction. Returns the event id; idempotency_replay is true when (tenant_id, work_order_id, idempotency_key) was already appended with the same content (nothing new is written but the audit row). Pass p_expected_event_count to refuse the append if another writer got there first. Errors: OS_WORK_ORDER_TENANT_SCOPE_VIOLATION (SE003), OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED (SE004) with a DETAIL naming the rule.';
 
 ALTER FUNCTION os_core.work_order_ledger_append(
     text, text, numeric, bigint, text, text, bigint, bigint, text, text, text, text, bigint,

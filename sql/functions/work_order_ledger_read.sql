@@ -13,6 +13,10 @@ PARALLEL UNSAFE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    _snapshot pg_snapshot := pg_current_snapshot();
+    _own xid8 := pg_current_xact_id_if_assigned();
+    _horizon xid8;
 BEGIN
     PERFORM os_core.require_tenant_scope(p_tenant_id);
     IF p_after_event_id IS NULL OR p_after_event_id < 0 THEN
@@ -29,12 +33,39 @@ BEGIN
     END IF;
 
     IF p_work_order_id IS NULL THEN
+        -- Event ids are drawn before commit, so a smaller id may still commit after
+        -- a larger one. Return an event only when its paging horizon is at or below
+        -- the lowest xid of any other transaction this snapshot cannot see (running,
+        -- or above its xmax): then every transaction that could hold a smaller id
+        -- has ended, and a page never passes over an event that is still to come.
+        -- The rest shows up in a later page; nothing waits. The reader's own transaction
+        -- does not hold its own events back. (Within one work order ids grow in
+        -- commit order, so a work order's read needs no horizon.)
+        _horizon := least(
+            (SELECT min(x.xid) FROM pg_snapshot_xip(_snapshot) AS x (xid)),
+            CASE
+                WHEN pg_snapshot_xmax(_snapshot) = _own
+                    THEN (_own::text::bigint + 1)::text::xid8
+                ELSE pg_snapshot_xmax(_snapshot)
+            END
+        );
+        -- The page is the run of events, in id order, up to the first one whose
+        -- horizon is not reached: that one and all after it wait for a later page
+        -- (a later event may have a lower horizon, and must not be read past it).
         RETURN QUERY
-        SELECT l.*
-        FROM os_core.work_order_ledger AS l
-        WHERE l.tenant_id = p_tenant_id AND l.work_order_event_id > p_after_event_id
-        ORDER BY l.work_order_event_id
-        LIMIT p_limit;
+        SELECT (p.event).*
+        FROM (
+            SELECT
+                l AS event,
+                bool_and(coalesce(l.paging_horizon, '0'::xid8) <= _horizon) OVER (
+                    ORDER BY l.work_order_event_id ROWS UNBOUNDED PRECEDING
+                ) AS reached
+            FROM os_core.work_order_ledger AS l
+            WHERE l.tenant_id = p_tenant_id AND l.work_order_event_id > p_after_event_id
+            ORDER BY l.work_order_event_id
+            LIMIT p_limit
+        ) AS p
+        WHERE p.reached;
     ELSE
         RETURN QUERY
         SELECT l.*
@@ -50,6 +81,6 @@ END;
 $$;
 
 COMMENT ON FUNCTION os_core.work_order_ledger_read(text, text, bigint, integer) IS
-'OS_WORK_ORDER_LEDGER_READ: the declared tenant''s events (or one work order''s, with p_work_order_id) with work_order_event_id > p_after_event_id, in event-id order, at most p_limit (1-10000). Pass the last id of a page as p_after_event_id to read the next. Errors: SE003 tenant scope, SE004 bad paging arguments.';
+'OS_WORK_ORDER_LEDGER_READ: the declared tenant''s events (or one work order''s, with p_work_order_id) with work_order_event_id > p_after_event_id, in event-id order, at most p_limit (1-10000). Pass the last id of a page as p_after_event_id to read the next. A tenant-wide read never passes over an event that is still to commit: it returns only events below every running transaction''s horizon, so a page may end early while writers are active (read on from its last id). Errors: SE003 tenant scope, SE004 bad paging arguments.';
 
 ALTER FUNCTION os_core.work_order_ledger_read(text, text, bigint, integer) OWNER TO selene_owner;

@@ -1,106 +1,141 @@
--- work_orders_current_rebuild: OS_WORK_ORDER_CURRENT_REBUILD. Recomputes
--- work_orders_current from the ledger, set-based, for one tenant or all.
+-- work_orders_current_rebuild: OS_WORK_ORDER_CURRENT_REBUILD. Makes the three
+-- projections equal to what the ledger defines, for one tenant or all, while
+-- appends go on.
 
-CREATE OR REPLACE FUNCTION os_core.work_orders_current_rebuild(p_tenant_id text DEFAULT NULL)
-RETURNS TABLE (tenant_count bigint, work_order_count bigint, event_count bigint)
+-- The signature changed (p_emit_audit, rewritten_work_order_count): drop the old one.
+DROP FUNCTION IF EXISTS os_core.work_orders_current_rebuild(text);
+
+CREATE OR REPLACE FUNCTION os_core.work_orders_current_rebuild(
+    p_tenant_id text DEFAULT NULL,
+    p_emit_audit boolean DEFAULT FALSE
+)
+RETURNS TABLE (
+    tenant_count bigint,
+    work_order_count bigint,
+    event_count bigint,
+    rewritten_work_order_count bigint
+)
 LANGUAGE plpgsql
 VOLATILE
 PARALLEL UNSAFE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    -- Up to this many drifted work orders are rewritten one by one; past it the
+    -- whole scope is replayed at once, which is then cheaper.
+    _one_by_one_limit constant integer := 1000;
+    _drifted os_core.work_order_key[];
+    _replay_all boolean;
+    _key os_core.work_order_key;
+    _tenant record;
 BEGIN
-    -- All tenants, or a tenant not declared, only for selene_dba members.
-    IF NOT pg_has_role(session_user, 'selene_dba', 'MEMBER') THEN
-        IF p_tenant_id IS NULL THEN
-            PERFORM os_core.raise_error(
-                'OS_WORK_ORDER_TENANT_SCOPE_VIOLATION',
-                'rebuilding every tenant needs the selene_dba role',
-                'pass the declared tenant as p_tenant_id'
-            );
-        END IF;
-        PERFORM os_core.require_tenant_scope(p_tenant_id);
+    PERFORM os_core.require_dba_or_tenant_scope(p_tenant_id);
+
+    -- 1. Find the work orders whose projection rows differ from the ledger: the
+    -- whole replay, on one snapshot, without blocking appends (they keep every
+    -- projection right as they go, in the same transaction as their event).
+    SELECT array_agg(ROW(d.tenant_id, d.work_order_id)::os_core.work_order_key) INTO _drifted
+    FROM (
+        SELECT DISTINCT p.tenant_id, p.work_order_id
+        FROM os_core.projection_drift(p_tenant_id) AS p
+        LIMIT _one_by_one_limit + 1
+    ) AS d;
+    _drifted := coalesce(_drifted, '{}');
+    _replay_all := cardinality(_drifted) > _one_by_one_limit;
+
+    -- 2. Rewrite them from the ledger as it is now. SHARE ROW EXCLUSIVE waits
+    -- for the appends in flight and holds new ones (os_core.lock_work_order)
+    -- until this transaction ends, so every rewritten row has all its events.
+    IF cardinality(_drifted) > 0 THEN
+        LOCK TABLE os_core.work_orders_current IN SHARE ROW EXCLUSIVE MODE;
+    END IF;
+    IF _replay_all THEN
+        DELETE FROM os_core.work_orders_current AS c
+        WHERE p_tenant_id IS NULL OR c.tenant_id = p_tenant_id;
+        DELETE FROM os_core.work_order_step_attempts AS s
+        WHERE p_tenant_id IS NULL OR s.tenant_id = p_tenant_id;
+        DELETE FROM os_core.work_order_leases AS l
+        WHERE p_tenant_id IS NULL OR l.tenant_id = p_tenant_id;
+        INSERT INTO os_core.work_orders_current
+        SELECT v.* FROM os_core.work_orders_current_from_ledger AS v
+        WHERE p_tenant_id IS NULL OR v.tenant_id = p_tenant_id;
+        INSERT INTO os_core.work_order_step_attempts
+        SELECT v.* FROM os_core.work_order_step_attempts_from_ledger AS v
+        WHERE p_tenant_id IS NULL OR v.tenant_id = p_tenant_id;
+        INSERT INTO os_core.work_order_leases
+        SELECT v.* FROM os_core.work_order_leases_from_ledger AS v
+        WHERE p_tenant_id IS NULL OR v.tenant_id = p_tenant_id;
+    ELSE
+        FOREACH _key IN ARRAY _drifted LOOP
+            DELETE FROM os_core.work_orders_current AS c
+            WHERE c.tenant_id = _key.tenant_id AND c.work_order_id = _key.work_order_id;
+            DELETE FROM os_core.work_order_step_attempts AS s
+            WHERE s.tenant_id = _key.tenant_id AND s.work_order_id = _key.work_order_id;
+            DELETE FROM os_core.work_order_leases AS l
+            WHERE l.tenant_id = _key.tenant_id AND l.work_order_id = _key.work_order_id;
+            INSERT INTO os_core.work_orders_current
+            SELECT v.* FROM os_core.work_orders_current_from_ledger AS v
+            WHERE v.tenant_id = _key.tenant_id AND v.work_order_id = _key.work_order_id;
+            INSERT INTO os_core.work_order_step_attempts
+            SELECT v.* FROM os_core.work_order_step_attempts_from_ledger AS v
+            WHERE v.tenant_id = _key.tenant_id AND v.work_order_id = _key.work_order_id;
+            INSERT INTO os_core.work_order_leases
+            SELECT v.* FROM os_core.work_order_leases_from_ledger AS v
+            WHERE v.tenant_id = _key.tenant_id AND v.work_order_id = _key.work_order_id;
+        END LOOP;
     END IF;
 
-    -- Waits for appends in flight and holds new ones until this transaction ends,
-    -- so that no append reads a projection row this rebuild is replacing.
-    LOCK TABLE os_core.work_orders_current IN SHARE ROW EXCLUSIVE MODE;
-
-    DELETE FROM os_core.work_orders_current AS c
-    WHERE p_tenant_id IS NULL OR c.tenant_id = p_tenant_id;
-
-    RETURN QUERY
-    WITH per_work_order AS (
+    -- 3. Count what the projection now holds, per tenant of the scope.
+    tenant_count := 0;
+    work_order_count := 0;
+    event_count := 0;
+    rewritten_work_order_count := 0;
+    FOR _tenant IN
         SELECT
-            l.tenant_id,
-            l.work_order_id,
-            count(*) AS event_count,
-            max(l.work_order_event_id) AS last_event_id,
-            max(l.work_order_event_id) FILTER (WHERE l.step_id IS NOT NULL) AS step_event_id,
-            max(l.work_order_event_id) FILTER (
-                WHERE l.lease_owner_id IS NOT NULL
-            ) AS lease_event_id
-        FROM os_core.work_order_ledger AS l
-        WHERE p_tenant_id IS NULL OR l.tenant_id = p_tenant_id
-        GROUP BY l.tenant_id, l.work_order_id
-    ),
-
-    rebuilt AS (
-        INSERT INTO os_core.work_orders_current AS c (
-            tenant_id, work_order_id, schema_version, correlation_id, turn_id,
-            work_order_status, last_event_id, last_reason_code, last_updated_at, step_id,
-            step_input_hash, lease_owner_id, lease_token_hash, lease_expires_at, event_count
-        )
-        SELECT
-            w.tenant_id,
-            w.work_order_id,
-            last_event.schema_version,
-            last_event.correlation_id,
-            last_event.turn_id,
-            last_event.work_order_status,
-            last_event.work_order_event_id,
-            last_event.reason_code,
-            last_event.created_at,
-            step_event.step_id,
-            step_event.step_input_hash,
+            t.tenant_id,
+            coalesce(n.work_orders, 0) AS work_orders,
+            coalesce(n.events, 0) AS events,
             CASE
-                WHEN NOT os_core.is_terminal_status(last_event.work_order_status)
-                    THEN lease_event.lease_owner_id
-            END,
-            CASE
-                WHEN NOT os_core.is_terminal_status(last_event.work_order_status)
-                    THEN lease_event.lease_token_hash
-            END,
-            CASE
-                WHEN NOT os_core.is_terminal_status(last_event.work_order_status)
-                    THEN lease_event.lease_expires_at
-            END,
-            w.event_count
-        FROM per_work_order AS w
-        INNER JOIN os_core.work_order_ledger AS last_event
-            ON
-                w.tenant_id = last_event.tenant_id
-                AND w.last_event_id = last_event.work_order_event_id
-        LEFT JOIN os_core.work_order_ledger AS step_event
-            ON
-                w.tenant_id = step_event.tenant_id
-                AND w.step_event_id = step_event.work_order_event_id
-        LEFT JOIN os_core.work_order_ledger AS lease_event
-            ON
-                w.tenant_id = lease_event.tenant_id
-                AND w.lease_event_id = lease_event.work_order_event_id
-        RETURNING c.tenant_id, c.event_count
-    )
-
-    SELECT
-        count(DISTINCT r.tenant_id),
-        count(*),
-        coalesce(sum(r.event_count), 0)::bigint
-    FROM rebuilt AS r;
+                WHEN _replay_all THEN coalesce(n.work_orders, 0)
+                ELSE (SELECT count(*) FROM unnest(_drifted) AS k WHERE k.tenant_id = t.tenant_id)
+            END AS rewritten
+        FROM (
+            SELECT c.tenant_id FROM os_core.work_orders_current AS c
+            WHERE p_tenant_id IS NULL OR c.tenant_id = p_tenant_id
+            UNION
+            SELECT p_tenant_id WHERE p_tenant_id IS NOT NULL
+        ) AS t
+        LEFT JOIN (
+            SELECT c.tenant_id, count(*) AS work_orders, sum(c.event_count) AS events
+            FROM os_core.work_orders_current AS c
+            WHERE p_tenant_id IS NULL OR c.tenant_id = p_tenant_id
+            GROUP BY c.tenant_id
+        ) AS n ON t.tenant_id = n.tenant_id
+        ORDER BY t.tenant_id
+    LOOP
+        IF _tenant.work_orders > 0 THEN
+            tenant_count := tenant_count + 1;
+        END IF;
+        work_order_count := work_order_count + _tenant.work_orders;
+        event_count := event_count + _tenant.events;
+        rewritten_work_order_count := rewritten_work_order_count + _tenant.rewritten;
+        IF coalesce(p_emit_audit, FALSE) THEN
+            PERFORM ph1j.emit_diagnostic_audit(
+                _tenant.tenant_id, 'OS_WORK_ORDER_CURRENT_REBUILD', 'REBUILT',
+                jsonb_build_object(
+                    'work_orders', _tenant.work_orders,
+                    'events', _tenant.events,
+                    'work_orders_rewritten', _tenant.rewritten
+                )
+            );
+        END IF;
+    END LOOP;
+    RETURN NEXT;
 END;
 $$;
 
-COMMENT ON FUNCTION os_core.work_orders_current_rebuild(text) IS
-'OS_WORK_ORDER_CURRENT_REBUILD: recomputes work_orders_current from the ledger for one tenant (the declared one) or, for selene_dba, for p_tenant_id or every tenant (NULL). The result equals what the appends produced. Blocks appends until the calling transaction ends. Returns how many tenants, work orders and events it replayed.';
+COMMENT ON FUNCTION os_core.work_orders_current_rebuild(text, boolean) IS
+'OS_WORK_ORDER_CURRENT_REBUILD: makes work_orders_current, work_order_step_attempts and work_order_leases equal to what the ledger defines, for the declared tenant or, for selene_dba, for p_tenant_id or every tenant (NULL). The result equals what the appends produced. Online: it replays the ledger without blocking appends, then rewrites only the work orders that differ, holding appends back (until the end of the calling transaction) only when there are any. Returns the tenants, work orders and events the projection holds, and how many work orders it rewrote. With p_emit_audit, one PH1.J audit row per tenant (outcome REBUILT).';
 
-ALTER FUNCTION os_core.work_orders_current_rebuild(text) OWNER TO selene_projector;
+ALTER FUNCTION os_core.work_orders_current_rebuild(text, boolean) OWNER TO selene_projector;

@@ -22,19 +22,35 @@ os_core.work_order_ledger_append(
 ),
 os_core.work_order_current_read(text, text),
 os_core.work_order_ledger_read(text, text, bigint, integer),
-os_core.work_orders_current_rebuild(text)
+os_core.work_order_cancel(text, text, bigint, text, bigint, bigint),
+os_core.work_orders_list_pending(text, text[], bigint, integer),
+os_core.work_order_step_attempts_read(text, text),
+os_core.work_order_lease_read(text, text),
+os_core.work_orders_current_rebuild(text, boolean),
+os_core.work_orders_current_verify(text, boolean)
 TO selene_os, selene_dba;
 
--- The rebuild runs as selene_projector: it reads the ledger and rewrites the projections.
+-- Rebuild and verify run as selene_projector: they read the ledger through the
+-- *_from_ledger views (security_invoker), rewrite the projections, and audit.
 GRANT SELECT ON os_core.work_order_ledger TO selene_projector;
 GRANT SELECT, INSERT, UPDATE, DELETE
 ON os_core.work_orders_current, os_core.work_order_step_attempts, os_core.work_order_leases
 TO selene_projector;
+GRANT SELECT ON
+os_core.work_orders_current_from_ledger,
+os_core.work_order_step_attempts_from_ledger,
+os_core.work_order_leases_from_ledger
+TO selene_projector;
+GRANT USAGE ON SCHEMA ph1j TO selene_projector;
+GRANT INSERT ON ph1j.audit_events TO selene_projector;
 GRANT EXECUTE ON FUNCTION
 os_core.is_blank(text),
 os_core.is_terminal_status(text),
 os_core.current_tenant_id(),
 os_core.require_tenant_scope(text),
+os_core.require_dba_or_tenant_scope(text),
 os_core.raise_error(text, text, text),
-os_core.error_codes()
+os_core.error_codes(),
+os_core.projection_drift(text),
+ph1j.emit_diagnostic_audit(text, text, text, jsonb)
 TO selene_projector;

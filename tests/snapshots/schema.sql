@@ -222,6 +222,25 @@ COMMENT ON DOMAIN os_core.work_order_id IS 'Non-blank, at most 128 characters.';
 
 
 --
+-- Name: work_order_key; Type: TYPE; Schema: os_core; Owner: selene_owner
+--
+
+CREATE TYPE os_core.work_order_key AS (
+	tenant_id text,
+	work_order_id text
+);
+
+
+ALTER TYPE os_core.work_order_key OWNER TO selene_owner;
+
+--
+-- Name: TYPE work_order_key; Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON TYPE os_core.work_order_key IS 'The key of a work order, (tenant_id, work_order_id). Internal: the rebuild lists the work orders it rewrites in an array of it.';
+
+
+--
 -- Name: work_order_status; Type: DOMAIN; Schema: os_core; Owner: selene_owner
 --
 
@@ -267,7 +286,7 @@ CREATE FUNCTION os_core.error_codes() RETURNS TABLE(sqlstate text, reason_code t
      v.reason_code,
      v.exception_name,
      v.description
-    FROM ( VALUES ('SE001'::text,'OS_WORK_ORDER_APPEND_ONLY_VIOLATION'::text,'AppendOnlyViolation'::text,'UPDATE, DELETE or TRUNCATE of an append-only table.'::text), ('SE002'::text,'OS_WORK_ORDER_IDEMPOTENCY_REPLAY'::text,'IdempotencyReplay'::text,('The idempotency key was already appended with the same content. An outcome, '::text || 'not raised by the database; the client raises it only when asked to.'::text)), ('SE003'::text,'OS_WORK_ORDER_TENANT_SCOPE_VIOLATION'::text,'TenantScopeViolation'::text,'No tenant declared in the transaction, or a tenant_id other than the declared one.'::text), ('SE004'::text,'OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED'::text,'ContractValidationFailed'::text,'The event breaks the WorkOrderLedgerEventInput v1 contract; DETAIL names the rule.'::text)) v(sqlstate, reason_code, exception_name, description)
+    FROM ( VALUES ('SE001'::text,'OS_WORK_ORDER_APPEND_ONLY_VIOLATION'::text,'AppendOnlyViolation'::text,'UPDATE, DELETE or TRUNCATE of an append-only table.'::text), ('SE002'::text,'OS_WORK_ORDER_IDEMPOTENCY_REPLAY'::text,'IdempotencyReplay'::text,('The idempotency key was already appended with the same content. An outcome, '::text || 'not raised by the database; the client raises it only when asked to.'::text)), ('SE003'::text,'OS_WORK_ORDER_TENANT_SCOPE_VIOLATION'::text,'TenantScopeViolation'::text,'No tenant declared in the transaction, or a tenant_id other than the declared one.'::text), ('SE004'::text,'OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED'::text,'ContractValidationFailed'::text,'The event breaks the WorkOrderLedgerEventInput v1 contract; DETAIL names the rule.'::text), ('SE005'::text,'OS_WORK_ORDER_CANCEL_INVALID_STATE'::text,'CancelInvalidState'::text,('A cancel of a work order already in a terminal status (DONE, REFUSED, FAILED, '::text || 'CANCELED); DETAIL names the status. A replayed cancel is not refused.'::text))) v(sqlstate, reason_code, exception_name, description)
    ORDER BY v.sqlstate;
 END;
 
@@ -329,6 +348,389 @@ COMMENT ON FUNCTION os_core.lock_work_order(p_tenant_id text, p_work_order_id te
 
 
 --
+-- Name: paging_horizon(); Type: FUNCTION; Schema: os_core; Owner: selene_owner
+--
+
+CREATE FUNCTION os_core.paging_horizon() RETURNS xid8
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    _own bigint := pg_current_xact_id()::text::bigint;
+BEGIN
+    -- Called after the transaction took its xid and then drew an event id: one
+    -- above the highest xid of a transaction running now. A transaction with an
+    -- xid at or above it got that xid after the event id was drawn, so it draws
+    -- only larger event ids (every append takes its xid before drawing). See
+    -- os_core.work_order_ledger_read.
+    --
+    -- Snapshots cannot tell this: their xmax is one past the latest *completed*
+    -- xid, and running transactions above it are not listed. The lock table can:
+    -- every transaction holds a lock on its own xid, and it is read fresh, in any
+    -- isolation level. It shows 32-bit xids; running ones lie within 2^31 of ours,
+    -- which gives each its epoch.
+    RETURN (
+        SELECT (_own + max(((l.transactionid::text::bigint - _own % 4294967296) % 4294967296
+            + 6442450944) % 4294967296 - 2147483648) + 1)::text::xid8
+        FROM pg_catalog.pg_locks AS l
+        WHERE l.locktype = 'transactionid'
+    );
+END;
+$$;
+
+
+ALTER FUNCTION os_core.paging_horizon() OWNER TO selene_owner;
+
+--
+-- Name: FUNCTION paging_horizon(); Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON FUNCTION os_core.paging_horizon() IS 'The xid horizon stored with an event (work_order_ledger.paging_horizon), read after its event id was drawn: one above the highest running xid, so every transaction with an xid at or above it draws only larger event ids. Internal, called by the append.';
+
+
+SET default_tablespace = '';
+
+SET default_table_access_method = heap;
+
+--
+-- Name: work_order_ledger; Type: TABLE; Schema: os_core; Owner: selene_owner
+--
+
+CREATE TABLE os_core.work_order_ledger (
+    tenant_id os_core.tenant_id NOT NULL,
+    work_order_event_id bigint NOT NULL,
+    schema_version integer DEFAULT 1 NOT NULL,
+    work_order_id os_core.work_order_id NOT NULL,
+    correlation_id os_core.correlation_id NOT NULL,
+    turn_id os_core.turn_id NOT NULL,
+    event_type os_core.event_type NOT NULL,
+    work_order_status os_core.work_order_status NOT NULL,
+    reason_code os_core.reason_code NOT NULL,
+    step_id os_core.step_id,
+    step_input_hash os_core.token_text,
+    lease_owner_id os_core.token_text,
+    lease_token_hash os_core.token_text,
+    lease_expires_at os_core.monotonic_ns,
+    created_at os_core.monotonic_ns NOT NULL,
+    idempotency_key os_core.token_text,
+    payload jsonb,
+    recorded_at timestamp with time zone DEFAULT statement_timestamp() NOT NULL,
+    paging_horizon xid8,
+    CONSTRAINT canceled_event_has_canceled_status CHECK ((((event_type)::text = 'WORK_ORDER_CANCELED'::text) = ((work_order_status)::text = 'CANCELED'::text))),
+    CONSTRAINT lease_expires_after_created CHECK (((lease_expires_at IS NULL) OR ((lease_expires_at)::bigint > (created_at)::bigint))),
+    CONSTRAINT lease_fields_together CHECK ((((lease_owner_id IS NULL) = (lease_token_hash IS NULL)) AND ((lease_owner_id IS NULL) = (lease_expires_at IS NULL)))),
+    CONSTRAINT payload_is_bounded_object CHECK (((payload IS NULL) OR ((jsonb_typeof(payload) = 'object'::text) AND (pg_column_size(payload) <= 65536)))),
+    CONSTRAINT schema_version_v1 CHECK ((schema_version = 1)),
+    CONSTRAINT step_event_has_step_id CHECK ((((event_type)::text <> ALL (ARRAY['STEP_STARTED'::text, 'STEP_FINISHED'::text, 'STEP_FAILED'::text])) OR (step_id IS NOT NULL))),
+    CONSTRAINT step_input_hash_has_step_id CHECK (((step_input_hash IS NULL) OR (step_id IS NOT NULL)))
+);
+
+ALTER TABLE ONLY os_core.work_order_ledger FORCE ROW LEVEL SECURITY;
+
+
+ALTER TABLE os_core.work_order_ledger OWNER TO selene_owner;
+
+--
+-- Name: TABLE work_order_ledger; Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON TABLE os_core.work_order_ledger IS 'Append-only ledger of work-order events, the single source of truth. Written only by os_core.work_order_ledger_append; UPDATE, DELETE and TRUNCATE are refused.';
+
+
+--
+-- Name: COLUMN work_order_ledger.work_order_event_id; Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON COLUMN os_core.work_order_ledger.work_order_event_id IS 'Event id, unique across tenants; within a work order it grows in commit order.';
+
+
+--
+-- Name: COLUMN work_order_ledger.created_at; Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON COLUMN os_core.work_order_ledger.created_at IS 'The event''s monotonic timestamp in nanoseconds, given by the caller; never goes backwards within a work order.';
+
+
+--
+-- Name: COLUMN work_order_ledger.idempotency_key; Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON COLUMN os_core.work_order_ledger.idempotency_key IS 'Optional; unique per (tenant_id, work_order_id). Appending the same key and content again returns the original event.';
+
+
+--
+-- Name: COLUMN work_order_ledger.payload; Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON COLUMN os_core.work_order_ledger.payload IS 'Optional JSON object (fields set, conflict resolutions), at most 64 KiB.';
+
+
+--
+-- Name: COLUMN work_order_ledger.recorded_at; Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON COLUMN os_core.work_order_ledger.recorded_at IS 'Wall-clock time of the append, for operators. No projection reads it, so rebuilds stay deterministic.';
+
+
+--
+-- Name: COLUMN work_order_ledger.paging_horizon; Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON COLUMN os_core.work_order_ledger.paging_horizon IS 'The transaction-id horizon (pg_snapshot_xmax) read just after the event id was drawn. A tenant-wide ledger read returns the event once its snapshot''s xmin has reached it: then no transaction that could hold a smaller event id is still running. NULL (rows written before migration 0003) counts as reached.';
+
+
+--
+-- Name: project_lease(os_core.work_order_ledger); Type: FUNCTION; Schema: os_core; Owner: selene_owner
+--
+
+CREATE FUNCTION os_core.project_lease(p_event os_core.work_order_ledger) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+    -- A lease event acquires the lease, or renews it when it is the holder's own
+    -- and not expired at the event's created_at. (Another owner's unexpired lease
+    -- was refused by the append before the event was written.)
+    IF p_event.lease_owner_id IS NOT NULL THEN
+        INSERT INTO os_core.work_order_leases AS l (
+            tenant_id, work_order_id, lease_owner_id, lease_token_hash, lease_state,
+            lease_expires_at, acquired_event_id, acquired_at, last_event_id
+        ) VALUES (
+            p_event.tenant_id, p_event.work_order_id, p_event.lease_owner_id,
+            p_event.lease_token_hash, 'ACTIVE', p_event.lease_expires_at,
+            p_event.work_order_event_id, p_event.created_at, p_event.work_order_event_id
+        )
+        ON CONFLICT (tenant_id, work_order_id) DO UPDATE SET
+            lease_owner_id = excluded.lease_owner_id,
+            lease_token_hash = excluded.lease_token_hash,
+            lease_expires_at = excluded.lease_expires_at,
+            acquired_event_id = CASE
+                WHEN
+                    l.lease_owner_id = excluded.lease_owner_id
+                    AND l.lease_expires_at > excluded.acquired_at
+                    THEN l.acquired_event_id
+                ELSE excluded.acquired_event_id
+            END,
+            acquired_at = CASE
+                WHEN
+                    l.lease_owner_id = excluded.lease_owner_id
+                    AND l.lease_expires_at > excluded.acquired_at
+                    THEN l.acquired_at
+                ELSE excluded.acquired_at
+            END,
+            last_event_id = excluded.last_event_id;
+    END IF;
+
+    IF os_core.is_terminal_status(p_event.work_order_status) THEN
+        UPDATE os_core.work_order_leases AS l SET
+            lease_state = 'RELEASED',
+            released_at = p_event.created_at,
+            last_event_id = p_event.work_order_event_id
+        WHERE l.tenant_id = p_event.tenant_id AND l.work_order_id = p_event.work_order_id;
+    END IF;
+END;
+$$;
+
+
+ALTER FUNCTION os_core.project_lease(p_event os_core.work_order_ledger) OWNER TO selene_owner;
+
+--
+-- Name: FUNCTION project_lease(p_event os_core.work_order_ledger); Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON FUNCTION os_core.project_lease(p_event os_core.work_order_ledger) IS 'Applies one appended event to work_order_leases: an event with lease fields acquires the lease or renews its holder''s unexpired lease; a terminal status releases it. Internal, called by the append.';
+
+
+--
+-- Name: project_step_attempt(os_core.work_order_ledger); Type: FUNCTION; Schema: os_core; Owner: selene_owner
+--
+
+CREATE FUNCTION os_core.project_step_attempt(p_event os_core.work_order_ledger) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    _last os_core.work_order_step_attempts;
+BEGIN
+    IF p_event.event_type = 'STEP_STARTED' THEN
+        SELECT a.* INTO _last
+        FROM os_core.work_order_step_attempts AS a
+        WHERE
+            a.tenant_id = p_event.tenant_id
+            AND a.work_order_id = p_event.work_order_id
+            AND a.step_id = p_event.step_id
+        ORDER BY a.attempt_index DESC
+        LIMIT 1;
+        IF _last.attempt_status = 'STARTED' THEN
+            PERFORM os_core.raise_error(
+                'OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED',
+                format(
+                    'step %L of work order %L already has attempt %s open (started by event %s)',
+                    p_event.step_id, p_event.work_order_id, _last.attempt_index,
+                    _last.started_event_id
+                ),
+                'append STEP_FINISHED or STEP_FAILED for it before starting the step again'
+            );
+        END IF;
+        INSERT INTO os_core.work_order_step_attempts (
+            tenant_id, work_order_id, step_id, attempt_index, attempt_status, step_input_hash,
+            started_event_id, started_at
+        ) VALUES (
+            p_event.tenant_id, p_event.work_order_id, p_event.step_id,
+            coalesce(_last.attempt_index, 0) + 1, 'STARTED', p_event.step_input_hash,
+            p_event.work_order_event_id, p_event.created_at
+        );
+    ELSIF p_event.event_type IN ('STEP_FINISHED', 'STEP_FAILED') THEN
+        UPDATE os_core.work_order_step_attempts AS a SET
+            attempt_status = CASE p_event.event_type
+                WHEN 'STEP_FINISHED' THEN 'FINISHED' ELSE 'FAILED'
+            END,
+            finished_event_id = p_event.work_order_event_id,
+            finished_at = p_event.created_at,
+            reason_code = p_event.reason_code
+        WHERE
+            a.tenant_id = p_event.tenant_id
+            AND a.work_order_id = p_event.work_order_id
+            AND a.step_id = p_event.step_id
+            AND a.attempt_status = 'STARTED';
+        IF NOT FOUND THEN
+            PERFORM os_core.raise_error(
+                'OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED',
+                format(
+                    '%s for step %L of work order %L, which has no open attempt',
+                    p_event.event_type, p_event.step_id, p_event.work_order_id
+                ),
+                'append STEP_STARTED for the step first'
+            );
+        END IF;
+    END IF;
+END;
+$$;
+
+
+ALTER FUNCTION os_core.project_step_attempt(p_event os_core.work_order_ledger) OWNER TO selene_owner;
+
+--
+-- Name: FUNCTION project_step_attempt(p_event os_core.work_order_ledger); Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON FUNCTION os_core.project_step_attempt(p_event os_core.work_order_ledger) IS 'Applies one appended event to work_order_step_attempts: STEP_STARTED opens the next attempt of its step, STEP_FINISHED or STEP_FAILED closes the open one; raises OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED for a second start or a close with nothing open. Internal, called by the append.';
+
+
+--
+-- Name: projection_drift(text); Type: FUNCTION; Schema: os_core; Owner: selene_owner
+--
+
+CREATE FUNCTION os_core.projection_drift(p_tenant_id text) RETURNS TABLE(tenant_id text, work_order_id text, projection text, row_key text, difference text, expected text, actual text)
+    LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$
+    WITH pairs AS (
+        SELECT
+            coalesce(e.tenant_id, a.tenant_id) AS tenant_id,
+            coalesce(e.work_order_id, a.work_order_id) AS work_order_id,
+            'work_orders_current' AS projection,
+            NULL::text AS row_key,
+            to_jsonb(e) AS expected_row,
+            to_jsonb(a) AS actual_row
+        FROM (
+            SELECT v.* FROM os_core.work_orders_current_from_ledger AS v
+            WHERE p_tenant_id IS NULL OR v.tenant_id = p_tenant_id
+        ) AS e
+        FULL JOIN (
+            SELECT c.* FROM os_core.work_orders_current AS c
+            WHERE p_tenant_id IS NULL OR c.tenant_id = p_tenant_id
+        ) AS a
+            ON e.tenant_id = a.tenant_id AND e.work_order_id = a.work_order_id
+        WHERE to_jsonb(e) IS DISTINCT FROM to_jsonb(a)
+
+        UNION ALL
+
+        SELECT
+            coalesce(e.tenant_id, a.tenant_id),
+            coalesce(e.work_order_id, a.work_order_id),
+            'work_order_step_attempts',
+            coalesce(e.step_id, a.step_id) || ' #' || coalesce(e.attempt_index, a.attempt_index),
+            to_jsonb(e),
+            to_jsonb(a)
+        FROM (
+            SELECT v.* FROM os_core.work_order_step_attempts_from_ledger AS v
+            WHERE p_tenant_id IS NULL OR v.tenant_id = p_tenant_id
+        ) AS e
+        FULL JOIN (
+            SELECT s.* FROM os_core.work_order_step_attempts AS s
+            WHERE p_tenant_id IS NULL OR s.tenant_id = p_tenant_id
+        ) AS a
+            ON
+                e.tenant_id = a.tenant_id
+                AND e.work_order_id = a.work_order_id
+                AND e.step_id = a.step_id
+                AND e.attempt_index = a.attempt_index
+        WHERE to_jsonb(e) IS DISTINCT FROM to_jsonb(a)
+
+        UNION ALL
+
+        SELECT
+            coalesce(e.tenant_id, a.tenant_id),
+            coalesce(e.work_order_id, a.work_order_id),
+            'work_order_leases',
+            NULL::text,
+            to_jsonb(e),
+            to_jsonb(a)
+        FROM (
+            SELECT v.* FROM os_core.work_order_leases_from_ledger AS v
+            WHERE p_tenant_id IS NULL OR v.tenant_id = p_tenant_id
+        ) AS e
+        FULL JOIN (
+            SELECT l.* FROM os_core.work_order_leases AS l
+            WHERE p_tenant_id IS NULL OR l.tenant_id = p_tenant_id
+        ) AS a
+            ON e.tenant_id = a.tenant_id AND e.work_order_id = a.work_order_id
+        WHERE to_jsonb(e) IS DISTINCT FROM to_jsonb(a)
+    )
+
+    SELECT
+        p.tenant_id,
+        p.work_order_id,
+        p.projection,
+        p.row_key,
+        d.difference,
+        d.expected,
+        d.actual
+    FROM pairs AS p
+    CROSS JOIN LATERAL (
+        SELECT
+            'missing row' AS difference,
+            p.expected_row::text AS expected,
+            NULL::text AS actual
+        WHERE p.actual_row IS NULL
+        UNION ALL
+        SELECT
+            'unexpected row',
+            NULL::text,
+            p.actual_row::text
+        WHERE p.expected_row IS NULL
+        UNION ALL
+        SELECT
+            k.key,
+            k.value #>> '{}',
+            p.actual_row -> k.key #>> '{}'
+        FROM jsonb_each(p.expected_row) AS k
+        WHERE p.actual_row IS NOT NULL AND k.value IS DISTINCT FROM p.actual_row -> k.key
+    ) AS d
+    ORDER BY p.tenant_id, p.work_order_id, p.projection, p.row_key, d.difference;
+$$;
+
+
+ALTER FUNCTION os_core.projection_drift(p_tenant_id text) OWNER TO selene_owner;
+
+--
+-- Name: FUNCTION projection_drift(p_tenant_id text); Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON FUNCTION os_core.projection_drift(p_tenant_id text) IS 'Every difference between the three projections and what the ledger defines (the *_from_ledger views), for one tenant or all (NULL): a missing row, an unexpected row, or one row per column that differs. Runs with the caller''s rights (row-level security applies). Internal, used by verify and rebuild.';
+
+
+--
 -- Name: raise_error(text, text, text); Type: FUNCTION; Schema: os_core; Owner: selene_owner
 --
 
@@ -365,6 +767,41 @@ ALTER FUNCTION os_core.raise_error(p_reason_code text, p_detail text, p_hint tex
 --
 
 COMMENT ON FUNCTION os_core.raise_error(p_reason_code text, p_detail text, p_hint text) IS 'Raises the reason code as the message, with its SQLSTATE from os_core.error_codes(), and the given DETAIL and HINT. Internal.';
+
+
+--
+-- Name: require_dba_or_tenant_scope(text); Type: FUNCTION; Schema: os_core; Owner: selene_owner
+--
+
+CREATE FUNCTION os_core.require_dba_or_tenant_scope(p_tenant_id text) RETURNS void
+    LANGUAGE plpgsql STABLE PARALLEL SAFE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+    -- Inside a SECURITY DEFINER function the session user is the only trustworthy
+    -- trace of who called: a member of selene_dba may name any tenant, or all (NULL).
+    IF pg_has_role(session_user, 'selene_dba', 'MEMBER') THEN
+        RETURN;
+    END IF;
+    IF p_tenant_id IS NULL THEN
+        PERFORM os_core.raise_error(
+            'OS_WORK_ORDER_TENANT_SCOPE_VIOLATION',
+            'every tenant at once needs the selene_dba role',
+            'pass the declared tenant as p_tenant_id'
+        );
+    END IF;
+    PERFORM os_core.require_tenant_scope(p_tenant_id);
+END;
+$$;
+
+
+ALTER FUNCTION os_core.require_dba_or_tenant_scope(p_tenant_id text) OWNER TO selene_owner;
+
+--
+-- Name: FUNCTION require_dba_or_tenant_scope(p_tenant_id text); Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON FUNCTION os_core.require_dba_or_tenant_scope(p_tenant_id text) IS 'Raises OS_WORK_ORDER_TENANT_SCOPE_VIOLATION unless the session user is in selene_dba, or p_tenant_id is the declared tenant. Internal, for rebuild and verify.';
 
 
 --
@@ -464,9 +901,101 @@ ALTER FUNCTION os_core.tg_append_only__refuse_mutation() OWNER TO selene_owner;
 COMMENT ON FUNCTION os_core.tg_append_only__refuse_mutation() IS 'Trigger function: raises OS_WORK_ORDER_APPEND_ONLY_VIOLATION (SE001) naming the operation and table.';
 
 
-SET default_tablespace = '';
+--
+-- Name: work_order_cancel(text, text, bigint, text, bigint, bigint); Type: FUNCTION; Schema: os_core; Owner: selene_owner
+--
 
-SET default_table_access_method = heap;
+CREATE FUNCTION os_core.work_order_cancel(p_tenant_id text, p_work_order_id text, p_reason_code bigint, p_idempotency_key text, p_created_at bigint, p_turn_id bigint) RETURNS TABLE(work_order_id text, work_order_status text, last_event_id bigint)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    _violation text;
+    _current os_core.work_orders_current;
+    _event_id bigint;
+BEGIN
+    PERFORM os_core.require_tenant_scope(p_tenant_id);
+
+    -- The cancel's own fields, by the append's per-event rules, before any lock.
+    -- The correlation_id is the work order's, read below: 1 stands in for it here.
+    IF p_idempotency_key IS NULL THEN
+        _violation := 'idempotency_key is required for a cancel, so that a retry can be '
+            || 'recognised and answered with the first result';
+    ELSE
+        _violation := os_core.work_order_event_contract_violation(
+            1, p_tenant_id, p_work_order_id, 1, p_turn_id, 'WORK_ORDER_CANCELED', 'CANCELED',
+            p_reason_code, NULL, NULL, NULL, NULL, NULL, p_created_at, p_idempotency_key, NULL
+        );
+    END IF;
+    IF _violation IS NOT NULL THEN
+        PERFORM os_core.raise_error('OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED', _violation);
+    END IF;
+
+    -- Under the work order's lock nobody else appends to it until we commit, so
+    -- the status read here is the status the cancel is appended after.
+    PERFORM os_core.lock_work_order(p_tenant_id, p_work_order_id);
+
+    SELECT c.* INTO _current
+    FROM os_core.work_orders_current AS c
+    WHERE c.tenant_id = p_tenant_id AND c.work_order_id = p_work_order_id;
+    IF NOT FOUND THEN
+        PERFORM os_core.raise_error(
+            'OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED',
+            format('work order %L does not exist: there is nothing to cancel', p_work_order_id)
+        );
+    END IF;
+
+    -- A terminal work order is refused, except when the key was already used for
+    -- this work order: then the append answers, with the replay of the first
+    -- cancel, or with a contract violation if the key named different content.
+    IF
+        os_core.is_terminal_status(_current.work_order_status)
+        AND NOT EXISTS (
+            SELECT
+            FROM os_core.work_order_ledger AS l
+            WHERE
+                l.tenant_id = p_tenant_id
+                AND l.work_order_id = p_work_order_id
+                AND l.idempotency_key = p_idempotency_key
+        )
+        THEN
+        PERFORM os_core.raise_error(
+            'OS_WORK_ORDER_CANCEL_INVALID_STATE',
+            format(
+                'work order %L is already %s, a terminal status: it cannot be canceled',
+                p_work_order_id, _current.work_order_status
+            )
+        );
+    END IF;
+
+    SELECT a.work_order_event_id INTO STRICT _event_id
+    FROM os_core.work_order_ledger_append(
+        p_tenant_id => p_tenant_id,
+        p_work_order_id => p_work_order_id,
+        p_correlation_id => _current.correlation_id,
+        p_turn_id => p_turn_id,
+        p_event_type => 'WORK_ORDER_CANCELED',
+        p_work_order_status => 'CANCELED',
+        p_reason_code => p_reason_code,
+        p_created_at => p_created_at,
+        p_idempotency_key => p_idempotency_key
+    ) AS a;
+
+    -- CANCELED is terminal, so the cancel event (first time or replayed) is the
+    -- work order's last event.
+    RETURN QUERY SELECT p_work_order_id, 'CANCELED'::text, _event_id;
+END;
+$$;
+
+
+ALTER FUNCTION os_core.work_order_cancel(p_tenant_id text, p_work_order_id text, p_reason_code bigint, p_idempotency_key text, p_created_at bigint, p_turn_id bigint) OWNER TO selene_owner;
+
+--
+-- Name: FUNCTION work_order_cancel(p_tenant_id text, p_work_order_id text, p_reason_code bigint, p_idempotency_key text, p_created_at bigint, p_turn_id bigint); Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON FUNCTION os_core.work_order_cancel(p_tenant_id text, p_work_order_id text, p_reason_code bigint, p_idempotency_key text, p_created_at bigint, p_turn_id bigint) IS 'WORKORDER_CANCEL: appends a WORK_ORDER_CANCELED event (status CANCELED, the work order''s correlation_id) through os_core.work_order_ledger_append, with its audit row, and returns (work_order_id, ''CANCELED'', last_event_id). The same idempotency_key and content again returns the first result (an idempotent replay). Errors: OS_WORK_ORDER_TENANT_SCOPE_VIOLATION (SE003); OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED (SE004) for a bad or missing argument or a work order that does not exist; OS_WORK_ORDER_CANCEL_INVALID_STATE (SE005) when the work order is already DONE, REFUSED, FAILED or CANCELED.';
+
 
 --
 -- Name: work_orders_current; Type: TABLE; Schema: os_core; Owner: selene_owner
@@ -584,6 +1113,64 @@ COMMENT ON FUNCTION os_core.work_order_event_contract_violation(p_schema_version
 
 
 --
+-- Name: work_order_leases; Type: TABLE; Schema: os_core; Owner: selene_owner
+--
+
+CREATE TABLE os_core.work_order_leases (
+    tenant_id os_core.tenant_id NOT NULL,
+    work_order_id os_core.work_order_id NOT NULL,
+    lease_owner_id os_core.token_text NOT NULL,
+    lease_token_hash os_core.token_text NOT NULL,
+    lease_state text NOT NULL,
+    lease_expires_at os_core.monotonic_ns NOT NULL,
+    acquired_event_id bigint NOT NULL,
+    acquired_at os_core.monotonic_ns NOT NULL,
+    last_event_id bigint NOT NULL,
+    released_at os_core.monotonic_ns,
+    CONSTRAINT lease_released_at_when_released CHECK (((lease_state = 'RELEASED'::text) = (released_at IS NOT NULL))),
+    CONSTRAINT lease_state_known CHECK ((lease_state = ANY (ARRAY['ACTIVE'::text, 'RELEASED'::text])))
+);
+
+ALTER TABLE ONLY os_core.work_order_leases FORCE ROW LEVEL SECURITY;
+
+
+ALTER TABLE os_core.work_order_leases OWNER TO selene_owner;
+
+--
+-- Name: TABLE work_order_leases; Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON TABLE os_core.work_order_leases IS 'Projection: the lease of each work order (owner, token hash, expiry); only token hashes are stored.';
+
+
+--
+-- Name: work_order_lease_read(text, text); Type: FUNCTION; Schema: os_core; Owner: selene_owner
+--
+
+CREATE FUNCTION os_core.work_order_lease_read(p_tenant_id text, p_work_order_id text) RETURNS SETOF os_core.work_order_leases
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+    PERFORM os_core.require_tenant_scope(p_tenant_id);
+    RETURN QUERY
+    SELECT l.*
+    FROM os_core.work_order_leases AS l
+    WHERE l.tenant_id = p_tenant_id AND l.work_order_id = p_work_order_id;
+END;
+$$;
+
+
+ALTER FUNCTION os_core.work_order_lease_read(p_tenant_id text, p_work_order_id text) OWNER TO selene_owner;
+
+--
+-- Name: FUNCTION work_order_lease_read(p_tenant_id text, p_work_order_id text); Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON FUNCTION os_core.work_order_lease_read(p_tenant_id text, p_work_order_id text) IS 'The lease of a work order of the declared tenant (owner, token hash, ACTIVE or RELEASED, expiry, when acquired and released), or no row when it never had one. Expiry is not judged here: compare lease_expires_at with your own monotonic clock. Error: OS_WORK_ORDER_TENANT_SCOPE_VIOLATION (SE003).';
+
+
+--
 -- Name: work_order_ledger_append(text, text, numeric, bigint, text, text, bigint, bigint, text, text, text, text, bigint, text, jsonb, integer, bigint); Type: FUNCTION; Schema: os_core; Owner: selene_owner
 --
 
@@ -598,6 +1185,8 @@ DECLARE
     _exists boolean;
     _differing text;
     _bound_to text;
+    _event_id bigint;
+    _paging_horizon xid8;
 BEGIN
     PERFORM os_core.require_tenant_scope(p_tenant_id);
 
@@ -710,15 +1299,23 @@ BEGIN
         PERFORM os_core.raise_error('OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED', _violation);
     END IF;
 
+    -- The transaction takes its xid before it draws the event id, and the event
+    -- records the horizon read after drawing it: together they let a tenant-wide
+    -- reader page past the event only when no smaller id can still commit.
+    PERFORM pg_current_xact_id();
+    _event_id := nextval('os_core.work_order_ledger_work_order_event_id_seq');
+    _paging_horizon := os_core.paging_horizon();
+
     INSERT INTO os_core.work_order_ledger (
-        tenant_id, schema_version, work_order_id, correlation_id, turn_id, event_type,
-        work_order_status, reason_code, step_id, step_input_hash, lease_owner_id,
-        lease_token_hash, lease_expires_at, created_at, idempotency_key, payload
-    ) VALUES (
-        p_tenant_id, p_schema_version, p_work_order_id, p_correlation_id, p_turn_id,
-        p_event_type, p_work_order_status, p_reason_code, p_step_id, p_step_input_hash,
-        p_lease_owner_id, p_lease_token_hash, p_lease_expires_at, p_created_at,
-        p_idempotency_key, p_payload
+        tenant_id, work_order_event_id, schema_version, work_order_id, correlation_id,
+        turn_id, event_type, work_order_status, reason_code, step_id, step_input_hash,
+        lease_owner_id, lease_token_hash, lease_expires_at, created_at, idempotency_key,
+        payload, paging_horizon
+    ) OVERRIDING SYSTEM VALUE VALUES (
+        p_tenant_id, _event_id, p_schema_version, p_work_order_id, p_correlation_id,
+        p_turn_id, p_event_type, p_work_order_status, p_reason_code, p_step_id,
+        p_step_input_hash, p_lease_owner_id, p_lease_token_hash, p_lease_expires_at,
+        p_created_at, p_idempotency_key, p_payload, _paging_horizon
     )
     RETURNING * INTO _event;
 
@@ -779,6 +1376,9 @@ BEGIN
         WHERE c.tenant_id = p_tenant_id AND c.work_order_id = p_work_order_id;
     END IF;
 
+    PERFORM os_core.project_step_attempt(_event);
+    PERFORM os_core.project_lease(_event);
+
     PERFORM ph1j.emit_append_audit(_event, 'APPENDED');
     RETURN QUERY SELECT _event.work_order_event_id, FALSE;
 END;
@@ -791,86 +1391,7 @@ ALTER FUNCTION os_core.work_order_ledger_append(p_tenant_id text, p_work_order_i
 -- Name: FUNCTION work_order_ledger_append(p_tenant_id text, p_work_order_id text, p_correlation_id numeric, p_turn_id bigint, p_event_type text, p_work_order_status text, p_reason_code bigint, p_created_at bigint, p_step_id text, p_step_input_hash text, p_lease_owner_id text, p_lease_token_hash text, p_lease_expires_at bigint, p_idempotency_key text, p_payload jsonb, p_schema_version integer, p_expected_event_count bigint); Type: COMMENT; Schema: os_core; Owner: selene_owner
 --
 
-COMMENT ON FUNCTION os_core.work_order_ledger_append(p_tenant_id text, p_work_order_id text, p_correlation_id numeric, p_turn_id bigint, p_event_type text, p_work_order_status text, p_reason_code bigint, p_created_at bigint, p_step_id text, p_step_input_hash text, p_lease_owner_id text, p_lease_token_hash text, p_lease_expires_at bigint, p_idempotency_key text, p_payload jsonb, p_schema_version integer, p_expected_event_count bigint) IS 'OS_WORK_ORDER_LEDGER_APPEND: appends one work-order event for the declared tenant, updates work_orders_current and writes a PH1.J audit row, all in the caller''s transaction. Returns the event id; idempotency_replay is true when (tenant_id, work_order_id, idempotency_key) was already appended with the same content (nothing new is written but the audit row). Pass p_expected_event_count to refuse the append if another writer got there first. Errors: OS_WORK_ORDER_TENANT_SCOPE_VIOLATION (SE003), OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED (SE004) with a DETAIL naming the rule.';
-
-
---
--- Name: work_order_ledger; Type: TABLE; Schema: os_core; Owner: selene_owner
---
-
-CREATE TABLE os_core.work_order_ledger (
-    tenant_id os_core.tenant_id NOT NULL,
-    work_order_event_id bigint NOT NULL,
-    schema_version integer DEFAULT 1 NOT NULL,
-    work_order_id os_core.work_order_id NOT NULL,
-    correlation_id os_core.correlation_id NOT NULL,
-    turn_id os_core.turn_id NOT NULL,
-    event_type os_core.event_type NOT NULL,
-    work_order_status os_core.work_order_status NOT NULL,
-    reason_code os_core.reason_code NOT NULL,
-    step_id os_core.step_id,
-    step_input_hash os_core.token_text,
-    lease_owner_id os_core.token_text,
-    lease_token_hash os_core.token_text,
-    lease_expires_at os_core.monotonic_ns,
-    created_at os_core.monotonic_ns NOT NULL,
-    idempotency_key os_core.token_text,
-    payload jsonb,
-    recorded_at timestamp with time zone DEFAULT statement_timestamp() NOT NULL,
-    CONSTRAINT canceled_event_has_canceled_status CHECK ((((event_type)::text = 'WORK_ORDER_CANCELED'::text) = ((work_order_status)::text = 'CANCELED'::text))),
-    CONSTRAINT lease_expires_after_created CHECK (((lease_expires_at IS NULL) OR ((lease_expires_at)::bigint > (created_at)::bigint))),
-    CONSTRAINT lease_fields_together CHECK ((((lease_owner_id IS NULL) = (lease_token_hash IS NULL)) AND ((lease_owner_id IS NULL) = (lease_expires_at IS NULL)))),
-    CONSTRAINT payload_is_bounded_object CHECK (((payload IS NULL) OR ((jsonb_typeof(payload) = 'object'::text) AND (pg_column_size(payload) <= 65536)))),
-    CONSTRAINT schema_version_v1 CHECK ((schema_version = 1)),
-    CONSTRAINT step_event_has_step_id CHECK ((((event_type)::text <> ALL (ARRAY['STEP_STARTED'::text, 'STEP_FINISHED'::text, 'STEP_FAILED'::text])) OR (step_id IS NOT NULL))),
-    CONSTRAINT step_input_hash_has_step_id CHECK (((step_input_hash IS NULL) OR (step_id IS NOT NULL)))
-);
-
-ALTER TABLE ONLY os_core.work_order_ledger FORCE ROW LEVEL SECURITY;
-
-
-ALTER TABLE os_core.work_order_ledger OWNER TO selene_owner;
-
---
--- Name: TABLE work_order_ledger; Type: COMMENT; Schema: os_core; Owner: selene_owner
---
-
-COMMENT ON TABLE os_core.work_order_ledger IS 'Append-only ledger of work-order events, the single source of truth. Written only by os_core.work_order_ledger_append; UPDATE, DELETE and TRUNCATE are refused.';
-
-
---
--- Name: COLUMN work_order_ledger.work_order_event_id; Type: COMMENT; Schema: os_core; Owner: selene_owner
---
-
-COMMENT ON COLUMN os_core.work_order_ledger.work_order_event_id IS 'Event id, unique across tenants; within a work order it grows in commit order.';
-
-
---
--- Name: COLUMN work_order_ledger.created_at; Type: COMMENT; Schema: os_core; Owner: selene_owner
---
-
-COMMENT ON COLUMN os_core.work_order_ledger.created_at IS 'The event''s monotonic timestamp in nanoseconds, given by the caller; never goes backwards within a work order.';
-
-
---
--- Name: COLUMN work_order_ledger.idempotency_key; Type: COMMENT; Schema: os_core; Owner: selene_owner
---
-
-COMMENT ON COLUMN os_core.work_order_ledger.idempotency_key IS 'Optional; unique per (tenant_id, work_order_id). Appending the same key and content again returns the original event.';
-
-
---
--- Name: COLUMN work_order_ledger.payload; Type: COMMENT; Schema: os_core; Owner: selene_owner
---
-
-COMMENT ON COLUMN os_core.work_order_ledger.payload IS 'Optional JSON object (fields set, conflict resolutions), at most 64 KiB.';
-
-
---
--- Name: COLUMN work_order_ledger.recorded_at; Type: COMMENT; Schema: os_core; Owner: selene_owner
---
-
-COMMENT ON COLUMN os_core.work_order_ledger.recorded_at IS 'Wall-clock time of the append, for operators. No projection reads it, so rebuilds stay deterministic.';
+COMMENT ON FUNCTION os_core.work_order_ledger_append(p_tenant_id text, p_work_order_id text, p_correlation_id numeric, p_turn_id bigint, p_event_type text, p_work_order_status text, p_reason_code bigint, p_created_at bigint, p_step_id text, p_step_input_hash text, p_lease_owner_id text, p_lease_token_hash text, p_lease_expires_at bigint, p_idempotency_key text, p_payload jsonb, p_schema_version integer, p_expected_event_count bigint) IS 'OS_WORK_ORDER_LEDGER_APPEND: appends one work-order event for the declared tenant, updates work_orders_current, work_order_step_attempts and work_order_leases, and writes a PH1.J audit row, all in the caller''s transaction. Returns the event id; idempotency_replay is true when (tenant_id, work_order_id, idempotency_key) was already appended with the same content (nothing new is written but the audit row). Pass p_expected_event_count to refuse the append if another writer got there first. Errors: OS_WORK_ORDER_TENANT_SCOPE_VIOLATION (SE003), OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED (SE004) with a DETAIL naming the rule.';
 
 
 --
@@ -881,6 +1402,10 @@ CREATE FUNCTION os_core.work_order_ledger_read(p_tenant_id text, p_work_order_id
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
+DECLARE
+    _snapshot pg_snapshot := pg_current_snapshot();
+    _own xid8 := pg_current_xact_id_if_assigned();
+    _horizon xid8;
 BEGIN
     PERFORM os_core.require_tenant_scope(p_tenant_id);
     IF p_after_event_id IS NULL OR p_after_event_id < 0 THEN
@@ -897,12 +1422,39 @@ BEGIN
     END IF;
 
     IF p_work_order_id IS NULL THEN
+        -- Event ids are drawn before commit, so a smaller id may still commit after
+        -- a larger one. Return an event only when its paging horizon is at or below
+        -- the lowest xid of any other transaction this snapshot cannot see (running,
+        -- or above its xmax): then every transaction that could hold a smaller id
+        -- has ended, and a page never passes over an event that is still to come.
+        -- The rest shows up in a later page; nothing waits. The reader's own transaction
+        -- does not hold its own events back. (Within one work order ids grow in
+        -- commit order, so a work order's read needs no horizon.)
+        _horizon := least(
+            (SELECT min(x.xid) FROM pg_snapshot_xip(_snapshot) AS x (xid)),
+            CASE
+                WHEN pg_snapshot_xmax(_snapshot) = _own
+                    THEN (_own::text::bigint + 1)::text::xid8
+                ELSE pg_snapshot_xmax(_snapshot)
+            END
+        );
+        -- The page is the run of events, in id order, up to the first one whose
+        -- horizon is not reached: that one and all after it wait for a later page
+        -- (a later event may have a lower horizon, and must not be read past it).
         RETURN QUERY
-        SELECT l.*
-        FROM os_core.work_order_ledger AS l
-        WHERE l.tenant_id = p_tenant_id AND l.work_order_event_id > p_after_event_id
-        ORDER BY l.work_order_event_id
-        LIMIT p_limit;
+        SELECT (p.event).*
+        FROM (
+            SELECT
+                l AS event,
+                bool_and(coalesce(l.paging_horizon, '0'::xid8) <= _horizon) OVER (
+                    ORDER BY l.work_order_event_id ROWS UNBOUNDED PRECEDING
+                ) AS reached
+            FROM os_core.work_order_ledger AS l
+            WHERE l.tenant_id = p_tenant_id AND l.work_order_event_id > p_after_event_id
+            ORDER BY l.work_order_event_id
+            LIMIT p_limit
+        ) AS p
+        WHERE p.reached;
     ELSE
         RETURN QUERY
         SELECT l.*
@@ -924,116 +1476,340 @@ ALTER FUNCTION os_core.work_order_ledger_read(p_tenant_id text, p_work_order_id 
 -- Name: FUNCTION work_order_ledger_read(p_tenant_id text, p_work_order_id text, p_after_event_id bigint, p_limit integer); Type: COMMENT; Schema: os_core; Owner: selene_owner
 --
 
-COMMENT ON FUNCTION os_core.work_order_ledger_read(p_tenant_id text, p_work_order_id text, p_after_event_id bigint, p_limit integer) IS 'OS_WORK_ORDER_LEDGER_READ: the declared tenant''s events (or one work order''s, with p_work_order_id) with work_order_event_id > p_after_event_id, in event-id order, at most p_limit (1-10000). Pass the last id of a page as p_after_event_id to read the next. Errors: SE003 tenant scope, SE004 bad paging arguments.';
+COMMENT ON FUNCTION os_core.work_order_ledger_read(p_tenant_id text, p_work_order_id text, p_after_event_id bigint, p_limit integer) IS 'OS_WORK_ORDER_LEDGER_READ: the declared tenant''s events (or one work order''s, with p_work_order_id) with work_order_event_id > p_after_event_id, in event-id order, at most p_limit (1-10000). Pass the last id of a page as p_after_event_id to read the next. A tenant-wide read never passes over an event that is still to commit: it returns only events below every running transaction''s horizon, so a page may end early while writers are active (read on from its last id). Errors: SE003 tenant scope, SE004 bad paging arguments.';
 
 
 --
--- Name: work_orders_current_rebuild(text); Type: FUNCTION; Schema: os_core; Owner: selene_projector
+-- Name: work_order_step_attempts; Type: TABLE; Schema: os_core; Owner: selene_owner
 --
 
-CREATE FUNCTION os_core.work_orders_current_rebuild(p_tenant_id text DEFAULT NULL::text) RETURNS TABLE(tenant_count bigint, work_order_count bigint, event_count bigint)
-    LANGUAGE plpgsql SECURITY DEFINER
+CREATE TABLE os_core.work_order_step_attempts (
+    tenant_id os_core.tenant_id NOT NULL,
+    work_order_id os_core.work_order_id NOT NULL,
+    step_id os_core.step_id NOT NULL,
+    attempt_index integer NOT NULL,
+    attempt_status text NOT NULL,
+    step_input_hash os_core.token_text,
+    started_event_id bigint NOT NULL,
+    started_at os_core.monotonic_ns NOT NULL,
+    finished_event_id bigint,
+    finished_at os_core.monotonic_ns,
+    reason_code os_core.reason_code,
+    CONSTRAINT attempt_finish_fields_together CHECK ((((attempt_status = 'STARTED'::text) = (finished_event_id IS NULL)) AND ((finished_event_id IS NULL) = (finished_at IS NULL)))),
+    CONSTRAINT attempt_index_positive CHECK ((attempt_index > 0)),
+    CONSTRAINT attempt_status_known CHECK ((attempt_status = ANY (ARRAY['STARTED'::text, 'FINISHED'::text, 'FAILED'::text])))
+);
+
+ALTER TABLE ONLY os_core.work_order_step_attempts FORCE ROW LEVEL SECURITY;
+
+
+ALTER TABLE os_core.work_order_step_attempts OWNER TO selene_owner;
+
+--
+-- Name: TABLE work_order_step_attempts; Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON TABLE os_core.work_order_step_attempts IS 'Projection: one row per attempt of a step of a work order (STEP_STARTED opens one, STEP_FINISHED or STEP_FAILED closes it).';
+
+
+--
+-- Name: work_order_step_attempts_read(text, text); Type: FUNCTION; Schema: os_core; Owner: selene_owner
+--
+
+CREATE FUNCTION os_core.work_order_step_attempts_read(p_tenant_id text, p_work_order_id text) RETURNS SETOF os_core.work_order_step_attempts
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 BEGIN
-    -- All tenants, or a tenant not declared, only for selene_dba members.
-    IF NOT pg_has_role(session_user, 'selene_dba', 'MEMBER') THEN
-        IF p_tenant_id IS NULL THEN
-            PERFORM os_core.raise_error(
-                'OS_WORK_ORDER_TENANT_SCOPE_VIOLATION',
-                'rebuilding every tenant needs the selene_dba role',
-                'pass the declared tenant as p_tenant_id'
-            );
-        END IF;
-        PERFORM os_core.require_tenant_scope(p_tenant_id);
-    END IF;
-
-    -- Waits for appends in flight and holds new ones until this transaction ends,
-    -- so that no append reads a projection row this rebuild is replacing.
-    LOCK TABLE os_core.work_orders_current IN SHARE ROW EXCLUSIVE MODE;
-
-    DELETE FROM os_core.work_orders_current AS c
-    WHERE p_tenant_id IS NULL OR c.tenant_id = p_tenant_id;
-
+    PERFORM os_core.require_tenant_scope(p_tenant_id);
     RETURN QUERY
-    WITH per_work_order AS (
-        SELECT
-            l.tenant_id,
-            l.work_order_id,
-            count(*) AS event_count,
-            max(l.work_order_event_id) AS last_event_id,
-            max(l.work_order_event_id) FILTER (WHERE l.step_id IS NOT NULL) AS step_event_id,
-            max(l.work_order_event_id) FILTER (
-                WHERE l.lease_owner_id IS NOT NULL
-            ) AS lease_event_id
-        FROM os_core.work_order_ledger AS l
-        WHERE p_tenant_id IS NULL OR l.tenant_id = p_tenant_id
-        GROUP BY l.tenant_id, l.work_order_id
-    ),
-
-    rebuilt AS (
-        INSERT INTO os_core.work_orders_current AS c (
-            tenant_id, work_order_id, schema_version, correlation_id, turn_id,
-            work_order_status, last_event_id, last_reason_code, last_updated_at, step_id,
-            step_input_hash, lease_owner_id, lease_token_hash, lease_expires_at, event_count
-        )
-        SELECT
-            w.tenant_id,
-            w.work_order_id,
-            last_event.schema_version,
-            last_event.correlation_id,
-            last_event.turn_id,
-            last_event.work_order_status,
-            last_event.work_order_event_id,
-            last_event.reason_code,
-            last_event.created_at,
-            step_event.step_id,
-            step_event.step_input_hash,
-            CASE
-                WHEN NOT os_core.is_terminal_status(last_event.work_order_status)
-                    THEN lease_event.lease_owner_id
-            END,
-            CASE
-                WHEN NOT os_core.is_terminal_status(last_event.work_order_status)
-                    THEN lease_event.lease_token_hash
-            END,
-            CASE
-                WHEN NOT os_core.is_terminal_status(last_event.work_order_status)
-                    THEN lease_event.lease_expires_at
-            END,
-            w.event_count
-        FROM per_work_order AS w
-        INNER JOIN os_core.work_order_ledger AS last_event
-            ON
-                w.tenant_id = last_event.tenant_id
-                AND w.last_event_id = last_event.work_order_event_id
-        LEFT JOIN os_core.work_order_ledger AS step_event
-            ON
-                w.tenant_id = step_event.tenant_id
-                AND w.step_event_id = step_event.work_order_event_id
-        LEFT JOIN os_core.work_order_ledger AS lease_event
-            ON
-                w.tenant_id = lease_event.tenant_id
-                AND w.lease_event_id = lease_event.work_order_event_id
-        RETURNING c.tenant_id, c.event_count
-    )
-
-    SELECT
-        count(DISTINCT r.tenant_id),
-        count(*),
-        coalesce(sum(r.event_count), 0)::bigint
-    FROM rebuilt AS r;
+    SELECT a.*
+    FROM os_core.work_order_step_attempts AS a
+    WHERE a.tenant_id = p_tenant_id AND a.work_order_id = p_work_order_id
+    ORDER BY a.started_event_id;
 END;
 $$;
 
 
-ALTER FUNCTION os_core.work_orders_current_rebuild(p_tenant_id text) OWNER TO selene_projector;
+ALTER FUNCTION os_core.work_order_step_attempts_read(p_tenant_id text, p_work_order_id text) OWNER TO selene_owner;
 
 --
--- Name: FUNCTION work_orders_current_rebuild(p_tenant_id text); Type: COMMENT; Schema: os_core; Owner: selene_projector
+-- Name: FUNCTION work_order_step_attempts_read(p_tenant_id text, p_work_order_id text); Type: COMMENT; Schema: os_core; Owner: selene_owner
 --
 
-COMMENT ON FUNCTION os_core.work_orders_current_rebuild(p_tenant_id text) IS 'OS_WORK_ORDER_CURRENT_REBUILD: recomputes work_orders_current from the ledger for one tenant (the declared one) or, for selene_dba, for p_tenant_id or every tenant (NULL). The result equals what the appends produced. Blocks appends until the calling transaction ends. Returns how many tenants, work orders and events it replayed.';
+COMMENT ON FUNCTION os_core.work_order_step_attempts_read(p_tenant_id text, p_work_order_id text) IS 'One row per attempt of each step of a work order of the declared tenant, in the order they started: attempt_index, STARTED / FINISHED / FAILED, the events and times that opened and closed it. No row for an unknown work order. Error: OS_WORK_ORDER_TENANT_SCOPE_VIOLATION (SE003).';
+
+
+--
+-- Name: work_orders_current_rebuild(text, boolean); Type: FUNCTION; Schema: os_core; Owner: selene_projector
+--
+
+CREATE FUNCTION os_core.work_orders_current_rebuild(p_tenant_id text DEFAULT NULL::text, p_emit_audit boolean DEFAULT false) RETURNS TABLE(tenant_count bigint, work_order_count bigint, event_count bigint, rewritten_work_order_count bigint)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    -- Up to this many drifted work orders are rewritten one by one; past it the
+    -- whole scope is replayed at once, which is then cheaper.
+    _one_by_one_limit constant integer := 1000;
+    _drifted os_core.work_order_key[];
+    _replay_all boolean;
+    _key os_core.work_order_key;
+    _tenant record;
+BEGIN
+    PERFORM os_core.require_dba_or_tenant_scope(p_tenant_id);
+
+    -- 1. Find the work orders whose projection rows differ from the ledger: the
+    -- whole replay, on one snapshot, without blocking appends (they keep every
+    -- projection right as they go, in the same transaction as their event).
+    SELECT array_agg(ROW(d.tenant_id, d.work_order_id)::os_core.work_order_key) INTO _drifted
+    FROM (
+        SELECT DISTINCT p.tenant_id, p.work_order_id
+        FROM os_core.projection_drift(p_tenant_id) AS p
+        LIMIT _one_by_one_limit + 1
+    ) AS d;
+    _drifted := coalesce(_drifted, '{}');
+    _replay_all := cardinality(_drifted) > _one_by_one_limit;
+
+    -- 2. Rewrite them from the ledger as it is now. SHARE ROW EXCLUSIVE waits
+    -- for the appends in flight and holds new ones (os_core.lock_work_order)
+    -- until this transaction ends, so every rewritten row has all its events.
+    IF cardinality(_drifted) > 0 THEN
+        LOCK TABLE os_core.work_orders_current IN SHARE ROW EXCLUSIVE MODE;
+    END IF;
+    IF _replay_all THEN
+        DELETE FROM os_core.work_orders_current AS c
+        WHERE p_tenant_id IS NULL OR c.tenant_id = p_tenant_id;
+        DELETE FROM os_core.work_order_step_attempts AS s
+        WHERE p_tenant_id IS NULL OR s.tenant_id = p_tenant_id;
+        DELETE FROM os_core.work_order_leases AS l
+        WHERE p_tenant_id IS NULL OR l.tenant_id = p_tenant_id;
+        INSERT INTO os_core.work_orders_current
+        SELECT v.* FROM os_core.work_orders_current_from_ledger AS v
+        WHERE p_tenant_id IS NULL OR v.tenant_id = p_tenant_id;
+        INSERT INTO os_core.work_order_step_attempts
+        SELECT v.* FROM os_core.work_order_step_attempts_from_ledger AS v
+        WHERE p_tenant_id IS NULL OR v.tenant_id = p_tenant_id;
+        INSERT INTO os_core.work_order_leases
+        SELECT v.* FROM os_core.work_order_leases_from_ledger AS v
+        WHERE p_tenant_id IS NULL OR v.tenant_id = p_tenant_id;
+    ELSE
+        FOREACH _key IN ARRAY _drifted LOOP
+            DELETE FROM os_core.work_orders_current AS c
+            WHERE c.tenant_id = _key.tenant_id AND c.work_order_id = _key.work_order_id;
+            DELETE FROM os_core.work_order_step_attempts AS s
+            WHERE s.tenant_id = _key.tenant_id AND s.work_order_id = _key.work_order_id;
+            DELETE FROM os_core.work_order_leases AS l
+            WHERE l.tenant_id = _key.tenant_id AND l.work_order_id = _key.work_order_id;
+            INSERT INTO os_core.work_orders_current
+            SELECT v.* FROM os_core.work_orders_current_from_ledger AS v
+            WHERE v.tenant_id = _key.tenant_id AND v.work_order_id = _key.work_order_id;
+            INSERT INTO os_core.work_order_step_attempts
+            SELECT v.* FROM os_core.work_order_step_attempts_from_ledger AS v
+            WHERE v.tenant_id = _key.tenant_id AND v.work_order_id = _key.work_order_id;
+            INSERT INTO os_core.work_order_leases
+            SELECT v.* FROM os_core.work_order_leases_from_ledger AS v
+            WHERE v.tenant_id = _key.tenant_id AND v.work_order_id = _key.work_order_id;
+        END LOOP;
+    END IF;
+
+    -- 3. Count what the projection now holds, per tenant of the scope.
+    tenant_count := 0;
+    work_order_count := 0;
+    event_count := 0;
+    rewritten_work_order_count := 0;
+    FOR _tenant IN
+        SELECT
+            t.tenant_id,
+            coalesce(n.work_orders, 0) AS work_orders,
+            coalesce(n.events, 0) AS events,
+            CASE
+                WHEN _replay_all THEN coalesce(n.work_orders, 0)
+                ELSE (SELECT count(*) FROM unnest(_drifted) AS k WHERE k.tenant_id = t.tenant_id)
+            END AS rewritten
+        FROM (
+            SELECT c.tenant_id FROM os_core.work_orders_current AS c
+            WHERE p_tenant_id IS NULL OR c.tenant_id = p_tenant_id
+            UNION
+            SELECT p_tenant_id WHERE p_tenant_id IS NOT NULL
+        ) AS t
+        LEFT JOIN (
+            SELECT c.tenant_id, count(*) AS work_orders, sum(c.event_count) AS events
+            FROM os_core.work_orders_current AS c
+            WHERE p_tenant_id IS NULL OR c.tenant_id = p_tenant_id
+            GROUP BY c.tenant_id
+        ) AS n ON t.tenant_id = n.tenant_id
+        ORDER BY t.tenant_id
+    LOOP
+        IF _tenant.work_orders > 0 THEN
+            tenant_count := tenant_count + 1;
+        END IF;
+        work_order_count := work_order_count + _tenant.work_orders;
+        event_count := event_count + _tenant.events;
+        rewritten_work_order_count := rewritten_work_order_count + _tenant.rewritten;
+        IF coalesce(p_emit_audit, FALSE) THEN
+            PERFORM ph1j.emit_diagnostic_audit(
+                _tenant.tenant_id, 'OS_WORK_ORDER_CURRENT_REBUILD', 'REBUILT',
+                jsonb_build_object(
+                    'work_orders', _tenant.work_orders,
+                    'events', _tenant.events,
+                    'work_orders_rewritten', _tenant.rewritten
+                )
+            );
+        END IF;
+    END LOOP;
+    RETURN NEXT;
+END;
+$$;
+
+
+ALTER FUNCTION os_core.work_orders_current_rebuild(p_tenant_id text, p_emit_audit boolean) OWNER TO selene_projector;
+
+--
+-- Name: FUNCTION work_orders_current_rebuild(p_tenant_id text, p_emit_audit boolean); Type: COMMENT; Schema: os_core; Owner: selene_projector
+--
+
+COMMENT ON FUNCTION os_core.work_orders_current_rebuild(p_tenant_id text, p_emit_audit boolean) IS 'OS_WORK_ORDER_CURRENT_REBUILD: makes work_orders_current, work_order_step_attempts and work_order_leases equal to what the ledger defines, for the declared tenant or, for selene_dba, for p_tenant_id or every tenant (NULL). The result equals what the appends produced. Online: it replays the ledger without blocking appends, then rewrites only the work orders that differ, holding appends back (until the end of the calling transaction) only when there are any. Returns the tenants, work orders and events the projection holds, and how many work orders it rewrote. With p_emit_audit, one PH1.J audit row per tenant (outcome REBUILT).';
+
+
+--
+-- Name: work_orders_current_verify(text, boolean); Type: FUNCTION; Schema: os_core; Owner: selene_projector
+--
+
+CREATE FUNCTION os_core.work_orders_current_verify(p_tenant_id text DEFAULT NULL::text, p_emit_audit boolean DEFAULT false) RETURNS TABLE(tenant_id text, work_order_id text, projection text, row_key text, difference text, expected text, actual text)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    _difference record;
+    _per_tenant jsonb := '{}'::jsonb;
+BEGIN
+    PERFORM os_core.require_dba_or_tenant_scope(p_tenant_id);
+    IF NOT coalesce(p_emit_audit, FALSE) THEN
+        RETURN QUERY SELECT d.* FROM os_core.projection_drift(p_tenant_id) AS d;
+        RETURN;
+    END IF;
+
+    -- With the audit: count the differences per tenant as they are returned.
+    FOR _difference IN SELECT d.* FROM os_core.projection_drift(p_tenant_id) AS d LOOP
+        tenant_id := _difference.tenant_id;
+        work_order_id := _difference.work_order_id;
+        projection := _difference.projection;
+        row_key := _difference.row_key;
+        difference := _difference.difference;
+        expected := _difference.expected;
+        actual := _difference.actual;
+        RETURN NEXT;
+        _per_tenant := jsonb_set(
+            _per_tenant, ARRAY[_difference.tenant_id],
+            to_jsonb(coalesce((_per_tenant ->> _difference.tenant_id)::bigint, 0) + 1)
+        );
+    END LOOP;
+
+    PERFORM ph1j.emit_diagnostic_audit(
+        t.tenant_id, 'OS_WORK_ORDER_CURRENT_VERIFY', 'VERIFIED',
+        jsonb_build_object(
+            'differences', coalesce((_per_tenant ->> t.tenant_id)::bigint, 0)
+        )
+    )
+    FROM (
+        SELECT DISTINCT l.tenant_id FROM os_core.work_order_ledger AS l
+        WHERE p_tenant_id IS NULL OR l.tenant_id = p_tenant_id
+        UNION
+        SELECT k.key FROM jsonb_object_keys(_per_tenant) AS k (key)
+        UNION
+        SELECT p_tenant_id WHERE p_tenant_id IS NOT NULL
+    ) AS t
+    ORDER BY t.tenant_id;
+END;
+$$;
+
+
+ALTER FUNCTION os_core.work_orders_current_verify(p_tenant_id text, p_emit_audit boolean) OWNER TO selene_projector;
+
+--
+-- Name: FUNCTION work_orders_current_verify(p_tenant_id text, p_emit_audit boolean); Type: COMMENT; Schema: os_core; Owner: selene_projector
+--
+
+COMMENT ON FUNCTION os_core.work_orders_current_verify(p_tenant_id text, p_emit_audit boolean) IS 'Compares work_orders_current, work_order_step_attempts and work_order_leases with what the ledger defines, for the declared tenant or, for selene_dba, for p_tenant_id or every tenant (NULL). One row per difference (missing row, unexpected row, or a column with its expected and actual value); no row when all agree. Writes nothing, except with p_emit_audit one PH1.J audit row per tenant (outcome VERIFIED). Safe while appends continue: it reads one snapshot.';
+
+
+--
+-- Name: work_orders_list_pending(text, text[], bigint, integer); Type: FUNCTION; Schema: os_core; Owner: selene_owner
+--
+
+CREATE FUNCTION os_core.work_orders_list_pending(p_tenant_id text, p_statuses text[] DEFAULT ARRAY['DRAFT'::text, 'CLARIFY'::text, 'CONFIRM'::text], p_updated_after bigint DEFAULT NULL::bigint, p_limit integer DEFAULT 50) RETURNS SETOF os_core.work_orders_current
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    _unknown text;
+    -- last_updated_at is > 0, so 0 means no lower bound. A plain variable, not
+    -- coalesce() in the query, so that a cached generic plan keeps the bound as
+    -- an index condition (where the scan stops) rather than a filter.
+    _updated_after bigint := coalesce(p_updated_after, 0);
+BEGIN
+    PERFORM os_core.require_tenant_scope(p_tenant_id);
+    IF p_statuses IS NULL OR cardinality(p_statuses) = 0 THEN
+        PERFORM os_core.raise_error(
+            'OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED',
+            'statuses must name at least one work_order_status',
+            'omit statuses for the pending ones: DRAFT, CLARIFY, CONFIRM'
+        );
+    END IF;
+    SELECT string_agg(coalesce(quote_literal(s.status), 'NULL'), ', ' ORDER BY s.n) INTO _unknown
+    FROM unnest(p_statuses) WITH ORDINALITY AS s (status, n)
+    WHERE
+        s.status IS NULL
+        OR s.status NOT IN (
+            'DRAFT', 'CLARIFY', 'CONFIRM', 'EXECUTING', 'DONE', 'REFUSED', 'FAILED', 'CANCELED'
+        );
+    IF _unknown IS NOT NULL THEN
+        PERFORM os_core.raise_error(
+            'OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED',
+            format(
+                'statuses holds %s: each must be one of DRAFT, CLARIFY, CONFIRM, EXECUTING, '
+                || 'DONE, REFUSED, FAILED, CANCELED',
+                _unknown
+            )
+        );
+    END IF;
+    IF p_limit IS NULL OR p_limit NOT BETWEEN 1 AND 1000 THEN
+        PERFORM os_core.raise_error(
+            'OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED',
+            'limit must be between 1 and 1000'
+        );
+    END IF;
+
+    -- One ordered scan of the index work_orders_current_by_status per status,
+    -- each cut at p_limit rows, then the newest p_limit of those: at most
+    -- statuses x p_limit rows are read, however many work orders match.
+    RETURN QUERY
+    SELECT newest.*
+    FROM (SELECT DISTINCT s.status FROM unnest(p_statuses) AS s (status)) AS wanted
+    CROSS JOIN LATERAL (
+        SELECT c.*
+        FROM os_core.work_orders_current AS c
+        WHERE
+            c.tenant_id = p_tenant_id
+            AND c.work_order_status = wanted.status
+            AND c.last_updated_at > _updated_after
+        ORDER BY c.last_updated_at DESC, c.work_order_id ASC
+        LIMIT p_limit
+    ) AS newest
+    ORDER BY newest.last_updated_at DESC, newest.work_order_id ASC
+    LIMIT p_limit;
+END;
+$$;
+
+
+ALTER FUNCTION os_core.work_orders_list_pending(p_tenant_id text, p_statuses text[], p_updated_after bigint, p_limit integer) OWNER TO selene_owner;
+
+--
+-- Name: FUNCTION work_orders_list_pending(p_tenant_id text, p_statuses text[], p_updated_after bigint, p_limit integer); Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON FUNCTION os_core.work_orders_list_pending(p_tenant_id text, p_statuses text[], p_updated_after bigint, p_limit integer) IS 'WORKORDER_LIST_PENDING: the declared tenant''s work orders (rows of work_orders_current) whose status is in p_statuses (default the pending DRAFT, CLARIFY, CONFIRM) and, when p_updated_after is given, whose last_updated_at is after it; newest first (last_updated_at DESC, then work_order_id), at most p_limit (1-1000). Served by the index work_orders_current_by_status. Errors: OS_WORK_ORDER_TENANT_SCOPE_VIOLATION (SE003); OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED (SE004) for an empty or NULL status set, an unknown status, or a limit out of range.';
 
 
 --
@@ -1082,34 +1858,73 @@ COMMENT ON FUNCTION ph1j.emit_append_audit(p_event os_core.work_order_ledger, p_
 
 
 --
--- Name: work_order_leases; Type: TABLE; Schema: os_core; Owner: selene_owner
+-- Name: emit_diagnostic_audit(text, text, text, jsonb); Type: FUNCTION; Schema: ph1j; Owner: selene_owner
 --
 
-CREATE TABLE os_core.work_order_leases (
-    tenant_id os_core.tenant_id NOT NULL,
-    work_order_id os_core.work_order_id NOT NULL,
-    lease_owner_id os_core.token_text NOT NULL,
-    lease_token_hash os_core.token_text NOT NULL,
-    lease_state text NOT NULL,
-    lease_expires_at os_core.monotonic_ns NOT NULL,
-    acquired_event_id bigint NOT NULL,
-    acquired_at os_core.monotonic_ns NOT NULL,
-    last_event_id bigint NOT NULL,
-    released_at os_core.monotonic_ns,
-    CONSTRAINT lease_released_at_when_released CHECK (((lease_state = 'RELEASED'::text) = (released_at IS NOT NULL))),
-    CONSTRAINT lease_state_known CHECK ((lease_state = ANY (ARRAY['ACTIVE'::text, 'RELEASED'::text])))
-);
-
-ALTER TABLE ONLY os_core.work_order_leases FORCE ROW LEVEL SECURITY;
+CREATE FUNCTION ph1j.emit_diagnostic_audit(p_tenant_id text, p_capability text, p_outcome text, p_details jsonb) RETURNS void
+    LANGUAGE sql
+    AS $$
+    INSERT INTO ph1j.audit_events (tenant_id, capability, outcome, details)
+    VALUES (p_tenant_id, p_capability, p_outcome, p_details);
+$$;
 
 
-ALTER TABLE os_core.work_order_leases OWNER TO selene_owner;
+ALTER FUNCTION ph1j.emit_diagnostic_audit(p_tenant_id text, p_capability text, p_outcome text, p_details jsonb) OWNER TO selene_owner;
 
 --
--- Name: TABLE work_order_leases; Type: COMMENT; Schema: os_core; Owner: selene_owner
+-- Name: FUNCTION emit_diagnostic_audit(p_tenant_id text, p_capability text, p_outcome text, p_details jsonb); Type: COMMENT; Schema: ph1j; Owner: selene_owner
 --
 
-COMMENT ON TABLE os_core.work_order_leases IS 'Projection: the lease of each work order (owner, token hash, expiry); only token hashes are stored.';
+COMMENT ON FUNCTION ph1j.emit_diagnostic_audit(p_tenant_id text, p_capability text, p_outcome text, p_details jsonb) IS 'Writes the PH1.J audit row of a rebuild (outcome REBUILT) or verify (outcome VERIFIED) of one tenant, with what it found in details. Runs with the caller''s rights: the rebuild and verify, which run as selene_projector. Internal.';
+
+
+--
+-- Name: work_order_leases_from_ledger; Type: VIEW; Schema: os_core; Owner: selene_owner
+--
+
+CREATE VIEW os_core.work_order_leases_from_ledger WITH (security_invoker='true') AS
+ WITH lease_events AS (
+         SELECT l.tenant_id,
+            l.work_order_id,
+            l.work_order_event_id,
+            (((lag(l.lease_owner_id) OVER tenure)::text IS DISTINCT FROM (l.lease_owner_id)::text) OR ((lag(l.lease_expires_at) OVER tenure)::bigint <= (l.created_at)::bigint)) AS starts_tenure
+           FROM os_core.work_order_ledger l
+          WHERE (l.lease_owner_id IS NOT NULL)
+          WINDOW tenure AS (PARTITION BY l.tenant_id, l.work_order_id ORDER BY l.work_order_event_id)
+        ), per_work_order AS (
+         SELECT e.tenant_id,
+            e.work_order_id,
+            max(e.work_order_event_id) AS lease_event_id,
+            max(e.work_order_event_id) FILTER (WHERE e.starts_tenure) AS acquired_event_id
+           FROM lease_events e
+          GROUP BY e.tenant_id, e.work_order_id
+        )
+ SELECT w.tenant_id,
+    w.work_order_id,
+    lease_event.lease_owner_id,
+    lease_event.lease_token_hash,
+        CASE
+            WHEN (ended.work_order_event_id IS NULL) THEN 'ACTIVE'::text
+            ELSE 'RELEASED'::text
+        END AS lease_state,
+    lease_event.lease_expires_at,
+    acquired.work_order_event_id AS acquired_event_id,
+    acquired.created_at AS acquired_at,
+    COALESCE(ended.work_order_event_id, lease_event.work_order_event_id) AS last_event_id,
+    ended.created_at AS released_at
+   FROM (((per_work_order w
+     JOIN os_core.work_order_ledger lease_event ON ((((w.tenant_id)::text = (lease_event.tenant_id)::text) AND (w.lease_event_id = lease_event.work_order_event_id))))
+     JOIN os_core.work_order_ledger acquired ON ((((w.tenant_id)::text = (acquired.tenant_id)::text) AND (w.acquired_event_id = acquired.work_order_event_id))))
+     LEFT JOIN os_core.work_order_ledger ended ON ((((w.tenant_id)::text = (ended.tenant_id)::text) AND ((w.work_order_id)::text = (ended.work_order_id)::text) AND os_core.is_terminal_status((ended.work_order_status)::text))));
+
+
+ALTER TABLE os_core.work_order_leases_from_ledger OWNER TO selene_owner;
+
+--
+-- Name: VIEW work_order_leases_from_ledger; Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON VIEW os_core.work_order_leases_from_ledger IS 'What os_core.work_order_leases must hold, computed from the ledger alone (columns in the table''s order). Rebuild writes it, verify compares with it. security_invoker.';
 
 
 --
@@ -1127,36 +1942,112 @@ ALTER TABLE os_core.work_order_ledger ALTER COLUMN work_order_event_id ADD GENER
 
 
 --
--- Name: work_order_step_attempts; Type: TABLE; Schema: os_core; Owner: selene_owner
+-- Name: work_order_step_attempts_from_ledger; Type: VIEW; Schema: os_core; Owner: selene_owner
 --
 
-CREATE TABLE os_core.work_order_step_attempts (
-    tenant_id os_core.tenant_id NOT NULL,
-    work_order_id os_core.work_order_id NOT NULL,
-    step_id os_core.step_id NOT NULL,
-    attempt_index integer NOT NULL,
-    attempt_status text NOT NULL,
-    step_input_hash os_core.token_text,
-    started_event_id bigint NOT NULL,
-    started_at os_core.monotonic_ns NOT NULL,
-    finished_event_id bigint,
-    finished_at os_core.monotonic_ns,
-    reason_code os_core.reason_code,
-    CONSTRAINT attempt_finish_fields_together CHECK ((((attempt_status = 'STARTED'::text) = (finished_event_id IS NULL)) AND ((finished_event_id IS NULL) = (finished_at IS NULL)))),
-    CONSTRAINT attempt_index_positive CHECK ((attempt_index > 0)),
-    CONSTRAINT attempt_status_known CHECK ((attempt_status = ANY (ARRAY['STARTED'::text, 'FINISHED'::text, 'FAILED'::text])))
-);
+CREATE VIEW os_core.work_order_step_attempts_from_ledger WITH (security_invoker='true') AS
+ WITH started AS (
+         SELECT l.tenant_id,
+            l.work_order_id,
+            l.step_id,
+            l.step_input_hash,
+            l.work_order_event_id,
+            l.created_at,
+            row_number() OVER (PARTITION BY l.tenant_id, l.work_order_id, l.step_id ORDER BY l.work_order_event_id) AS attempt_index
+           FROM os_core.work_order_ledger l
+          WHERE ((l.event_type)::text = 'STEP_STARTED'::text)
+        ), closed AS (
+         SELECT l.tenant_id,
+            l.work_order_id,
+            l.step_id,
+            l.event_type,
+            l.reason_code,
+            l.work_order_event_id,
+            l.created_at,
+            row_number() OVER (PARTITION BY l.tenant_id, l.work_order_id, l.step_id ORDER BY l.work_order_event_id) AS attempt_index
+           FROM os_core.work_order_ledger l
+          WHERE ((l.event_type)::text = ANY (ARRAY['STEP_FINISHED'::text, 'STEP_FAILED'::text]))
+        )
+ SELECT s.tenant_id,
+    s.work_order_id,
+    s.step_id,
+    (s.attempt_index)::integer AS attempt_index,
+        CASE c.event_type
+            WHEN 'STEP_FINISHED'::text THEN 'FINISHED'::text
+            WHEN 'STEP_FAILED'::text THEN 'FAILED'::text
+            ELSE 'STARTED'::text
+        END AS attempt_status,
+    s.step_input_hash,
+    s.work_order_event_id AS started_event_id,
+    s.created_at AS started_at,
+    c.work_order_event_id AS finished_event_id,
+    c.created_at AS finished_at,
+    c.reason_code
+   FROM (started s
+     LEFT JOIN closed c ON ((((s.tenant_id)::text = (c.tenant_id)::text) AND ((s.work_order_id)::text = (c.work_order_id)::text) AND ((s.step_id)::text = (c.step_id)::text) AND (s.attempt_index = c.attempt_index))));
 
-ALTER TABLE ONLY os_core.work_order_step_attempts FORCE ROW LEVEL SECURITY;
 
-
-ALTER TABLE os_core.work_order_step_attempts OWNER TO selene_owner;
+ALTER TABLE os_core.work_order_step_attempts_from_ledger OWNER TO selene_owner;
 
 --
--- Name: TABLE work_order_step_attempts; Type: COMMENT; Schema: os_core; Owner: selene_owner
+-- Name: VIEW work_order_step_attempts_from_ledger; Type: COMMENT; Schema: os_core; Owner: selene_owner
 --
 
-COMMENT ON TABLE os_core.work_order_step_attempts IS 'Projection: one row per attempt of a step of a work order (STEP_STARTED opens one, STEP_FINISHED or STEP_FAILED closes it).';
+COMMENT ON VIEW os_core.work_order_step_attempts_from_ledger IS 'What os_core.work_order_step_attempts must hold, computed from the ledger alone (columns in the table''s order). Rebuild writes it, verify compares with it. security_invoker.';
+
+
+--
+-- Name: work_orders_current_from_ledger; Type: VIEW; Schema: os_core; Owner: selene_owner
+--
+
+CREATE VIEW os_core.work_orders_current_from_ledger WITH (security_invoker='true') AS
+ WITH per_work_order AS (
+         SELECT l.tenant_id,
+            l.work_order_id,
+            count(*) AS event_count,
+            max(l.work_order_event_id) AS last_event_id,
+            max(l.work_order_event_id) FILTER (WHERE (l.step_id IS NOT NULL)) AS step_event_id,
+            max(l.work_order_event_id) FILTER (WHERE (l.lease_owner_id IS NOT NULL)) AS lease_event_id
+           FROM os_core.work_order_ledger l
+          GROUP BY l.tenant_id, l.work_order_id
+        )
+ SELECT w.tenant_id,
+    w.work_order_id,
+    last_event.schema_version,
+    last_event.correlation_id,
+    last_event.turn_id,
+    last_event.work_order_status,
+    last_event.work_order_event_id AS last_event_id,
+    last_event.reason_code AS last_reason_code,
+    last_event.created_at AS last_updated_at,
+    step_event.step_id,
+    step_event.step_input_hash,
+        CASE
+            WHEN (NOT os_core.is_terminal_status((last_event.work_order_status)::text)) THEN (lease_event.lease_owner_id)::text
+            ELSE NULL::text
+        END AS lease_owner_id,
+        CASE
+            WHEN (NOT os_core.is_terminal_status((last_event.work_order_status)::text)) THEN (lease_event.lease_token_hash)::text
+            ELSE NULL::text
+        END AS lease_token_hash,
+        CASE
+            WHEN (NOT os_core.is_terminal_status((last_event.work_order_status)::text)) THEN (lease_event.lease_expires_at)::bigint
+            ELSE NULL::bigint
+        END AS lease_expires_at,
+    w.event_count
+   FROM (((per_work_order w
+     JOIN os_core.work_order_ledger last_event ON ((((w.tenant_id)::text = (last_event.tenant_id)::text) AND (w.last_event_id = last_event.work_order_event_id))))
+     LEFT JOIN os_core.work_order_ledger step_event ON ((((w.tenant_id)::text = (step_event.tenant_id)::text) AND (w.step_event_id = step_event.work_order_event_id))))
+     LEFT JOIN os_core.work_order_ledger lease_event ON ((((w.tenant_id)::text = (lease_event.tenant_id)::text) AND (w.lease_event_id = lease_event.work_order_event_id))));
+
+
+ALTER TABLE os_core.work_orders_current_from_ledger OWNER TO selene_owner;
+
+--
+-- Name: VIEW work_orders_current_from_ledger; Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON VIEW os_core.work_orders_current_from_ledger IS 'What os_core.work_orders_current must hold, computed from the ledger alone (columns in the table''s order). Rebuild writes it, verify compares with it. security_invoker: it shows what the caller may read of the ledger.';
 
 
 --
@@ -1168,16 +2059,19 @@ CREATE TABLE ph1j.audit_events (
     audit_event_id bigint NOT NULL,
     capability text NOT NULL,
     outcome text NOT NULL,
-    work_order_id os_core.work_order_id NOT NULL,
-    correlation_id os_core.correlation_id NOT NULL,
-    turn_id os_core.turn_id NOT NULL,
-    event_type os_core.event_type NOT NULL,
-    reason_code os_core.reason_code NOT NULL,
+    work_order_id os_core.work_order_id,
+    correlation_id os_core.correlation_id,
+    turn_id os_core.turn_id,
+    event_type os_core.event_type,
+    reason_code os_core.reason_code,
     idempotency_key os_core.token_text,
-    work_order_event_id bigint NOT NULL,
+    work_order_event_id bigint,
     recorded_at timestamp with time zone DEFAULT statement_timestamp() NOT NULL,
-    CONSTRAINT capability_known CHECK ((capability = 'OS_WORK_ORDER_LEDGER_APPEND'::text)),
-    CONSTRAINT outcome_known CHECK ((outcome = ANY (ARRAY['APPENDED'::text, 'OS_WORK_ORDER_IDEMPOTENCY_REPLAY'::text])))
+    details jsonb,
+    CONSTRAINT append_audit_names_its_event CHECK (((capability <> 'OS_WORK_ORDER_LEDGER_APPEND'::text) OR ((work_order_id IS NOT NULL) AND (correlation_id IS NOT NULL) AND (turn_id IS NOT NULL) AND (event_type IS NOT NULL) AND (reason_code IS NOT NULL) AND (work_order_event_id IS NOT NULL) AND (outcome = ANY (ARRAY['APPENDED'::text, 'OS_WORK_ORDER_IDEMPOTENCY_REPLAY'::text]))))),
+    CONSTRAINT capability_known CHECK ((capability = ANY (ARRAY['OS_WORK_ORDER_LEDGER_APPEND'::text, 'OS_WORK_ORDER_CURRENT_REBUILD'::text, 'OS_WORK_ORDER_CURRENT_VERIFY'::text]))),
+    CONSTRAINT diagnostic_audit_has_details CHECK (((capability = 'OS_WORK_ORDER_LEDGER_APPEND'::text) OR ((details IS NOT NULL) AND (jsonb_typeof(details) = 'object'::text)))),
+    CONSTRAINT outcome_known CHECK ((outcome = ANY (ARRAY['APPENDED'::text, 'OS_WORK_ORDER_IDEMPOTENCY_REPLAY'::text, 'REBUILT'::text, 'VERIFIED'::text])))
 );
 
 ALTER TABLE ONLY ph1j.audit_events FORCE ROW LEVEL SECURITY;
@@ -1189,7 +2083,7 @@ ALTER TABLE ph1j.audit_events OWNER TO selene_owner;
 -- Name: TABLE audit_events; Type: COMMENT; Schema: ph1j; Owner: selene_owner
 --
 
-COMMENT ON TABLE ph1j.audit_events IS 'Append-only PH1.J audit trail: one row per ledger append (outcome APPENDED) or idempotent replay (outcome OS_WORK_ORDER_IDEMPOTENCY_REPLAY), written in the append''s transaction.';
+COMMENT ON TABLE ph1j.audit_events IS 'Append-only PH1.J audit trail: one row per ledger append (outcome APPENDED) or idempotent replay (outcome OS_WORK_ORDER_IDEMPOTENCY_REPLAY), written in the append''s transaction; and one row per tenant for a rebuild or verify called with p_emit_audit (outcome REBUILT or VERIFIED).';
 
 
 --
@@ -1204,6 +2098,13 @@ COMMENT ON COLUMN ph1j.audit_events.reason_code IS 'The reason_code of the work-
 --
 
 COMMENT ON COLUMN ph1j.audit_events.work_order_event_id IS 'The ledger event appended, or for a replay the original event returned.';
+
+
+--
+-- Name: COLUMN audit_events.details; Type: COMMENT; Schema: ph1j; Owner: selene_owner
+--
+
+COMMENT ON COLUMN ph1j.audit_events.details IS 'For a rebuild or verify audit row: what it found (counts of work orders, events, rows rewritten or differences).';
 
 
 --
@@ -1281,6 +2182,20 @@ ALTER TABLE ONLY ph1j.audit_events
 --
 
 CREATE INDEX work_order_ledger_by_work_order ON os_core.work_order_ledger USING btree (tenant_id, work_order_id, work_order_event_id);
+
+
+--
+-- Name: work_orders_current_by_status; Type: INDEX; Schema: os_core; Owner: selene_owner
+--
+
+CREATE INDEX work_orders_current_by_status ON os_core.work_orders_current USING btree (tenant_id, work_order_status, last_updated_at DESC, work_order_id);
+
+
+--
+-- Name: INDEX work_orders_current_by_status; Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON INDEX os_core.work_orders_current_by_status IS 'Serves os_core.work_orders_list_pending: per (tenant_id, work_order_status), work orders newest first (last_updated_at DESC, then work_order_id), so each status is one ordered scan cut at the limit.';
 
 
 --
@@ -1456,6 +2371,13 @@ GRANT USAGE ON SCHEMA os_core TO selene_projector;
 
 
 --
+-- Name: SCHEMA ph1j; Type: ACL; Schema: -; Owner: selene_owner
+--
+
+GRANT USAGE ON SCHEMA ph1j TO selene_projector;
+
+
+--
 -- Name: FUNCTION is_blank(p_value text); Type: ACL; Schema: os_core; Owner: selene_owner
 --
 
@@ -1497,11 +2419,57 @@ REVOKE ALL ON FUNCTION os_core.lock_work_order(p_tenant_id text, p_work_order_id
 
 
 --
+-- Name: FUNCTION paging_horizon(); Type: ACL; Schema: os_core; Owner: selene_owner
+--
+
+REVOKE ALL ON FUNCTION os_core.paging_horizon() FROM PUBLIC;
+
+
+--
+-- Name: TABLE work_order_ledger; Type: ACL; Schema: os_core; Owner: selene_owner
+--
+
+REVOKE ALL ON TABLE os_core.work_order_ledger FROM selene_owner;
+GRANT SELECT,INSERT,REFERENCES,TRIGGER ON TABLE os_core.work_order_ledger TO selene_owner;
+GRANT SELECT ON TABLE os_core.work_order_ledger TO selene_projector;
+
+
+--
+-- Name: FUNCTION project_lease(p_event os_core.work_order_ledger); Type: ACL; Schema: os_core; Owner: selene_owner
+--
+
+REVOKE ALL ON FUNCTION os_core.project_lease(p_event os_core.work_order_ledger) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION project_step_attempt(p_event os_core.work_order_ledger); Type: ACL; Schema: os_core; Owner: selene_owner
+--
+
+REVOKE ALL ON FUNCTION os_core.project_step_attempt(p_event os_core.work_order_ledger) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION projection_drift(p_tenant_id text); Type: ACL; Schema: os_core; Owner: selene_owner
+--
+
+REVOKE ALL ON FUNCTION os_core.projection_drift(p_tenant_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION os_core.projection_drift(p_tenant_id text) TO selene_projector;
+
+
+--
 -- Name: FUNCTION raise_error(p_reason_code text, p_detail text, p_hint text); Type: ACL; Schema: os_core; Owner: selene_owner
 --
 
 REVOKE ALL ON FUNCTION os_core.raise_error(p_reason_code text, p_detail text, p_hint text) FROM PUBLIC;
 GRANT ALL ON FUNCTION os_core.raise_error(p_reason_code text, p_detail text, p_hint text) TO selene_projector;
+
+
+--
+-- Name: FUNCTION require_dba_or_tenant_scope(p_tenant_id text); Type: ACL; Schema: os_core; Owner: selene_owner
+--
+
+REVOKE ALL ON FUNCTION os_core.require_dba_or_tenant_scope(p_tenant_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION os_core.require_dba_or_tenant_scope(p_tenant_id text) TO selene_projector;
 
 
 --
@@ -1529,6 +2497,15 @@ REVOKE ALL ON FUNCTION os_core.tg_append_only__refuse_mutation() FROM PUBLIC;
 
 
 --
+-- Name: FUNCTION work_order_cancel(p_tenant_id text, p_work_order_id text, p_reason_code bigint, p_idempotency_key text, p_created_at bigint, p_turn_id bigint); Type: ACL; Schema: os_core; Owner: selene_owner
+--
+
+REVOKE ALL ON FUNCTION os_core.work_order_cancel(p_tenant_id text, p_work_order_id text, p_reason_code bigint, p_idempotency_key text, p_created_at bigint, p_turn_id bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION os_core.work_order_cancel(p_tenant_id text, p_work_order_id text, p_reason_code bigint, p_idempotency_key text, p_created_at bigint, p_turn_id bigint) TO selene_os;
+GRANT ALL ON FUNCTION os_core.work_order_cancel(p_tenant_id text, p_work_order_id text, p_reason_code bigint, p_idempotency_key text, p_created_at bigint, p_turn_id bigint) TO selene_dba;
+
+
+--
 -- Name: TABLE work_orders_current; Type: ACL; Schema: os_core; Owner: selene_owner
 --
 
@@ -1552,21 +2529,28 @@ REVOKE ALL ON FUNCTION os_core.work_order_event_contract_violation(p_schema_vers
 
 
 --
+-- Name: TABLE work_order_leases; Type: ACL; Schema: os_core; Owner: selene_owner
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE os_core.work_order_leases TO selene_projector;
+
+
+--
+-- Name: FUNCTION work_order_lease_read(p_tenant_id text, p_work_order_id text); Type: ACL; Schema: os_core; Owner: selene_owner
+--
+
+REVOKE ALL ON FUNCTION os_core.work_order_lease_read(p_tenant_id text, p_work_order_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION os_core.work_order_lease_read(p_tenant_id text, p_work_order_id text) TO selene_os;
+GRANT ALL ON FUNCTION os_core.work_order_lease_read(p_tenant_id text, p_work_order_id text) TO selene_dba;
+
+
+--
 -- Name: FUNCTION work_order_ledger_append(p_tenant_id text, p_work_order_id text, p_correlation_id numeric, p_turn_id bigint, p_event_type text, p_work_order_status text, p_reason_code bigint, p_created_at bigint, p_step_id text, p_step_input_hash text, p_lease_owner_id text, p_lease_token_hash text, p_lease_expires_at bigint, p_idempotency_key text, p_payload jsonb, p_schema_version integer, p_expected_event_count bigint); Type: ACL; Schema: os_core; Owner: selene_owner
 --
 
 REVOKE ALL ON FUNCTION os_core.work_order_ledger_append(p_tenant_id text, p_work_order_id text, p_correlation_id numeric, p_turn_id bigint, p_event_type text, p_work_order_status text, p_reason_code bigint, p_created_at bigint, p_step_id text, p_step_input_hash text, p_lease_owner_id text, p_lease_token_hash text, p_lease_expires_at bigint, p_idempotency_key text, p_payload jsonb, p_schema_version integer, p_expected_event_count bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION os_core.work_order_ledger_append(p_tenant_id text, p_work_order_id text, p_correlation_id numeric, p_turn_id bigint, p_event_type text, p_work_order_status text, p_reason_code bigint, p_created_at bigint, p_step_id text, p_step_input_hash text, p_lease_owner_id text, p_lease_token_hash text, p_lease_expires_at bigint, p_idempotency_key text, p_payload jsonb, p_schema_version integer, p_expected_event_count bigint) TO selene_os;
 GRANT ALL ON FUNCTION os_core.work_order_ledger_append(p_tenant_id text, p_work_order_id text, p_correlation_id numeric, p_turn_id bigint, p_event_type text, p_work_order_status text, p_reason_code bigint, p_created_at bigint, p_step_id text, p_step_input_hash text, p_lease_owner_id text, p_lease_token_hash text, p_lease_expires_at bigint, p_idempotency_key text, p_payload jsonb, p_schema_version integer, p_expected_event_count bigint) TO selene_dba;
-
-
---
--- Name: TABLE work_order_ledger; Type: ACL; Schema: os_core; Owner: selene_owner
---
-
-REVOKE ALL ON TABLE os_core.work_order_ledger FROM selene_owner;
-GRANT SELECT,INSERT,REFERENCES,TRIGGER ON TABLE os_core.work_order_ledger TO selene_owner;
-GRANT SELECT ON TABLE os_core.work_order_ledger TO selene_projector;
 
 
 --
@@ -1579,12 +2563,46 @@ GRANT ALL ON FUNCTION os_core.work_order_ledger_read(p_tenant_id text, p_work_or
 
 
 --
--- Name: FUNCTION work_orders_current_rebuild(p_tenant_id text); Type: ACL; Schema: os_core; Owner: selene_projector
+-- Name: TABLE work_order_step_attempts; Type: ACL; Schema: os_core; Owner: selene_owner
 --
 
-REVOKE ALL ON FUNCTION os_core.work_orders_current_rebuild(p_tenant_id text) FROM PUBLIC;
-GRANT ALL ON FUNCTION os_core.work_orders_current_rebuild(p_tenant_id text) TO selene_os;
-GRANT ALL ON FUNCTION os_core.work_orders_current_rebuild(p_tenant_id text) TO selene_dba;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE os_core.work_order_step_attempts TO selene_projector;
+
+
+--
+-- Name: FUNCTION work_order_step_attempts_read(p_tenant_id text, p_work_order_id text); Type: ACL; Schema: os_core; Owner: selene_owner
+--
+
+REVOKE ALL ON FUNCTION os_core.work_order_step_attempts_read(p_tenant_id text, p_work_order_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION os_core.work_order_step_attempts_read(p_tenant_id text, p_work_order_id text) TO selene_os;
+GRANT ALL ON FUNCTION os_core.work_order_step_attempts_read(p_tenant_id text, p_work_order_id text) TO selene_dba;
+
+
+--
+-- Name: FUNCTION work_orders_current_rebuild(p_tenant_id text, p_emit_audit boolean); Type: ACL; Schema: os_core; Owner: selene_projector
+--
+
+REVOKE ALL ON FUNCTION os_core.work_orders_current_rebuild(p_tenant_id text, p_emit_audit boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION os_core.work_orders_current_rebuild(p_tenant_id text, p_emit_audit boolean) TO selene_os;
+GRANT ALL ON FUNCTION os_core.work_orders_current_rebuild(p_tenant_id text, p_emit_audit boolean) TO selene_dba;
+
+
+--
+-- Name: FUNCTION work_orders_current_verify(p_tenant_id text, p_emit_audit boolean); Type: ACL; Schema: os_core; Owner: selene_projector
+--
+
+REVOKE ALL ON FUNCTION os_core.work_orders_current_verify(p_tenant_id text, p_emit_audit boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION os_core.work_orders_current_verify(p_tenant_id text, p_emit_audit boolean) TO selene_os;
+GRANT ALL ON FUNCTION os_core.work_orders_current_verify(p_tenant_id text, p_emit_audit boolean) TO selene_dba;
+
+
+--
+-- Name: FUNCTION work_orders_list_pending(p_tenant_id text, p_statuses text[], p_updated_after bigint, p_limit integer); Type: ACL; Schema: os_core; Owner: selene_owner
+--
+
+REVOKE ALL ON FUNCTION os_core.work_orders_list_pending(p_tenant_id text, p_statuses text[], p_updated_after bigint, p_limit integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION os_core.work_orders_list_pending(p_tenant_id text, p_statuses text[], p_updated_after bigint, p_limit integer) TO selene_os;
+GRANT ALL ON FUNCTION os_core.work_orders_list_pending(p_tenant_id text, p_statuses text[], p_updated_after bigint, p_limit integer) TO selene_dba;
 
 
 --
@@ -1595,17 +2613,32 @@ REVOKE ALL ON FUNCTION ph1j.emit_append_audit(p_event os_core.work_order_ledger,
 
 
 --
--- Name: TABLE work_order_leases; Type: ACL; Schema: os_core; Owner: selene_owner
+-- Name: FUNCTION emit_diagnostic_audit(p_tenant_id text, p_capability text, p_outcome text, p_details jsonb); Type: ACL; Schema: ph1j; Owner: selene_owner
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE os_core.work_order_leases TO selene_projector;
+REVOKE ALL ON FUNCTION ph1j.emit_diagnostic_audit(p_tenant_id text, p_capability text, p_outcome text, p_details jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION ph1j.emit_diagnostic_audit(p_tenant_id text, p_capability text, p_outcome text, p_details jsonb) TO selene_projector;
 
 
 --
--- Name: TABLE work_order_step_attempts; Type: ACL; Schema: os_core; Owner: selene_owner
+-- Name: TABLE work_order_leases_from_ledger; Type: ACL; Schema: os_core; Owner: selene_owner
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE os_core.work_order_step_attempts TO selene_projector;
+GRANT SELECT ON TABLE os_core.work_order_leases_from_ledger TO selene_projector;
+
+
+--
+-- Name: TABLE work_order_step_attempts_from_ledger; Type: ACL; Schema: os_core; Owner: selene_owner
+--
+
+GRANT SELECT ON TABLE os_core.work_order_step_attempts_from_ledger TO selene_projector;
+
+
+--
+-- Name: TABLE work_orders_current_from_ledger; Type: ACL; Schema: os_core; Owner: selene_owner
+--
+
+GRANT SELECT ON TABLE os_core.work_orders_current_from_ledger TO selene_projector;
 
 
 --
@@ -1614,6 +2647,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE os_core.work_order_step_attempts TO s
 
 REVOKE ALL ON TABLE ph1j.audit_events FROM selene_owner;
 GRANT SELECT,INSERT,REFERENCES,TRIGGER ON TABLE ph1j.audit_events TO selene_owner;
+GRANT INSERT ON TABLE ph1j.audit_events TO selene_projector;
 
 
 --

@@ -1,0 +1,116 @@
+-- projection_drift: every difference between the projections and the ledger.
+
+CREATE OR REPLACE FUNCTION os_core.projection_drift(p_tenant_id text)
+RETURNS TABLE (
+    tenant_id text,
+    work_order_id text,
+    projection text,
+    row_key text,
+    difference text,
+    expected text,
+    actual text
+)
+LANGUAGE sql
+STABLE
+PARALLEL SAFE
+AS $$
+    WITH pairs AS (
+        SELECT
+            coalesce(e.tenant_id, a.tenant_id) AS tenant_id,
+            coalesce(e.work_order_id, a.work_order_id) AS work_order_id,
+            'work_orders_current' AS projection,
+            NULL::text AS row_key,
+            to_jsonb(e) AS expected_row,
+            to_jsonb(a) AS actual_row
+        FROM (
+            SELECT v.* FROM os_core.work_orders_current_from_ledger AS v
+            WHERE p_tenant_id IS NULL OR v.tenant_id = p_tenant_id
+        ) AS e
+        FULL JOIN (
+            SELECT c.* FROM os_core.work_orders_current AS c
+            WHERE p_tenant_id IS NULL OR c.tenant_id = p_tenant_id
+        ) AS a
+            ON e.tenant_id = a.tenant_id AND e.work_order_id = a.work_order_id
+        WHERE to_jsonb(e) IS DISTINCT FROM to_jsonb(a)
+
+        UNION ALL
+
+        SELECT
+            coalesce(e.tenant_id, a.tenant_id),
+            coalesce(e.work_order_id, a.work_order_id),
+            'work_order_step_attempts',
+            coalesce(e.step_id, a.step_id) || ' #' || coalesce(e.attempt_index, a.attempt_index),
+            to_jsonb(e),
+            to_jsonb(a)
+        FROM (
+            SELECT v.* FROM os_core.work_order_step_attempts_from_ledger AS v
+            WHERE p_tenant_id IS NULL OR v.tenant_id = p_tenant_id
+        ) AS e
+        FULL JOIN (
+            SELECT s.* FROM os_core.work_order_step_attempts AS s
+            WHERE p_tenant_id IS NULL OR s.tenant_id = p_tenant_id
+        ) AS a
+            ON
+                e.tenant_id = a.tenant_id
+                AND e.work_order_id = a.work_order_id
+                AND e.step_id = a.step_id
+                AND e.attempt_index = a.attempt_index
+        WHERE to_jsonb(e) IS DISTINCT FROM to_jsonb(a)
+
+        UNION ALL
+
+        SELECT
+            coalesce(e.tenant_id, a.tenant_id),
+            coalesce(e.work_order_id, a.work_order_id),
+            'work_order_leases',
+            NULL::text,
+            to_jsonb(e),
+            to_jsonb(a)
+        FROM (
+            SELECT v.* FROM os_core.work_order_leases_from_ledger AS v
+            WHERE p_tenant_id IS NULL OR v.tenant_id = p_tenant_id
+        ) AS e
+        FULL JOIN (
+            SELECT l.* FROM os_core.work_order_leases AS l
+            WHERE p_tenant_id IS NULL OR l.tenant_id = p_tenant_id
+        ) AS a
+            ON e.tenant_id = a.tenant_id AND e.work_order_id = a.work_order_id
+        WHERE to_jsonb(e) IS DISTINCT FROM to_jsonb(a)
+    )
+
+    SELECT
+        p.tenant_id,
+        p.work_order_id,
+        p.projection,
+        p.row_key,
+        d.difference,
+        d.expected,
+        d.actual
+    FROM pairs AS p
+    CROSS JOIN LATERAL (
+        SELECT
+            'missing row' AS difference,
+            p.expected_row::text AS expected,
+            NULL::text AS actual
+        WHERE p.actual_row IS NULL
+        UNION ALL
+        SELECT
+            'unexpected row',
+            NULL::text,
+            p.actual_row::text
+        WHERE p.expected_row IS NULL
+        UNION ALL
+        SELECT
+            k.key,
+            k.value #>> '{}',
+            p.actual_row -> k.key #>> '{}'
+        FROM jsonb_each(p.expected_row) AS k
+        WHERE p.actual_row IS NOT NULL AND k.value IS DISTINCT FROM p.actual_row -> k.key
+    ) AS d
+    ORDER BY p.tenant_id, p.work_order_id, p.projection, p.row_key, d.difference;
+$$;
+
+COMMENT ON FUNCTION os_core.projection_drift(text) IS
+'Every difference between the three projections and what the ledger defines (the *_from_ledger views), for one tenant or all (NULL): a missing row, an unexpected row, or one row per column that differs. Runs with the caller''s rights (row-level security applies). Internal, used by verify and rebuild.';
+
+ALTER FUNCTION os_core.projection_drift(text) OWNER TO selene_owner;
