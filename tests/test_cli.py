@@ -285,12 +285,17 @@ def test_the_demo_shows_every_capability_and_failure_mode(
         "refused: OS_WORK_ORDER_TENANT_SCOPE_VIOLATION [SQLSTATE SE003]",
         "refused: OS_WORK_ORDER_APPEND_ONLY_VIOLATION [SQLSTATE SE001]",
         "refused: OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED [SQLSTATE SE004]",
+        "refused: OS_WORK_ORDER_CANCEL_INVALID_STATE [SQLSTATE SE005]",
+        "cancel (WORKORDER_CANCEL)",
+        "pending work orders (WORKORDER_LIST_PENDING)",
+        "its step attempts",
+        "verify finds:",
     ):
         assert expected in result.stdout
-    assert result.stdout.count("\n    refused: ") == 9
+    assert result.stdout.count("\n    refused: ") == 11
     state = ledger_state(postgresql)
-    assert state.ledger_rows == 13
-    assert state.audit_rows == 14
+    assert state.ledger_rows == 15
+    assert state.audit_rows == 16 + 2  # appends and a replay; the audited rebuild of 2 tenants
 
 
 def test_cancel_then_a_replay_and_exit_15_on_a_terminal_work_order(

@@ -43,7 +43,7 @@ def test_the_embedded_default_from_nothing_to_demo_and_stop(home: Path) -> None:
     demo = cli("demo")
     assert demo.exit_code == 0, demo.output
     assert f"on the embedded database under {home}" in demo.stdout
-    assert demo.stdout.count("\n    refused: ") == 9
+    assert demo.stdout.count("\n    refused: ") == 11
 
     record = json.loads(cli("current", "acme", "wo-1", "--json").stdout)
     assert record["work_order_status"] == "DRAFT"

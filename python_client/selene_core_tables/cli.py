@@ -575,11 +575,14 @@ def lease_command(
 @app.command("demo")
 def demo_command(ctx: typer.Context) -> None:
     """Show every capability and failure mode on two tenants (embedded database by default)."""
-    from selene_core_tables.demo import run_demo
+    from selene_core_tables.demo import DemoFailed, run_demo
 
     database = _database(ctx)
     with _reported(database):
-        run_demo(database, _stdout())
+        try:
+            run_demo(database, _stdout())
+        except DemoFailed as failed:
+            _fail(f"the demo went wrong: {failed}", 1)
 
 
 @db_app.command("status")

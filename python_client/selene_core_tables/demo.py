@@ -27,19 +27,27 @@ from rich.rule import Rule
 from selene_core_tables.database import Database, Login
 from selene_core_tables.errors import (
     AppendOnlyViolation,
+    CancelInvalidState,
     ContractValidationFailed,
     StorageError,
     TenantScopeViolation,
     storage_errors,
 )
 from selene_core_tables.records import (
+    ProjectionDifference,
     WorkEventType,
     WorkOrderCurrentRecord,
     WorkOrderLedgerEventInput,
     WorkOrderStatus,
 )
 from selene_core_tables.repository import WorkOrderRepository
-from selene_core_tables.tables import current_table, ledger_table
+from selene_core_tables.tables import (
+    current_table,
+    differences_table,
+    lease_table,
+    ledger_table,
+    step_attempts_table,
+)
 
 ACME = "acme"
 GLOBEX = "globex"
@@ -188,46 +196,79 @@ class _Demo:
     def run(self, where: str) -> None:
         self.console.print(f"[bold]selene-core-tables demo[/bold] on {where}", markup=True)
         self.console.print(f"run {self.run_id}: tenants {ACME!r} and {GLOBEX!r}", markup=False)
+        self.appends()
+        self.replay()
+        self.reads()
+        self.failures()
+        self.verify_and_rebuild()
+        ledger_rows, audit_rows = self.written_rows()
+        self.console.print(
+            f"PH1.J audit: {audit_rows} audit rows for {ledger_rows} ledger rows of this run"
+            " (one per append and per replay)",
+            markup=False,
+        )
 
+    def leased(self, event: WorkOrderLedgerEventInput, owner: str) -> WorkOrderLedgerEventInput:
+        """``event`` carrying ``owner``'s lease for the next 60 s of its created_at."""
+        return dataclasses.replace(
+            event,
+            lease_owner_id=owner,
+            lease_token_hash=hashlib.sha256(f"{owner} secret lease token".encode()).hexdigest(),
+            lease_expires_at=event.created_at + 60 * SECOND_NS,
+        )
+
+    def appends(self) -> None:
         self.section("OS_WORK_ORDER_LEDGER_APPEND: a work order through its statuses")
-        token_hash = hashlib.sha256(b"worker-1 secret lease token").hexdigest()
-        created = self.create(ACME, "heatpump", payload={"title": "install a heat pump"})
-        self.append(created)
-        clarify = self.next(created, "FIELD_SET", "CLARIFY", payload={"fields": {"site": "Berlin"}})
+        self.created = self.create(ACME, "heatpump", payload={"title": "install a heat pump"})
+        self.append(self.created)
+        clarify = self.next(
+            self.created, "FIELD_SET", "CLARIFY", payload={"fields": {"site": "Berlin"}}
+        )
         self.append(clarify)
         confirm = self.next(clarify, "STATUS_CHANGED", "CONFIRM")
         self.append(confirm)
-        lease = {
-            "lease_owner_id": "worker-1",
-            "lease_token_hash": token_hash,
-        }
-        executing = self.next(confirm, "STATUS_CHANGED", "EXECUTING")
-        executing = dataclasses.replace(
-            executing, **lease, lease_expires_at=executing.created_at + 60 * SECOND_NS
-        )
+        executing = self.leased(self.next(confirm, "STATUS_CHANGED", "EXECUTING"), "worker-1")
         self.append(executing)
         started = self.next(executing, "STEP_STARTED", "EXECUTING", step_id="survey")
         self.append(started)
-        finished = self.next(started, "STEP_FINISHED", "EXECUTING", step_id="survey")
+        failed = self.next(started, "STEP_FAILED", "EXECUTING", step_id="survey", reason_code=4)
+        self.append(failed)
+        retried = self.next(failed, "STEP_STARTED", "EXECUTING", step_id="survey")
+        self.append(retried)
+        finished = self.next(retried, "STEP_FINISHED", "EXECUTING", step_id="survey")
         self.append(finished)
-        done = self.next(finished, "STATUS_CHANGED", "DONE", idempotency_key="done")
-        self.append(done)
+        self.done = self.next(finished, "STATUS_CHANGED", "DONE", idempotency_key="done")
+        self.append(self.done)
 
         self.console.print("  The same work-order id in another tenant is another work order:")
-        other = self.create(GLOBEX, "heatpump")
-        self.append(other)
-        self.append(self.next(other, "WORK_ORDER_CANCELED", "CANCELED", reason_code=7))
+        self.other = self.create(GLOBEX, "heatpump")
+        self.append(self.other)
+        canceled = self.app.cancel(
+            GLOBEX,
+            self.other.work_order_id,
+            reason_code=7,
+            idempotency_key="cancel",
+            created_at=self.tick(),
+            turn_id=2,
+        )
+        self.console.print(
+            f"  {GLOBEX}/{canceled.work_order_id}  cancel (WORKORDER_CANCEL)"
+            f" → {canceled.work_order_status} by event {canceled.last_event_id}",
+            markup=False,
+        )
 
         self.console.print("  A batch of three work orders in one round trip (append_many):")
-        batch = [self.create(GLOBEX, f"batch-{n}") for n in range(1, 4)]
-        for event, result in zip(batch, self.app.append_many(batch), strict=True):
+        self.batch = [self.create(GLOBEX, f"batch-{n}") for n in range(1, 4)]
+        for event, result in zip(self.batch, self.app.append_many(self.batch), strict=True):
             self.console.print(
                 f"  {event.tenant_id}/{event.work_order_id}  → event {result.work_order_event_id}"
                 f" (replay: {result.idempotency_replay})",
                 markup=False,
             )
 
+    def replay(self) -> None:
         self.section("OS_WORK_ORDER_IDEMPOTENCY_REPLAY: the same event again")
+        created = self.created
         first_id = self.app.ledger_page(ACME, created.work_order_id, limit=1)[0].work_order_event_id
         before = self.written_rows()
         replayed = self.app.append(created)
@@ -241,18 +282,32 @@ class _Demo:
             markup=False,
         )
 
+    def reads(self) -> None:
         self.section("OS_WORK_ORDER_CURRENT_READ and OS_WORK_ORDER_LEDGER_READ")
-        records = [
-            self.app.current(ACME, created.work_order_id),
-            self.app.current(GLOBEX, other.work_order_id),
-        ]
+        work_order = self.created.work_order_id
+        records = [self.app.current(ACME, work_order), self.app.current(GLOBEX, work_order)]
         self.console.print(current_table([r for r in records if r is not None], "current state"))
-        events = list(self.app.ledger(ACME, created.work_order_id, page_size=3))
+        events = list(self.app.ledger(ACME, work_order, page_size=3))
+        self.console.print(ledger_table(events, f"ledger of {ACME}/{work_order} (pages of 3)"))
         self.console.print(
-            ledger_table(events, f"ledger of {ACME}/{created.work_order_id} (read in pages of 3)")
+            step_attempts_table(self.app.step_attempts(ACME, work_order), "its step attempts")
+        )
+        lease = self.app.lease(ACME, work_order)
+        if lease is not None:
+            self.console.print(f"  its lease ({lease.lease_state}, released by DONE):")
+            self.console.print(lease_table(lease))
+        pending = [
+            record
+            for record in self.app.list_pending(GLOBEX)
+            if record.work_order_id.startswith(f"wo-{self.run_id}-")
+        ]
+        self.console.print(
+            current_table(pending, f"{GLOBEX}'s pending work orders (WORKORDER_LIST_PENDING)")
         )
 
+    def failures(self) -> None:
         self.section("Failure modes: each refused with its reason code, nothing written")
+        created, done, other = self.created, self.done, self.other
         self.refused(
             f"{ACME} reads {GLOBEX}'s work order",
             self.in_tenant(
@@ -300,15 +355,29 @@ class _Demo:
             lambda: self.app.append(self.next(done, "STATUS_CHANGED", "EXECUTING")),
             ContractValidationFailed,
         )
-        leased = self.next(batch[0], "STATUS_CHANGED", "EXECUTING", **lease)
-        leased = dataclasses.replace(leased, lease_expires_at=leased.created_at + 60 * SECOND_NS)
+        self.refused(
+            "a cancel of the DONE work order",
+            lambda: self.app.cancel(
+                ACME,
+                created.work_order_id,
+                reason_code=7,
+                idempotency_key="cancel-too-late",
+                created_at=self.tick(),
+                turn_id=99,
+            ),
+            CancelInvalidState,
+        )
+        leased = self.leased(self.next(self.batch[0], "STATUS_CHANGED", "EXECUTING"), "worker-1")
         self.app.append(leased)
-        taker = self.next(leased, "STEP_STARTED", "EXECUTING", step_id="install")
-        taker = dataclasses.replace(
-            taker,
-            lease_owner_id="worker-2",
-            lease_token_hash=hashlib.sha256(b"worker-2 token").hexdigest(),
-            lease_expires_at=taker.created_at + 60 * SECOND_NS,
+        self.refused(
+            "a STEP_FINISHED of a step that was never started",
+            lambda: self.app.append(
+                self.next(leased, "STEP_FINISHED", "EXECUTING", step_id="install")
+            ),
+            ContractValidationFailed,
+        )
+        taker = self.leased(
+            self.next(leased, "STEP_STARTED", "EXECUTING", step_id="install"), "worker-2"
         )
         self.refused(
             "worker-2 takes over worker-1's unexpired lease",
@@ -316,26 +385,40 @@ class _Demo:
             ContractValidationFailed,
         )
 
-        self.section("OS_WORK_ORDER_CURRENT_REBUILD: the projection again, from the ledger")
+    def this_run(self, differences: list[ProjectionDifference]) -> list[ProjectionDifference]:
+        """Keep the differences about this run's work orders (the database may hold older ones)."""
+        prefix = f"wo-{self.run_id}-"
+        return [d for d in differences if d.work_order_id.startswith(prefix)]
+
+    def verify_and_rebuild(self) -> None:
+        self.section("OS_WORK_ORDER_CURRENT_REBUILD and verify: the projections, from the ledger")
+        if self.this_run(self.dba.verify()):
+            raise DemoFailed("verify found drift in this run before anything was broken")
+        self.console.print("  verify: this run's projections agree with the ledger")
         projected = self.current_rows()
-        result = self.dba.rebuild()
+        target = self.batch[1].work_order_id
+        self.admin.execute(
+            "UPDATE os_core.work_orders_current SET turn_id = 99"
+            " WHERE tenant_id = %s AND work_order_id = %s",
+            [GLOBEX, target],
+        )
+        self.console.print(f"  a superuser breaks {GLOBEX}/{target} (turn_id = 99); verify finds:")
+        differences = self.this_run(self.dba.verify())
+        if [(d.work_order_id, d.difference) for d in differences] != [(target, "turn_id")]:
+            raise DemoFailed(f"verify found {differences}, not the broken turn_id")
+        self.console.print(differences_table(differences))
+        result = self.dba.rebuild(audit=True)
         rebuilt = self.current_rows()
-        if rebuilt != projected:
-            raise DemoFailed("the rebuilt projection differs from the one the appends built")
+        if rebuilt != projected or self.this_run(self.dba.verify()):
+            raise DemoFailed(f"the rebuild did not repair the broken row: {result}")
         self.console.print(
             f"  rebuilt {result.work_order_count} work orders of {result.tenant_count} tenants"
-            f" from {result.event_count} events; this run's {len(rebuilt)} rows are identical"
-            " before and after",
+            f" from {result.event_count} events, rewriting {result.rewritten_work_order_count}"
+            f" that had drifted: this run's {len(rebuilt)} rows are again what the appends made,"
+            " and verify is clean",
             markup=False,
         )
         self.console.print(current_table(rebuilt, "current state of this run, after rebuild"))
-
-        ledger_rows, audit_rows = self.written_rows()
-        self.console.print(
-            f"PH1.J audit: {audit_rows} audit rows for {ledger_rows} ledger rows of this run"
-            " (one per append and per replay)",
-            markup=False,
-        )
 
 
 def run_demo(database: Database, console: Console) -> None:
