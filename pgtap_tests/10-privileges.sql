@@ -1,13 +1,14 @@
 -- 10-privileges: allowed_callers SELENE_OS_ONLY made real (design §4). Proves,
 -- by trying, that selene_os, selene_dba and a role holding only PUBLIC's
 -- privileges can neither read nor write any table or sequence directly (42501),
--- cannot call the internal helpers (42501), and cannot create objects in os_core;
+-- cannot call the internal helpers or read the *_from_ledger views (42501), and
+-- cannot create objects in os_core;
 -- that selene_os and selene_dba can call every capability function; and that
 -- PUBLIC can call none of them.
 BEGIN;
 \ir support/helpers.sql
 
-SELECT plan(132);
+SELECT plan(171);
 
 CREATE ROLE tap_public_only NOLOGIN;
 
@@ -33,7 +34,7 @@ CROSS JOIN (
 ) AS s (n, template, description)
 ORDER BY t.name, s.n;
 
--- Every internal helper, and the identity sequences: 8 + 2 statements.
+-- Every internal helper, the identity sequences and the ledger views: 15 + 2 + 3 statements.
 CREATE TABLE tap.internal_statements (statement text, description text);
 INSERT INTO tap.internal_statements VALUES
     ($$SELECT os_core.raise_error('OS_WORK_ORDER_APPEND_ONLY_VIOLATION', 'forged')$$, 'os_core.raise_error cannot be called.'),
@@ -46,7 +47,18 @@ INSERT INTO tap.internal_statements VALUES
     ($$SELECT os_core.is_terminal_status('DONE')$$, 'os_core.is_terminal_status cannot be called.'),
     ($$SELECT os_core.tg_append_only__refuse_mutation()$$, 'the trigger function cannot be called.'),
     ($$SELECT nextval('os_core.work_order_ledger_work_order_event_id_seq')$$, 'the ledger''s event id sequence cannot be advanced.'),
-    ($$SELECT nextval('ph1j.audit_events_audit_event_id_seq')$$, 'the audit id sequence cannot be advanced.');
+    ($$SELECT nextval('ph1j.audit_events_audit_event_id_seq')$$, 'the audit id sequence cannot be advanced.'),
+    ($$SELECT os_core.lock_work_order('acme', 'wo-1')$$, 'os_core.lock_work_order cannot be called.'),
+    ($$SELECT os_core.paging_horizon()$$, 'os_core.paging_horizon cannot be called.'),
+    ($$SELECT os_core.project_step_attempt(NULL::os_core.work_order_ledger)$$, 'os_core.project_step_attempt cannot be called.'),
+    ($$SELECT os_core.project_lease(NULL::os_core.work_order_ledger)$$, 'os_core.project_lease cannot be called.'),
+    ($$SELECT * FROM os_core.projection_drift('acme')$$, 'os_core.projection_drift cannot be called.'),
+    ($$SELECT os_core.require_dba_or_tenant_scope('acme')$$, 'os_core.require_dba_or_tenant_scope cannot be called.'),
+    ($$SELECT ph1j.emit_diagnostic_audit('acme', 'OS_WORK_ORDER_CURRENT_VERIFY', 'VERIFIED', '{}')$$,
+        'ph1j.emit_diagnostic_audit cannot be called.'),
+    ($$SELECT * FROM os_core.work_orders_current_from_ledger$$, 'the current projection''s ledger view cannot be read.'),
+    ($$SELECT * FROM os_core.work_order_step_attempts_from_ledger$$, 'the step attempts'' ledger view cannot be read.'),
+    ($$SELECT * FROM os_core.work_order_leases_from_ledger$$, 'the leases'' ledger view cannot be read.');
 GRANT SELECT ON tap.direct_statements, tap.internal_statements TO PUBLIC;
 
 -- Acting as selene_os (tenant acme)
@@ -64,6 +76,9 @@ SELECT lives_ok($$SELECT * FROM os_core.work_order_cancel('acme', 'wo-os', 1, 'c
     'selene_os can call work_order_cancel.');
 SELECT lives_ok($$SELECT * FROM os_core.work_orders_list_pending('acme')$$, 'selene_os can call work_orders_list_pending.');
 SELECT lives_ok($$SELECT * FROM os_core.work_orders_current_rebuild('acme')$$, 'selene_os can call work_orders_current_rebuild.');
+SELECT lives_ok($$SELECT * FROM os_core.work_orders_current_verify('acme')$$, 'selene_os can call work_orders_current_verify.');
+SELECT lives_ok($$SELECT * FROM os_core.work_order_step_attempts_read('acme', 'wo-os')$$, 'selene_os can call work_order_step_attempts_read.');
+SELECT lives_ok($$SELECT * FROM os_core.work_order_lease_read('acme', 'wo-os')$$, 'selene_os can call work_order_lease_read.');
 RESET ROLE;
 
 -- Acting as selene_dba (tenant acme)
@@ -81,6 +96,9 @@ SELECT lives_ok($$SELECT * FROM os_core.work_order_cancel('acme', 'wo-dba', 1, '
     'selene_dba can call work_order_cancel.');
 SELECT lives_ok($$SELECT * FROM os_core.work_orders_list_pending('acme')$$, 'selene_dba can call work_orders_list_pending.');
 SELECT lives_ok($$SELECT * FROM os_core.work_orders_current_rebuild()$$, 'selene_dba can call work_orders_current_rebuild for every tenant.');
+SELECT lives_ok($$SELECT * FROM os_core.work_orders_current_verify()$$, 'selene_dba can call work_orders_current_verify for every tenant.');
+SELECT lives_ok($$SELECT * FROM os_core.work_order_step_attempts_read('acme', 'wo-dba')$$, 'selene_dba can call work_order_step_attempts_read.');
+SELECT lives_ok($$SELECT * FROM os_core.work_order_lease_read('acme', 'wo-dba')$$, 'selene_dba can call work_order_lease_read.');
 RESET ROLE;
 
 -- Acting as tap_public_only (PUBLIC's privileges only; tenant acme)
@@ -97,6 +115,9 @@ SELECT throws_ok($$SELECT * FROM os_core.work_order_cancel('acme', 'wo-os', 1, '
     'PUBLIC cannot call work_order_cancel.');
 SELECT throws_ok($$SELECT * FROM os_core.work_orders_list_pending('acme')$$, '42501', NULL, 'PUBLIC cannot call work_orders_list_pending.');
 SELECT throws_ok($$SELECT * FROM os_core.work_orders_current_rebuild('acme')$$, '42501', NULL, 'PUBLIC cannot call work_orders_current_rebuild.');
+SELECT throws_ok($$SELECT * FROM os_core.work_orders_current_verify('acme')$$, '42501', NULL, 'PUBLIC cannot call work_orders_current_verify.');
+SELECT throws_ok($$SELECT * FROM os_core.work_order_step_attempts_read('acme', 'wo-os')$$, '42501', NULL, 'PUBLIC cannot call work_order_step_attempts_read.');
+SELECT throws_ok($$SELECT * FROM os_core.work_order_lease_read('acme', 'wo-os')$$, '42501', NULL, 'PUBLIC cannot call work_order_lease_read.');
 RESET ROLE;
 
 -- Acting as postgres (superuser)
