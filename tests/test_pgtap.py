@@ -1,7 +1,12 @@
-"""The pgTAP suite: every pgtap_tests/NN-topic.sql file, run by pg_prove on a fresh database."""
+"""The pgTAP suite: every pgtap_tests/NN-topic.sql file, run by pg_prove on a fresh database.
+
+Each file goes through scripts/run-pgtap.sh, the same script the pgtap service of
+docker/compose.yaml runs, so that `make test` and the Docker image prove the same thing.
+"""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -10,8 +15,10 @@ import psycopg
 import pytest
 from pytest_postgresql.executors import PostgreSQLExecutor
 
-PGTAP_DIR = Path(__file__).resolve().parents[1] / "pgtap_tests"
+ROOT = Path(__file__).resolve().parents[1]
+PGTAP_DIR = ROOT / "pgtap_tests"
 PGTAP_FILES = sorted(PGTAP_DIR.glob("[0-9][0-9]-*.sql"))
+RUN_PGTAP = ROOT / "scripts" / "run-pgtap.sh"
 
 
 def test_the_pgtap_suite_is_not_empty() -> None:
@@ -22,26 +29,18 @@ def test_the_pgtap_suite_is_not_empty() -> None:
 def test_pgtap_file(
     path: Path, postgresql: psycopg.Connection, postgresql_proc: PostgreSQLExecutor
 ) -> None:
-    pg_prove = shutil.which("pg_prove")
-    assert pg_prove, (
+    assert shutil.which("pg_prove"), (
         "pg_prove is missing: make test installs libtap-parser-sourcehandler-pgtap-perl"
     )
-    postgresql.execute("CREATE EXTENSION IF NOT EXISTS pgtap")
-    postgresql.commit()
+    connection = {
+        "PGHOST": postgresql_proc.host,
+        "PGPORT": str(postgresql_proc.port),
+        "PGUSER": postgresql_proc.user,
+        "PGDATABASE": postgresql.info.dbname,
+    }
     result = subprocess.run(
-        [
-            pg_prove,
-            "--verbose",
-            "--host",
-            postgresql_proc.host,
-            "--port",
-            str(postgresql_proc.port),
-            "--username",
-            postgresql_proc.user,
-            "--dbname",
-            postgresql.info.dbname,
-            str(path),
-        ],
+        [str(RUN_PGTAP), str(path)],
+        env={**os.environ, **connection},
         capture_output=True,
         text=True,
         timeout=120,

@@ -1,0 +1,339 @@
+"""The schema stays distributable by tenant_id with Citus (design §8, docs/scaling.md).
+
+Citus is not installable here, so these tests read pg_catalog instead: every table carries
+tenant_id (one type, so all can be co-located); every primary key, unique constraint,
+unique index and exclusion constraint includes it; no foreign key crosses tenants; every
+sequence is a bigint owned by a column (Citus gives each node its own bigint range); every
+capability function takes p_tenant_id, its distribution argument. Each check returns the
+offenders, and a test plants one of each in a rolled-back transaction to prove the check
+sees it. Finally the distribution script of docs/scaling.md names every table and function
+with the catalog's exact signature.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import psycopg
+import pytest
+
+SCHEMAS = ("os_core", "ph1j")
+SCALING = Path(__file__).resolve().parents[1] / "docs" / "scaling.md"
+LEDGER = "os_core.work_order_ledger"
+# Capability functions that read or write no table, so need no distribution argument.
+TABLELESS_CAPABILITIES = {"os_core.error_codes()"}
+
+TABLES_SQL = """
+    SELECT c.oid::regclass::text
+    FROM pg_class AS c
+    WHERE c.relnamespace::regnamespace::text = ANY(%(schemas)s) AND c.relkind IN ('r', 'p')
+    ORDER BY 1
+"""
+
+
+def tables(conn: psycopg.Connection) -> list[str]:
+    return [name for (name,) in conn.execute(TABLES_SQL, {"schemas": list(SCHEMAS)})]
+
+
+def tables_without_tenant_id(conn: psycopg.Connection) -> list[str]:
+    """Tables with no NOT NULL tenant_id of type os_core.tenant_id."""
+    return [
+        name
+        for (name,) in conn.execute(
+            """
+            SELECT c.oid::regclass::text
+            FROM pg_class AS c
+            LEFT JOIN pg_attribute AS a
+                ON a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped
+            WHERE c.relnamespace::regnamespace::text = ANY(%(schemas)s)
+              AND c.relkind IN ('r', 'p')
+              AND (a.attnum IS NULL OR NOT a.attnotnull
+                   OR a.atttypid <> 'os_core.tenant_id'::regtype)
+            ORDER BY 1
+            """,
+            {"schemas": list(SCHEMAS)},
+        )
+    ]
+
+
+def tables_without_primary_key(conn: psycopg.Connection) -> list[str]:
+    """Tables with no primary key (the shard rebalancer's logical replication needs one)."""
+    return [
+        name
+        for (name,) in conn.execute(
+            """
+            SELECT c.oid::regclass::text
+            FROM pg_class AS c
+            WHERE c.relnamespace::regnamespace::text = ANY(%(schemas)s)
+              AND c.relkind IN ('r', 'p')
+              AND NOT EXISTS (
+                  SELECT FROM pg_constraint AS k WHERE k.conrelid = c.oid AND k.contype = 'p')
+            ORDER BY 1
+            """,
+            {"schemas": list(SCHEMAS)},
+        )
+    ]
+
+
+def unique_keys_without_tenant_id(conn: psycopg.Connection) -> list[str]:
+    """Unique indexes (primary keys, unique constraints, CREATE UNIQUE INDEX, partial or
+    not) whose key columns do not include tenant_id as a plain column."""
+    return [
+        name
+        for (name,) in conn.execute(
+            """
+            SELECT i.indexrelid::regclass::text
+            FROM pg_index AS i
+            JOIN pg_class AS t ON t.oid = i.indrelid
+            WHERE t.relnamespace::regnamespace::text = ANY(%(schemas)s)
+              AND t.relkind IN ('r', 'p')
+              AND i.indisunique
+              AND NOT EXISTS (
+                  SELECT FROM pg_attribute AS a
+                  WHERE a.attrelid = t.oid AND a.attname = 'tenant_id'
+                    AND a.attnum = ANY((i.indkey::int2[])[0:i.indnkeyatts - 1]))
+            ORDER BY 1
+            """,
+            {"schemas": list(SCHEMAS)},
+        )
+    ]
+
+
+def exclusion_constraints_without_tenant_equality(conn: psycopg.Connection) -> list[str]:
+    """Exclusion constraints that do not compare tenant_id with equality."""
+    return [
+        name
+        for (name,) in conn.execute(
+            """
+            SELECT k.conrelid::regclass::text || '.' || k.conname
+            FROM pg_constraint AS k
+            WHERE k.connamespace::regnamespace::text = ANY(%(schemas)s)
+              AND k.contype = 'x'
+              AND NOT EXISTS (
+                  SELECT FROM unnest(k.conkey, k.conexclop) AS e (attnum, op)
+                  JOIN pg_attribute AS a ON a.attrelid = k.conrelid AND a.attnum = e.attnum
+                  JOIN pg_operator AS o ON o.oid = e.op
+                  WHERE a.attname = 'tenant_id' AND o.oprname = '=')
+            ORDER BY 1
+            """,
+            {"schemas": list(SCHEMAS)},
+        )
+    ]
+
+
+def foreign_keys_crossing_tenants(conn: psycopg.Connection) -> list[str]:
+    """Foreign keys from or to our tables that do not pair tenant_id with tenant_id, or
+    that point outside our (distributed, co-located) tables."""
+    return [
+        name
+        for (name,) in conn.execute(
+            """
+            SELECT k.conrelid::regclass::text || '.' || k.conname
+            FROM pg_constraint AS k
+            WHERE k.contype = 'f'
+              AND (k.conrelid::regclass::text LIKE ANY(%(prefixes)s)
+                   OR k.confrelid::regclass::text LIKE ANY(%(prefixes)s))
+              AND (
+                  NOT (k.conrelid::regclass::text LIKE ANY(%(prefixes)s)
+                       AND k.confrelid::regclass::text LIKE ANY(%(prefixes)s))
+                  OR NOT EXISTS (
+                      SELECT FROM unnest(k.conkey, k.confkey) AS pair (own, referenced)
+                      JOIN pg_attribute AS o
+                          ON o.attrelid = k.conrelid AND o.attnum = pair.own
+                      JOIN pg_attribute AS r
+                          ON r.attrelid = k.confrelid AND r.attnum = pair.referenced
+                      WHERE o.attname = 'tenant_id' AND r.attname = 'tenant_id'))
+            ORDER BY 1
+            """,
+            {"prefixes": [f"{schema}.%" for schema in SCHEMAS]},
+        )
+    ]
+
+
+def sequences_not_bigint_identity(conn: psycopg.Connection) -> list[str]:
+    """Sequences that are not bigint, or not owned by a column of one of our tables."""
+    return [
+        name
+        for (name,) in conn.execute(
+            """
+            SELECT s.seqrelid::regclass::text
+            FROM pg_sequence AS s
+            JOIN pg_class AS c ON c.oid = s.seqrelid
+            WHERE c.relnamespace::regnamespace::text = ANY(%(schemas)s)
+              AND (s.seqtypid <> 'bigint'::regtype
+                   OR NOT EXISTS (
+                       SELECT FROM pg_depend AS d
+                       JOIN pg_class AS t ON t.oid = d.refobjid
+                       WHERE d.classid = 'pg_class'::regclass AND d.objid = s.seqrelid
+                         AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
+                         AND t.relnamespace::regnamespace::text = ANY(%(schemas)s)))
+            ORDER BY 1
+            """,
+            {"schemas": list(SCHEMAS)},
+        )
+    ]
+
+
+def capability_functions(conn: psycopg.Connection) -> dict[str, list[str]]:
+    """The functions selene_os may execute, by signature, with their input argument names."""
+    rows = conn.execute(
+        """
+        SELECT p.oid::regprocedure::text,
+               coalesce(
+                   (SELECT array_agg(a.name ORDER BY a.position)
+                    FROM unnest(p.proargnames, coalesce(p.proargmodes, array_fill('i'::"char",
+                                ARRAY[cardinality(p.proargnames)])))
+                         WITH ORDINALITY AS a (name, mode, position)
+                    WHERE a.mode IN ('i', 'b', 'v')),
+                   '{}')
+        FROM pg_proc AS p
+        WHERE p.pronamespace::regnamespace::text = ANY(%(schemas)s)
+          AND has_function_privilege('selene_os', p.oid, 'EXECUTE')
+        ORDER BY 1
+        """,
+        {"schemas": list(SCHEMAS)},
+    ).fetchall()
+    return dict(rows)
+
+
+def capabilities_without_tenant_argument(conn: psycopg.Connection) -> list[str]:
+    """Capability functions (EXECUTE granted to selene_os) that touch tables but take no
+    ``p_tenant_id text``, the argument Citus routes each call by."""
+    offenders = []
+    for signature, arguments in capability_functions(conn).items():
+        if signature in TABLELESS_CAPABILITIES:
+            continue
+        if "p_tenant_id" not in arguments:
+            offenders.append(signature)
+            continue
+        position = arguments.index("p_tenant_id")
+        argument_types = signature[signature.index("(") + 1 : -1].split(",")
+        if argument_types[position] != "text":
+            offenders.append(signature)
+    return offenders
+
+
+CHECKS = {
+    "tenant_id": tables_without_tenant_id,
+    "primary key": tables_without_primary_key,
+    "unique": unique_keys_without_tenant_id,
+    "exclusion": exclusion_constraints_without_tenant_equality,
+    "foreign key": foreign_keys_crossing_tenants,
+    "sequence": sequences_not_bigint_identity,
+    "capability": capabilities_without_tenant_argument,
+}
+
+
+@pytest.mark.parametrize("check", CHECKS.values(), ids=CHECKS.keys())
+def test_the_schema_can_be_distributed_by_tenant_id(
+    postgresql: psycopg.Connection, check: object
+) -> None:
+    assert tables(postgresql), "no tables found: are the migrations applied?"
+    assert check(postgresql) == []  # type: ignore[operator]
+
+
+def test_every_check_catches_what_it_guards_against(postgresql: psycopg.Connection) -> None:
+    """Plant one offender per rule in a transaction, then roll it all back."""
+    conn = postgresql
+    conn.execute("""
+        CREATE TABLE os_core.tap_no_tenant (id bigint PRIMARY KEY);
+        CREATE SEQUENCE os_core.tap_int_sequence AS integer;
+        CREATE TABLE os_core.tap_child (
+            tenant_id os_core.tenant_id NOT NULL,
+            parent_id bigint,
+            during tsrange,
+            UNIQUE (parent_id),
+            EXCLUDE USING gist (during WITH &&),
+            FOREIGN KEY (parent_id) REFERENCES os_core.tap_no_tenant (id)
+        );
+        CREATE UNIQUE INDEX tap_by_work_order
+            ON os_core.work_orders_current (work_order_id) WHERE event_count > 1;
+        CREATE FUNCTION os_core.tap_capability(p_work_order_id text) RETURNS bigint
+            LANGUAGE sql RETURN 1;
+        GRANT EXECUTE ON FUNCTION os_core.tap_capability(text) TO selene_os;
+    """)
+    try:
+        assert tables_without_tenant_id(conn) == ["os_core.tap_no_tenant"]
+        assert tables_without_primary_key(conn) == ["os_core.tap_child"]
+        assert unique_keys_without_tenant_id(conn) == [
+            "os_core.tap_by_work_order",
+            "os_core.tap_child_parent_id_key",
+            "os_core.tap_no_tenant_pkey",
+        ]
+        assert exclusion_constraints_without_tenant_equality(conn) == [
+            "os_core.tap_child.tap_child_during_excl"
+        ]
+        assert foreign_keys_crossing_tenants(conn) == ["os_core.tap_child.tap_child_parent_id_fkey"]
+        assert sequences_not_bigint_identity(conn) == ["os_core.tap_int_sequence"]
+        assert capabilities_without_tenant_argument(conn) == ["os_core.tap_capability(text)"]
+    finally:
+        conn.rollback()
+
+
+# --- docs/scaling.md ---------------------------------------------------------------------
+
+
+def distribution_script() -> str:
+    """The SQL block of docs/scaling.md whose marker names ``citus-distribution-script``."""
+    text = SCALING.read_text(encoding="utf-8")
+    match = re.search(r"<!-- [^>]*citus-distribution-script[^>]* -->\n```sql\n(.*?)```", text, re.S)
+    assert match, "docs/scaling.md lost its citus-distribution-script SQL block"
+    return match.group(1)
+
+
+def script_calls(function: str) -> list[list[str]]:
+    """The arguments of each SELECT <function>(...) of the script, as SQL text."""
+    calls = []
+    for match in re.finditer(rf"SELECT {function}\((.*?)\);", distribution_script(), re.S):
+        arguments = re.findall(r"'[^']*'|\w+ => (?:'[^']*'|\w+)", match.group(1))
+        calls.append([" ".join(argument.split()) for argument in arguments])
+    return calls
+
+
+def functions(conn: psycopg.Connection) -> list[str]:
+    return [
+        signature
+        for (signature,) in conn.execute(
+            """
+            SELECT p.oid::regprocedure::text FROM pg_proc AS p
+            WHERE p.pronamespace::regnamespace::text = ANY(%(schemas)s) ORDER BY 1
+            """,
+            {"schemas": list(SCHEMAS)},
+        )
+    ]
+
+
+def test_the_scaling_guide_distributes_every_table_by_tenant_id(
+    postgresql: psycopg.Connection,
+) -> None:
+    calls = script_calls("create_distributed_table")
+    assert calls[0] == [f"'{LEDGER}'", "'tenant_id'", "colocate_with => 'none'"]
+    for call in calls[1:]:
+        assert call[1:] == ["'tenant_id'", f"colocate_with => '{LEDGER}'"], call
+    assert sorted(call[0].strip("'") for call in calls) == tables(postgresql)
+    # Nothing is a reference table: every table has tenant_id.
+    assert script_calls("create_reference_table") == []
+
+
+def test_the_scaling_guide_distributes_every_function_with_its_exact_signature(
+    postgresql: psycopg.Connection,
+) -> None:
+    calls = script_calls("create_distributed_function")
+    documented = {call[0].strip("'").replace(", ", ","): call[1:] for call in calls}
+    assert len(documented) == len(calls), "a function is distributed twice"
+    assert sorted(documented) == functions(postgresql)
+    routed = {
+        signature
+        for signature, arguments in capability_functions(postgresql).items()
+        if signature not in TABLELESS_CAPABILITIES
+    }
+    for signature, options in documented.items():
+        if signature in routed:
+            assert options == [
+                "distribution_arg_name => 'p_tenant_id'",
+                f"colocate_with => '{LEDGER}'",
+                "force_delegation => true",
+            ], signature
+        else:
+            assert options == [], f"{signature} is not a capability: no distribution argument"
