@@ -9,7 +9,7 @@
 ALTER TABLE os_core.work_order_ledger ADD COLUMN paging_horizon xid8;
 
 COMMENT ON COLUMN os_core.work_order_ledger.paging_horizon IS
-'The transaction-id horizon (pg_snapshot_xmax) read just after the event id was drawn. A tenant-wide ledger read returns the event once its snapshot''s xmin has reached it: then no transaction that could hold a smaller event id is still running. NULL (rows written before migration 0003) counts as reached.';
+'One above the highest running transaction id, read just after the event id was drawn (os_core.paging_horizon). A tenant-wide ledger read returns the event once no transaction it cannot see has an xid below it: then none that could still commit a smaller event id is running. NULL (rows written before migration 0003) counts as reached.';
 
 ALTER TABLE ph1j.audit_events
 ALTER COLUMN work_order_id DROP NOT NULL,

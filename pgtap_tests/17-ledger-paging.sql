@@ -9,7 +9,7 @@
 BEGIN;
 \ir support/helpers.sql
 
-SELECT plan(5);
+SELECT plan(6);
 
 -- Acting as selene_os (tenant acme)
 SELECT tap.act_as('selene_os', 'acme');
@@ -21,6 +21,12 @@ RESET ROLE;
 SELECT ok(
     (SELECT bool_and(paging_horizon > pg_current_xact_id()) FROM os_core.work_order_ledger),
     'Every append records a horizon above its own transaction id.'
+);
+SELECT is(
+    (SELECT seqcache FROM pg_catalog.pg_sequence
+     WHERE seqrelid = 'os_core.work_order_ledger_work_order_event_id_seq'::regclass),
+    1::bigint,
+    'The event id sequence caches no ids per session: every nextval draws the next id.'
 );
 
 -- Acting as selene_os (tenant acme)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import psycopg
 
+from tests.conftest import APP_ROLE, DBA_ROLE
 from tests.sql_helpers import TENANT_A, append, event, set_tenant
 
 WRITERS = 6
@@ -34,9 +35,9 @@ def read_page(reader: psycopg.Connection, after: int, limit: int) -> list[int]:
 def test_a_page_returns_at_once_without_the_event_still_in_flight(
     connect: Callable[..., psycopg.Connection],
 ) -> None:
-    writer = connect(autocommit=True)
-    reader = connect(autocommit=True)
-    other = connect(autocommit=True)
+    writer = connect(user=APP_ROLE, autocommit=True)
+    reader = connect(user=APP_ROLE, autocommit=True)
+    other = connect(user=DBA_ROLE, autocommit=True)
 
     writer.execute("BEGIN")
     set_tenant(writer, TENANT_A)
@@ -67,7 +68,8 @@ def test_a_paging_reader_sees_every_committed_event_exactly_once(
         rng = random.Random(number)
         isolation = "REPEATABLE READ" if number % 2 else "READ COMMITTED"
         try:
-            with connect(autocommit=True) as conn:
+            # Writers log in as two different roles: each must see the other's xids.
+            with connect(user=APP_ROLE if number % 3 else DBA_ROLE, autocommit=True) as conn:
                 for step in range(APPENDS_PER_WRITER):
                     conn.execute(f"BEGIN ISOLATION LEVEL {isolation}")
                     set_tenant(conn, TENANT_A)
@@ -103,7 +105,7 @@ def test_a_paging_reader_sees_every_committed_event_exactly_once(
         except BaseException as error:  # reported by the test thread
             errors.append(error)
 
-    reader = connect(autocommit=True)
+    reader = connect(user=APP_ROLE, autocommit=True)
     seen: list[int] = []
     pages = 0
     threads = [threading.Thread(target=write, args=(n,)) for n in range(1, WRITERS + 1)]

@@ -329,16 +329,22 @@ def test_a_rebuild_with_nothing_to_repair_does_not_wait_for_appends(
     assert su.execute(VERIFY_ALL).fetchall() == []
 
 
-def test_a_rebuild_with_drift_waits_for_the_appends_in_flight_and_includes_them(
+def test_a_rebuild_waits_only_for_appends_to_drifted_work_orders_and_includes_them(
     su: psycopg.Connection,
     session: Callable[..., psycopg.Connection],
     observer: psycopg.Connection,
     worker: ThreadPoolExecutor,
 ) -> None:
-    a, dba = session(), session(DBA_ROLE)
+    a, c, dba = session(), session(), session(DBA_ROLE)
     created_id, _ = append_committed(a, **event())
     append_committed(a, **event(work_order_id="wo-2", correlation_id=2))
-    # Drift on wo-2, as a bug or a direct write would leave it.
+    # Drift on wo-1 and wo-2, as a bug or a direct write would leave it; the
+    # append below keeps wo-1's step_id, so its drift survives the append.
+    su.execute(
+        "UPDATE os_core.work_orders_current SET step_id = 'bogus'"
+        " WHERE tenant_id = %s AND work_order_id = 'wo-1'",
+        [TENANT_A],
+    )
     su.execute(
         "UPDATE os_core.work_orders_current SET turn_id = 99"
         " WHERE tenant_id = %s AND work_order_id = 'wo-2'",
@@ -356,16 +362,19 @@ def test_a_rebuild_with_drift_waits_for_the_appends_in_flight_and_includes_them(
             return dba.execute(REBUILD_ALL).fetchone()
 
     rebuilt = worker.submit(rebuild)
-    wait_until_blocked(observer, dba.info.backend_pid, "relation", "relation")
+    # It waits for the append in flight on wo-1, under that work order's lock...
+    wait_until_blocked(observer, dba.info.backend_pid, "advisory", "advisory")
     assert not rebuilt.done()
+    # ...while appends to other work orders go on.
+    append_committed(c, **event(work_order_id="wo-3", correlation_id=3))
     a.execute("COMMIT")
 
-    assert rebuilt.result(timeout=WAIT_SECONDS) == (1, 2, 3, 1)
+    assert rebuilt.result(timeout=WAIT_SECONDS) == (1, 3, 4, 2)
     row = current_row(su, TENANT_A, "wo-1")
-    assert (row.last_event_id, row.work_order_status, row.turn_id, row.event_count) == (
+    assert (row.last_event_id, row.work_order_status, row.step_id, row.event_count) == (
         a_event_id,
         "DONE",
-        2,
+        None,
         2,
     )
     assert current_row(su, TENANT_A, "wo-2").turn_id == 1

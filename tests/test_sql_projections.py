@@ -389,3 +389,20 @@ def test_verify_and_rebuild_of_another_tenant_need_the_dba_role(
                 read(app, sql, [tenant], TENANT_A)
             assert (raised.value.sqlstate, raised.value.diag.message_primary) == TENANT_SCOPE
             assert ledger_state(su) == before
+
+
+def test_an_append_to_a_work_order_whose_current_row_is_missing_is_refused(
+    app: psycopg.Connection, dba: psycopg.Connection, su: psycopg.Connection
+) -> None:
+    history = History(app)
+    su.execute("DELETE FROM os_core.work_orders_current WHERE work_order_id = 'wo-1'")
+    # Without the check, a second WORK_ORDER_CREATED would reach the ledger for good.
+    for fields in (
+        event(correlation_id=999, created_at=1),
+        history.next("FIELD_SET"),
+    ):
+        detail = refused(app, su, fields, CONTRACT)
+        assert "no current row" in detail
+    dba.execute("SELECT * FROM os_core.work_orders_current_rebuild()")
+    history.add("FIELD_SET")
+    assert verify(dba) == []

@@ -102,6 +102,23 @@ BEGIN
     WHERE c.tenant_id = p_tenant_id AND c.work_order_id = p_work_order_id;
     _exists := FOUND;
 
+    -- A work order with events but no current row is drift (a bug, a direct
+    -- write): appending to it from a missing row would write history that breaks
+    -- the contract into the ledger for good. Rebuild first.
+    IF NOT _exists AND EXISTS (
+        SELECT FROM os_core.work_order_ledger AS l
+        WHERE l.tenant_id = p_tenant_id AND l.work_order_id = p_work_order_id
+    ) THEN
+        PERFORM os_core.raise_error(
+            'OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED',
+            format(
+                'work order %L has ledger events but no current row: the projection has drifted',
+                p_work_order_id
+            ),
+            'run os_core.work_orders_current_rebuild for the tenant, then append again'
+        );
+    END IF;
+
     IF NOT _exists AND p_event_type <> 'WORK_ORDER_CREATED' THEN
         _violation := format(
             'work order %L does not exist: its first event must be WORK_ORDER_CREATED',

@@ -41,14 +41,21 @@ BEGIN
         -- The rest shows up in a later page; nothing waits. The reader's own transaction
         -- does not hold its own events back. (Within one work order ids grow in
         -- commit order, so a work order's read needs no horizon.)
-        _horizon := least(
-            (SELECT min(x.xid) FROM pg_snapshot_xip(_snapshot) AS x (xid)),
-            CASE
-                WHEN pg_snapshot_xmax(_snapshot) = _own
-                    THEN (_own::text::bigint + 1)::text::xid8
-                ELSE pg_snapshot_xmax(_snapshot)
-            END
-        );
+        IF _own IS NULL THEN
+            -- The snapshot's xmin: the lowest xid it cannot see. (On a hot standby
+            -- the running xids are not in pg_snapshot_xip, but xmin holds them.)
+            _horizon := pg_snapshot_xmin(_snapshot);
+        ELSE
+            -- The same without the reader's own xid, which xmin may be.
+            _horizon := least(
+                (SELECT min(x.xid) FROM pg_snapshot_xip(_snapshot) AS x (xid)),
+                CASE
+                    WHEN pg_snapshot_xmax(_snapshot) = _own
+                        THEN (_own::text::bigint + 1)::text::xid8
+                    ELSE pg_snapshot_xmax(_snapshot)
+                END
+            );
+        END IF;
         -- The page is the run of events, in id order, up to the first one whose
         -- horizon is not reached: that one and all after it wait for a later page
         -- (a later event may have a lower horizon, and must not be read past it).

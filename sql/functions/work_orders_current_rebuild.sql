@@ -20,6 +20,9 @@ VOLATILE
 PARALLEL UNSAFE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+-- Waits at most this long for the appends in flight on what it rewrites, then
+-- fails (55P03) rather than queue forever and hold new appends behind it.
+SET lock_timeout = '5s'
 AS $$
 DECLARE
     -- Up to this many drifted work orders are rewritten one by one; past it the
@@ -35,7 +38,12 @@ BEGIN
     -- 1. Find the work orders whose projection rows differ from the ledger: the
     -- whole replay, on one snapshot, without blocking appends (they keep every
     -- projection right as they go, in the same transaction as their event).
-    SELECT array_agg(ROW(d.tenant_id, d.work_order_id)::os_core.work_order_key) INTO _drifted
+    SELECT
+        array_agg(
+            ROW(d.tenant_id, d.work_order_id)::os_core.work_order_key
+            ORDER BY d.tenant_id, d.work_order_id
+        )
+    INTO _drifted
     FROM (
         SELECT DISTINCT p.tenant_id, p.work_order_id
         FROM os_core.projection_drift(p_tenant_id) AS p
@@ -44,13 +52,13 @@ BEGIN
     _drifted := coalesce(_drifted, '{}');
     _replay_all := cardinality(_drifted) > _one_by_one_limit;
 
-    -- 2. Rewrite them from the ledger as it is now. SHARE ROW EXCLUSIVE waits
-    -- for the appends in flight and holds new ones (os_core.lock_work_order)
-    -- until this transaction ends, so every rewritten row has all its events.
-    IF cardinality(_drifted) > 0 THEN
-        LOCK TABLE os_core.work_orders_current IN SHARE ROW EXCLUSIVE MODE;
-    END IF;
+    -- 2. Rewrite them from the ledger as it is now, each under the lock its
+    -- appends take (os_core.lock_work_order, in key order): that waits for an
+    -- append in flight on it and holds new ones until this transaction ends, so
+    -- every rewritten row has all its events; other work orders go on. Past the
+    -- limit, SHARE ROW EXCLUSIVE on the projection does the same for all at once.
     IF _replay_all THEN
+        LOCK TABLE os_core.work_orders_current IN SHARE ROW EXCLUSIVE MODE;
         DELETE FROM os_core.work_orders_current AS c
         WHERE p_tenant_id IS NULL OR c.tenant_id = p_tenant_id;
         DELETE FROM os_core.work_order_step_attempts AS s
@@ -68,6 +76,7 @@ BEGIN
         WHERE p_tenant_id IS NULL OR v.tenant_id = p_tenant_id;
     ELSE
         FOREACH _key IN ARRAY _drifted LOOP
+            PERFORM os_core.lock_work_order(_key.tenant_id, _key.work_order_id);
             DELETE FROM os_core.work_orders_current AS c
             WHERE c.tenant_id = _key.tenant_id AND c.work_order_id = _key.work_order_id;
             DELETE FROM os_core.work_order_step_attempts AS s
@@ -104,6 +113,8 @@ BEGIN
             SELECT c.tenant_id FROM os_core.work_orders_current AS c
             WHERE p_tenant_id IS NULL OR c.tenant_id = p_tenant_id
             UNION
+            SELECT k.tenant_id FROM unnest(_drifted) AS k
+            UNION
             SELECT p_tenant_id WHERE p_tenant_id IS NOT NULL
         ) AS t
         LEFT JOIN (
@@ -136,6 +147,6 @@ END;
 $$;
 
 COMMENT ON FUNCTION os_core.work_orders_current_rebuild(text, boolean) IS
-'OS_WORK_ORDER_CURRENT_REBUILD: makes work_orders_current, work_order_step_attempts and work_order_leases equal to what the ledger defines, for the declared tenant or, for selene_dba, for p_tenant_id or every tenant (NULL). The result equals what the appends produced. Online: it replays the ledger without blocking appends, then rewrites only the work orders that differ, holding appends back (until the end of the calling transaction) only when there are any. Returns the tenants, work orders and events the projection holds, and how many work orders it rewrote. With p_emit_audit, one PH1.J audit row per tenant (outcome REBUILT).';
+'OS_WORK_ORDER_CURRENT_REBUILD: makes work_orders_current, work_order_step_attempts and work_order_leases equal to what the ledger defines, for the declared tenant or, for selene_dba, for p_tenant_id or every tenant (NULL). The result equals what the appends produced. Online: it replays the ledger without blocking appends, then rewrites only the work orders that differ, each under its appends'' lock (held to the end of the calling transaction); past 1000 of them, under SHARE ROW EXCLUSIVE on work_orders_current. Gives up after lock_timeout 5s rather than queue behind a stuck transaction. Returns the tenants, work orders and events the projection holds, and how many work orders it rewrote. With p_emit_audit, one PH1.J audit row per tenant (outcome REBUILT).';
 
 ALTER FUNCTION os_core.work_orders_current_rebuild(text, boolean) OWNER TO selene_projector;

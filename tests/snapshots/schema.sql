@@ -359,21 +359,32 @@ DECLARE
     _own bigint := pg_current_xact_id()::text::bigint;
 BEGIN
     -- Called after the transaction took its xid and then drew an event id: one
-    -- above the highest xid of a transaction running now. A transaction with an
-    -- xid at or above it got that xid after the event id was drawn, so it draws
-    -- only larger event ids (every append takes its xid before drawing). See
+    -- above the highest top-level xid of a transaction running now. A transaction
+    -- with an xid at or above it got that xid after the event id was drawn, so it
+    -- draws only larger event ids (every append takes its xid before drawing). See
     -- os_core.work_order_ledger_read.
     --
     -- Snapshots cannot tell this: their xmax is one past the latest *completed*
-    -- xid, and running transactions above it are not listed. The lock table can:
-    -- every transaction holds a lock on its own xid, and it is read fresh, in any
-    -- isolation level. It shows 32-bit xids; running ones lie within 2^31 of ours,
-    -- which gives each its epoch.
+    -- xid, and running transactions above it are not listed. The backends' status
+    -- can: each backend's xid is set as the xid is assigned, and is read fresh once
+    -- the statistics snapshot is cleared, in any isolation level. (The lock table
+    -- would do too, but reading it holds every lock partition and slows every
+    -- session that takes a lock.) Prepared transactions have no backend and are
+    -- added. Xids are 32-bit there; running ones lie within 2^31 of ours, which
+    -- gives each its epoch.
+    PERFORM pg_stat_clear_snapshot();
     RETURN (
-        SELECT (_own + max(((l.transactionid::text::bigint - _own % 4294967296) % 4294967296
+        SELECT (_own + max(((r.xid::text::bigint - _own % 4294967296) % 4294967296
             + 6442450944) % 4294967296 - 2147483648) + 1)::text::xid8
-        FROM pg_catalog.pg_locks AS l
-        WHERE l.locktype = 'transactionid'
+        FROM (
+            SELECT a.backend_xid AS xid
+            FROM pg_stat_get_activity(NULL) AS a
+            WHERE a.backend_xid IS NOT NULL
+            UNION ALL
+            SELECT p.transaction FROM pg_catalog.pg_prepared_xacts AS p
+            UNION ALL
+            SELECT (_own % 4294967296)::text::xid
+        ) AS r
     );
 END;
 $$;
@@ -385,7 +396,7 @@ ALTER FUNCTION os_core.paging_horizon() OWNER TO selene_owner;
 -- Name: FUNCTION paging_horizon(); Type: COMMENT; Schema: os_core; Owner: selene_owner
 --
 
-COMMENT ON FUNCTION os_core.paging_horizon() IS 'The xid horizon stored with an event (work_order_ledger.paging_horizon), read after its event id was drawn: one above the highest running xid, so every transaction with an xid at or above it draws only larger event ids. Internal, called by the append.';
+COMMENT ON FUNCTION os_core.paging_horizon() IS 'The xid horizon stored with an event (work_order_ledger.paging_horizon), read after its event id was drawn: one above the highest running top-level xid, so every transaction with an xid at or above it draws only larger event ids. Internal, called by the append.';
 
 
 SET default_tablespace = '';
@@ -476,7 +487,7 @@ COMMENT ON COLUMN os_core.work_order_ledger.recorded_at IS 'Wall-clock time of t
 -- Name: COLUMN work_order_ledger.paging_horizon; Type: COMMENT; Schema: os_core; Owner: selene_owner
 --
 
-COMMENT ON COLUMN os_core.work_order_ledger.paging_horizon IS 'The transaction-id horizon (pg_snapshot_xmax) read just after the event id was drawn. A tenant-wide ledger read returns the event once its snapshot''s xmin has reached it: then no transaction that could hold a smaller event id is still running. NULL (rows written before migration 0003) counts as reached.';
+COMMENT ON COLUMN os_core.work_order_ledger.paging_horizon IS 'One above the highest running transaction id, read just after the event id was drawn (os_core.paging_horizon). A tenant-wide ledger read returns the event once no transaction it cannot see has an xid below it: then none that could still commit a smaller event id is running. NULL (rows written before migration 0003) counts as reached.';
 
 
 --
@@ -1252,6 +1263,23 @@ BEGIN
     WHERE c.tenant_id = p_tenant_id AND c.work_order_id = p_work_order_id;
     _exists := FOUND;
 
+    -- A work order with events but no current row is drift (a bug, a direct
+    -- write): appending to it from a missing row would write history that breaks
+    -- the contract into the ledger for good. Rebuild first.
+    IF NOT _exists AND EXISTS (
+        SELECT FROM os_core.work_order_ledger AS l
+        WHERE l.tenant_id = p_tenant_id AND l.work_order_id = p_work_order_id
+    ) THEN
+        PERFORM os_core.raise_error(
+            'OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED',
+            format(
+                'work order %L has ledger events but no current row: the projection has drifted',
+                p_work_order_id
+            ),
+            'run os_core.work_orders_current_rebuild for the tenant, then append again'
+        );
+    END IF;
+
     IF NOT _exists AND p_event_type <> 'WORK_ORDER_CREATED' THEN
         _violation := format(
             'work order %L does not exist: its first event must be WORK_ORDER_CREATED',
@@ -1430,14 +1458,21 @@ BEGIN
         -- The rest shows up in a later page; nothing waits. The reader's own transaction
         -- does not hold its own events back. (Within one work order ids grow in
         -- commit order, so a work order's read needs no horizon.)
-        _horizon := least(
-            (SELECT min(x.xid) FROM pg_snapshot_xip(_snapshot) AS x (xid)),
-            CASE
-                WHEN pg_snapshot_xmax(_snapshot) = _own
-                    THEN (_own::text::bigint + 1)::text::xid8
-                ELSE pg_snapshot_xmax(_snapshot)
-            END
-        );
+        IF _own IS NULL THEN
+            -- The snapshot's xmin: the lowest xid it cannot see. (On a hot standby
+            -- the running xids are not in pg_snapshot_xip, but xmin holds them.)
+            _horizon := pg_snapshot_xmin(_snapshot);
+        ELSE
+            -- The same without the reader's own xid, which xmin may be.
+            _horizon := least(
+                (SELECT min(x.xid) FROM pg_snapshot_xip(_snapshot) AS x (xid)),
+                CASE
+                    WHEN pg_snapshot_xmax(_snapshot) = _own
+                        THEN (_own::text::bigint + 1)::text::xid8
+                    ELSE pg_snapshot_xmax(_snapshot)
+                END
+            );
+        END IF;
         -- The page is the run of events, in id order, up to the first one whose
         -- horizon is not reached: that one and all after it wait for a later page
         -- (a later event may have a lower horizon, and must not be read past it).
@@ -1547,6 +1582,7 @@ COMMENT ON FUNCTION os_core.work_order_step_attempts_read(p_tenant_id text, p_wo
 CREATE FUNCTION os_core.work_orders_current_rebuild(p_tenant_id text DEFAULT NULL::text, p_emit_audit boolean DEFAULT false) RETURNS TABLE(tenant_count bigint, work_order_count bigint, event_count bigint, rewritten_work_order_count bigint)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
+    SET lock_timeout TO '5s'
     AS $$
 DECLARE
     -- Up to this many drifted work orders are rewritten one by one; past it the
@@ -1562,7 +1598,12 @@ BEGIN
     -- 1. Find the work orders whose projection rows differ from the ledger: the
     -- whole replay, on one snapshot, without blocking appends (they keep every
     -- projection right as they go, in the same transaction as their event).
-    SELECT array_agg(ROW(d.tenant_id, d.work_order_id)::os_core.work_order_key) INTO _drifted
+    SELECT
+        array_agg(
+            ROW(d.tenant_id, d.work_order_id)::os_core.work_order_key
+            ORDER BY d.tenant_id, d.work_order_id
+        )
+    INTO _drifted
     FROM (
         SELECT DISTINCT p.tenant_id, p.work_order_id
         FROM os_core.projection_drift(p_tenant_id) AS p
@@ -1571,13 +1612,13 @@ BEGIN
     _drifted := coalesce(_drifted, '{}');
     _replay_all := cardinality(_drifted) > _one_by_one_limit;
 
-    -- 2. Rewrite them from the ledger as it is now. SHARE ROW EXCLUSIVE waits
-    -- for the appends in flight and holds new ones (os_core.lock_work_order)
-    -- until this transaction ends, so every rewritten row has all its events.
-    IF cardinality(_drifted) > 0 THEN
-        LOCK TABLE os_core.work_orders_current IN SHARE ROW EXCLUSIVE MODE;
-    END IF;
+    -- 2. Rewrite them from the ledger as it is now, each under the lock its
+    -- appends take (os_core.lock_work_order, in key order): that waits for an
+    -- append in flight on it and holds new ones until this transaction ends, so
+    -- every rewritten row has all its events; other work orders go on. Past the
+    -- limit, SHARE ROW EXCLUSIVE on the projection does the same for all at once.
     IF _replay_all THEN
+        LOCK TABLE os_core.work_orders_current IN SHARE ROW EXCLUSIVE MODE;
         DELETE FROM os_core.work_orders_current AS c
         WHERE p_tenant_id IS NULL OR c.tenant_id = p_tenant_id;
         DELETE FROM os_core.work_order_step_attempts AS s
@@ -1595,6 +1636,7 @@ BEGIN
         WHERE p_tenant_id IS NULL OR v.tenant_id = p_tenant_id;
     ELSE
         FOREACH _key IN ARRAY _drifted LOOP
+            PERFORM os_core.lock_work_order(_key.tenant_id, _key.work_order_id);
             DELETE FROM os_core.work_orders_current AS c
             WHERE c.tenant_id = _key.tenant_id AND c.work_order_id = _key.work_order_id;
             DELETE FROM os_core.work_order_step_attempts AS s
@@ -1630,6 +1672,8 @@ BEGIN
         FROM (
             SELECT c.tenant_id FROM os_core.work_orders_current AS c
             WHERE p_tenant_id IS NULL OR c.tenant_id = p_tenant_id
+            UNION
+            SELECT k.tenant_id FROM unnest(_drifted) AS k
             UNION
             SELECT p_tenant_id WHERE p_tenant_id IS NOT NULL
         ) AS t
@@ -1669,7 +1713,7 @@ ALTER FUNCTION os_core.work_orders_current_rebuild(p_tenant_id text, p_emit_audi
 -- Name: FUNCTION work_orders_current_rebuild(p_tenant_id text, p_emit_audit boolean); Type: COMMENT; Schema: os_core; Owner: selene_projector
 --
 
-COMMENT ON FUNCTION os_core.work_orders_current_rebuild(p_tenant_id text, p_emit_audit boolean) IS 'OS_WORK_ORDER_CURRENT_REBUILD: makes work_orders_current, work_order_step_attempts and work_order_leases equal to what the ledger defines, for the declared tenant or, for selene_dba, for p_tenant_id or every tenant (NULL). The result equals what the appends produced. Online: it replays the ledger without blocking appends, then rewrites only the work orders that differ, holding appends back (until the end of the calling transaction) only when there are any. Returns the tenants, work orders and events the projection holds, and how many work orders it rewrote. With p_emit_audit, one PH1.J audit row per tenant (outcome REBUILT).';
+COMMENT ON FUNCTION os_core.work_orders_current_rebuild(p_tenant_id text, p_emit_audit boolean) IS 'OS_WORK_ORDER_CURRENT_REBUILD: makes work_orders_current, work_order_step_attempts and work_order_leases equal to what the ledger defines, for the declared tenant or, for selene_dba, for p_tenant_id or every tenant (NULL). The result equals what the appends produced. Online: it replays the ledger without blocking appends, then rewrites only the work orders that differ, each under its appends'' lock (held to the end of the calling transaction); past 1000 of them, under SHARE ROW EXCLUSIVE on work_orders_current. Gives up after lock_timeout 5s rather than queue behind a stuck transaction. Returns the tenants, work orders and events the projection holds, and how many work orders it rewrote. With p_emit_audit, one PH1.J audit row per tenant (outcome REBUILT).';
 
 
 --
@@ -2416,6 +2460,7 @@ GRANT ALL ON FUNCTION os_core.is_terminal_status(p_work_order_status text) TO se
 --
 
 REVOKE ALL ON FUNCTION os_core.lock_work_order(p_tenant_id text, p_work_order_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION os_core.lock_work_order(p_tenant_id text, p_work_order_id text) TO selene_projector;
 
 
 --
