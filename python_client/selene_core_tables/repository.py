@@ -21,8 +21,11 @@ commits before returning it.
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from decimal import Decimal
 from typing import Any
 
 import psycopg
@@ -31,7 +34,12 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
-from selene_core_tables.errors import IdempotencyReplay, StorageError, storage_errors
+from selene_core_tables.errors import (
+    ContractValidationFailed,
+    IdempotencyReplay,
+    StorageError,
+    storage_errors,
+)
 from selene_core_tables.records import (
     AppendResult,
     CancelResult,
@@ -360,14 +368,48 @@ class WorkOrderRepository:
         return [ProjectionDifference.from_row(row) for row in rows]
 
 
+#: The append's integer parameters: a value PostgreSQL would round on its way in
+#: (a float 2.5 cast to bigint becomes 2) is refused here instead.
+_INTEGER_PARAMETERS = frozenset(
+    name for name, sql_type in _APPEND_PARAMETERS if sql_type in ("bigint", "integer", "numeric")
+)
+
+
 def _append_parameters(
     event: WorkOrderLedgerEventInput, expected_event_count: int | None
 ) -> dict[str, Any]:
     values = event.to_dict()
     values["expected_event_count"] = expected_event_count
+    for name in _INTEGER_PARAMETERS:
+        value = values[name]
+        if isinstance(value, float | Decimal) and not (
+            math.isfinite(value) and value == int(value)
+        ):
+            raise _refused_here(f"{name} must be an integer, got {value!r}")
     if event.payload is not None:
-        values["payload"] = Jsonb(values["payload"])
+        try:
+            _strict_json(values["payload"])
+        except (TypeError, ValueError) as error:
+            raise _refused_here(f"payload must be a JSON object of JSON values: {error}") from None
+        values["payload"] = Jsonb(values["payload"], dumps=_strict_json)
     return values
+
+
+def _strict_json(value: Any) -> str:
+    """JSON text, refusing NaN and Infinity (which json.dumps writes and jsonb refuses)."""
+    return json.dumps(value, allow_nan=False)
+
+
+def _refused_here(detail: str) -> ContractValidationFailed:
+    """Refuse, before any round trip, a value the database could not even be sent.
+
+    It carries the contract's SQLSTATE (SE004), as the database's refusal would.
+    """
+    return ContractValidationFailed(
+        ContractValidationFailed.reason_code,
+        sqlstate=ContractValidationFailed.sqlstate_code,
+        detail=detail,
+    )
 
 
 def _one(row: Sequence[Any] | None) -> Sequence[Any]:

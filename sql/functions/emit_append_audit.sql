@@ -26,18 +26,14 @@ BEGIN
     -- NOTIFY serialises commits cluster-wide, so it is opt-in. Any value but
     -- on/true/yes/1 counts as off: a typo in a setting must not stop appends.
     IF lower(current_setting('selene.audit_notify', TRUE)) IN ('on', 'true', 'yes', '1') THEN
-        PERFORM pg_notify('ph1j_audit', json_build_object(
-            'tenant_id', p_event.tenant_id,
-            'audit_event_id', _audit_event_id,
-            'work_order_id', p_event.work_order_id,
-            'work_order_event_id', p_event.work_order_event_id,
-            'outcome', p_outcome
-        )::text);
+        -- Any session may LISTEN: the payload names no tenant and no work order,
+        -- only the audit row, which a listener reads with its own privileges.
+        PERFORM pg_notify('ph1j_audit', json_build_object('audit_event_id', _audit_event_id)::text);
     END IF;
 END;
 $$;
 
 COMMENT ON FUNCTION ph1j.emit_append_audit(os_core.work_order_ledger, text) IS
-'Writes the PH1.J audit row of an append (outcome APPENDED) or idempotent replay (outcome OS_WORK_ORDER_IDEMPOTENCY_REPLAY), and NOTIFYs channel ph1j_audit when the setting selene.audit_notify is on. Internal.';
+'Writes the PH1.J audit row of an append (outcome APPENDED) or idempotent replay (outcome OS_WORK_ORDER_IDEMPOTENCY_REPLAY), and NOTIFYs channel ph1j_audit with the audit_event_id alone (any session may LISTEN) when the setting selene.audit_notify is on. Internal.';
 
 ALTER FUNCTION ph1j.emit_append_audit(os_core.work_order_ledger, text) OWNER TO selene_owner;

@@ -10,21 +10,29 @@ AS $$
 BEGIN
     -- Inside a SECURITY DEFINER function the session user is the only trustworthy
     -- trace of who called: a member of selene_dba may name any tenant, or all (NULL).
-    IF pg_has_role(session_user, 'selene_dba', 'MEMBER') THEN
-        RETURN;
+    IF NOT pg_has_role(session_user, 'selene_dba', 'MEMBER') THEN
+        IF p_tenant_id IS NULL THEN
+            PERFORM os_core.raise_error(
+                'OS_WORK_ORDER_TENANT_SCOPE_VIOLATION',
+                'every tenant at once needs the selene_dba role',
+                'pass the declared tenant as p_tenant_id'
+            );
+        END IF;
+        PERFORM os_core.require_tenant_scope(p_tenant_id);
     END IF;
-    IF p_tenant_id IS NULL THEN
+    -- Scope first, as everywhere; then the tenant id, which reaches the audit rows of
+    -- rebuild and verify: a malformed one (declarable only by a raw SET, which
+    -- set_tenant would refuse) is refused here rather than by the audit INSERT.
+    IF p_tenant_id !~ '^[A-Za-z0-9_.:-]{1,64}$' THEN
         PERFORM os_core.raise_error(
-            'OS_WORK_ORDER_TENANT_SCOPE_VIOLATION',
-            'every tenant at once needs the selene_dba role',
-            'pass the declared tenant as p_tenant_id'
+            'OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED',
+            'tenant_id must be 1 to 64 characters of A-Z, a-z, 0-9, _ . : -'
         );
     END IF;
-    PERFORM os_core.require_tenant_scope(p_tenant_id);
 END;
 $$;
 
 COMMENT ON FUNCTION os_core.require_dba_or_tenant_scope(text) IS
-'Raises OS_WORK_ORDER_TENANT_SCOPE_VIOLATION unless the session user is in selene_dba, or p_tenant_id is the declared tenant. Internal, for rebuild and verify.';
+'Raises OS_WORK_ORDER_TENANT_SCOPE_VIOLATION unless the session user is in selene_dba or p_tenant_id is the declared tenant, then OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED for a malformed tenant id. Internal, for rebuild and verify.';
 
 ALTER FUNCTION os_core.require_dba_or_tenant_scope(text) OWNER TO selene_owner;

@@ -787,23 +787,31 @@ COMMENT ON FUNCTION os_core.raise_error(p_reason_code text, p_detail text, p_hin
 CREATE FUNCTION os_core.require_dba_or_tenant_scope(p_tenant_id text) RETURNS void
     LANGUAGE plpgsql STABLE PARALLEL SAFE
     SET search_path TO 'pg_catalog', 'pg_temp'
-    AS $$
+    AS $_$
 BEGIN
     -- Inside a SECURITY DEFINER function the session user is the only trustworthy
     -- trace of who called: a member of selene_dba may name any tenant, or all (NULL).
-    IF pg_has_role(session_user, 'selene_dba', 'MEMBER') THEN
-        RETURN;
+    IF NOT pg_has_role(session_user, 'selene_dba', 'MEMBER') THEN
+        IF p_tenant_id IS NULL THEN
+            PERFORM os_core.raise_error(
+                'OS_WORK_ORDER_TENANT_SCOPE_VIOLATION',
+                'every tenant at once needs the selene_dba role',
+                'pass the declared tenant as p_tenant_id'
+            );
+        END IF;
+        PERFORM os_core.require_tenant_scope(p_tenant_id);
     END IF;
-    IF p_tenant_id IS NULL THEN
+    -- Scope first, as everywhere; then the tenant id, which reaches the audit rows of
+    -- rebuild and verify: a malformed one (declarable only by a raw SET, which
+    -- set_tenant would refuse) is refused here rather than by the audit INSERT.
+    IF p_tenant_id !~ '^[A-Za-z0-9_.:-]{1,64}$' THEN
         PERFORM os_core.raise_error(
-            'OS_WORK_ORDER_TENANT_SCOPE_VIOLATION',
-            'every tenant at once needs the selene_dba role',
-            'pass the declared tenant as p_tenant_id'
+            'OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED',
+            'tenant_id must be 1 to 64 characters of A-Z, a-z, 0-9, _ . : -'
         );
     END IF;
-    PERFORM os_core.require_tenant_scope(p_tenant_id);
 END;
-$$;
+$_$;
 
 
 ALTER FUNCTION os_core.require_dba_or_tenant_scope(p_tenant_id text) OWNER TO selene_owner;
@@ -812,7 +820,7 @@ ALTER FUNCTION os_core.require_dba_or_tenant_scope(p_tenant_id text) OWNER TO se
 -- Name: FUNCTION require_dba_or_tenant_scope(p_tenant_id text); Type: COMMENT; Schema: os_core; Owner: selene_owner
 --
 
-COMMENT ON FUNCTION os_core.require_dba_or_tenant_scope(p_tenant_id text) IS 'Raises OS_WORK_ORDER_TENANT_SCOPE_VIOLATION unless the session user is in selene_dba, or p_tenant_id is the declared tenant. Internal, for rebuild and verify.';
+COMMENT ON FUNCTION os_core.require_dba_or_tenant_scope(p_tenant_id text) IS 'Raises OS_WORK_ORDER_TENANT_SCOPE_VIOLATION unless the session user is in selene_dba or p_tenant_id is the declared tenant, then OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED for a malformed tenant id. Internal, for rebuild and verify.';
 
 
 --
@@ -1880,13 +1888,9 @@ BEGIN
     -- NOTIFY serialises commits cluster-wide, so it is opt-in. Any value but
     -- on/true/yes/1 counts as off: a typo in a setting must not stop appends.
     IF lower(current_setting('selene.audit_notify', TRUE)) IN ('on', 'true', 'yes', '1') THEN
-        PERFORM pg_notify('ph1j_audit', json_build_object(
-            'tenant_id', p_event.tenant_id,
-            'audit_event_id', _audit_event_id,
-            'work_order_id', p_event.work_order_id,
-            'work_order_event_id', p_event.work_order_event_id,
-            'outcome', p_outcome
-        )::text);
+        -- Any session may LISTEN: the payload names no tenant and no work order,
+        -- only the audit row, which a listener reads with its own privileges.
+        PERFORM pg_notify('ph1j_audit', json_build_object('audit_event_id', _audit_event_id)::text);
     END IF;
 END;
 $$;
@@ -1898,7 +1902,7 @@ ALTER FUNCTION ph1j.emit_append_audit(p_event os_core.work_order_ledger, p_outco
 -- Name: FUNCTION emit_append_audit(p_event os_core.work_order_ledger, p_outcome text); Type: COMMENT; Schema: ph1j; Owner: selene_owner
 --
 
-COMMENT ON FUNCTION ph1j.emit_append_audit(p_event os_core.work_order_ledger, p_outcome text) IS 'Writes the PH1.J audit row of an append (outcome APPENDED) or idempotent replay (outcome OS_WORK_ORDER_IDEMPOTENCY_REPLAY), and NOTIFYs channel ph1j_audit when the setting selene.audit_notify is on. Internal.';
+COMMENT ON FUNCTION ph1j.emit_append_audit(p_event os_core.work_order_ledger, p_outcome text) IS 'Writes the PH1.J audit row of an append (outcome APPENDED) or idempotent replay (outcome OS_WORK_ORDER_IDEMPOTENCY_REPLAY), and NOTIFYs channel ph1j_audit with the audit_event_id alone (any session may LISTEN) when the setting selene.audit_notify is on. Internal.';
 
 
 --
