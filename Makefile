@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: test demo lint format pytest pgtap snapshot system-deps venv clean
+.PHONY: test test-long demo lint format pytest pgtap snapshot system-deps venv clean bench bench-large
 
 test: lint pytest
 
@@ -43,6 +43,11 @@ format: venv
 pytest: venv
 	$(BIN)/pytest
 
+# The reliability suites with larger counts (docs/guarantees.md): about 10 minutes.
+test-long: venv
+	SELENE_LONG=1 $(BIN)/pytest tests/test_races.py tests/test_crash.py tests/test_fuzz.py \
+		tests/test_tenant_attacks.py tests/test_bad_operations.py
+
 pgtap: venv
 	$(BIN)/pytest tests/test_pgtap.py
 
@@ -52,3 +57,13 @@ clean:
 # Regenerates tests/snapshots/schema.sql after an intended schema change.
 snapshot: venv
 	SELENE_UPDATE_SNAPSHOT=1 $(BIN)/pytest tests/test_migrations.py -k snapshot
+
+# Benchmarks against bare PostgreSQL in a throwaway cluster (benchmarks/README.md):
+# about 15 minutes; BENCH_QUICK=1 for a smoke run, BENCH_ARGS for more options.
+# Both print a table and write benchmarks/results/latest.json.
+bench: venv
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+
+# The growth run: appends on a 1M-row and a 10M-row ledger (loading takes a while).
+bench-large: venv
+	$(BIN)/python -m benchmarks --profile large $(BENCH_ARGS)

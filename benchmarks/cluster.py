@@ -1,0 +1,264 @@
+"""The throwaway PostgreSQL cluster the benchmarks run against.
+
+One cluster per run, under a temporary directory (or ``--workdir``, reused when it
+already holds one): ``initdb`` with the defaults (fsync on, no data checksums, the
+default ``shared_buffers`` and ``work_mem``), a Unix socket in the directory and no TCP
+listener, ``trust`` authentication. As root, the server binaries run as the server's
+user (:func:`selene_core_tables.server.server_command`), as in the test suite.
+
+Roles: the superuser ``postgres`` (loading, the bare baselines, which bypass row-level
+security as a superuser does), ``bench_app`` (a login in ``selene_os``: the capability
+functions only, row-level security applies) and ``bench_dba`` (in ``selene_dba``: the
+rebuild of every tenant).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import pq, sql
+
+from selene_core_tables.migrate import apply_migrations
+from selene_core_tables.server import find_bindir, hand_over, server_command
+
+SUPERUSER = "postgres"
+"""The bootstrap superuser of the cluster."""
+
+APP_ROLE = "bench_app"
+"""Login role in ``selene_os``: what a Selene OS service connects as."""
+
+DBA_ROLE = "bench_dba"
+"""Login role in ``selene_dba``: rebuilds across tenants."""
+
+PORT = 5432
+"""Names the socket file only: the cluster listens on no TCP port."""
+
+
+class BenchClusterError(RuntimeError):
+    """initdb, pg_ctl or the cluster's directory failed; the message ends with the log."""
+
+
+class BenchCluster:
+    """A PostgreSQL cluster in ``workdir`` (``workdir/data``, socket and log beside it)."""
+
+    def __init__(self, workdir: Path, settings: Mapping[str, str] | None = None) -> None:
+        """Use ``workdir``; ``settings`` are extra server settings (``-c name=value``)."""
+        self.workdir = workdir.absolute()
+        self.settings = dict(settings or {})
+
+    @property
+    def data_dir(self) -> Path:
+        """The data directory (PGDATA)."""
+        return self.workdir / "data"
+
+    @property
+    def log_file(self) -> Path:
+        """The server's log."""
+        return self.workdir / "postgresql.log"
+
+    @property
+    def host(self) -> str:
+        """The socket directory, as libpq's and pgbench's ``host``."""
+        return str(self.workdir)
+
+    def conninfo(self, dbname: str, user: str = SUPERUSER) -> str:
+        """Return a libpq URI for ``dbname`` as ``user`` over the Unix socket."""
+        return f"postgresql://{user}@/{dbname}?host={self.workdir}&port={PORT}"
+
+    def connect(self, dbname: str, user: str = SUPERUSER, **kwargs: Any) -> psycopg.Connection:
+        """Open an autocommit connection to ``dbname`` as ``user``."""
+        kwargs.setdefault("autocommit", True)
+        return psycopg.connect(self.conninfo(dbname, user), **kwargs)
+
+    def start(self) -> None:
+        """Run initdb when there is no cluster yet, then start it (restart a running one)."""
+        if not (self.data_dir / "PG_VERSION").is_file():
+            self._run(
+                "initdb",
+                "initdb",
+                "--pgdata",
+                str(self.data_dir),
+                f"--username={SUPERUSER}",
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C",
+                "--no-instructions",
+            )
+        if self.running():
+            self.stop()
+        settings = {
+            "listen_addresses": "",
+            "port": str(PORT),
+            "unix_socket_directories": str(self.workdir),
+            **self.settings,
+        }
+        options = " ".join(f"-c {shlex.quote(f'{k}={v}')}" for k, v in settings.items())
+        self._run(
+            "pg_ctl start",
+            "pg_ctl",
+            "start",
+            "--wait",
+            "--timeout=120",
+            "-D",
+            str(self.data_dir),
+            "-l",
+            str(self.log_file),
+            "-o",
+            options,
+        )
+
+    def running(self) -> bool:
+        """Return whether the cluster's postmaster accepts connections."""
+        if not (self.data_dir / "postmaster.pid").is_file():
+            return False
+        ping = pq.PGconn.ping(self.conninfo("postgres").encode())
+        return pq.Ping(ping) == pq.Ping.OK
+
+    def stop(self) -> None:
+        """Stop the cluster (fast shutdown); nothing when it is not running."""
+        if (self.data_dir / "postmaster.pid").is_file():
+            self._run("pg_ctl stop", "pg_ctl", "stop", "-D", str(self.data_dir), "-m", "fast")
+
+    def ensure_database(self, dbname: str) -> bool:
+        """Create and migrate ``dbname`` unless it exists; return True when created."""
+        with self.connect("postgres") as conn:
+            exists = conn.execute(
+                "SELECT FROM pg_catalog.pg_database WHERE datname = %s", [dbname]
+            ).fetchone()
+            if exists is None:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+        if exists is None:
+            apply_migrations(self.conninfo(dbname))
+            self._ensure_roles()
+        return exists is None
+
+    def drop_database(self, dbname: str) -> None:
+        """Drop ``dbname`` if it exists."""
+        with self.connect("postgres") as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(dbname)))
+
+    def database_exists(self, dbname: str) -> bool:
+        """Return whether ``dbname`` exists."""
+        with self.connect("postgres") as conn:
+            row = conn.execute(
+                "SELECT FROM pg_catalog.pg_database WHERE datname = %s", [dbname]
+            ).fetchone()
+        return row is not None
+
+    def server_cpu_seconds(self) -> float:
+        """Return the CPU time (user + system) the whole cluster has used so far.
+
+        The postmaster's own time and that of its children that have exited (``cutime``,
+        ``cstime``: every finished backend), plus the live children's (background
+        processes, backends still connected). Differences of it over a run are the
+        server's CPU cost of the run, whatever else the machine is doing meanwhile.
+        """
+        pid_file = self.data_dir / "postmaster.pid"
+        postmaster = int(pid_file.read_text().split("\n")[0])
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rpartition(")")[2].split()
+            except OSError:
+                continue
+            pid = int(stat.parent.name)
+            # fields[0] is the state (field 3 of proc(5)); ppid is field 4 -> index 1.
+            if pid == postmaster:
+                total += sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
+            elif int(fields[1]) == postmaster:
+                total += int(fields[11]) + int(fields[12])  # utime stime
+        return total / ticks
+
+    def backend_pids(self) -> set[int]:
+        """Return the pids of the postmaster's live children."""
+        postmaster = int((self.data_dir / "postmaster.pid").read_text().split("\n")[0])
+        children = set()
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rpartition(")")[2].split()
+            except OSError:
+                continue
+            if int(fields[1]) == postmaster:
+                children.add(int(stat.parent.name))
+        return children
+
+    def pgbench_path(self) -> Path:
+        """Return the pgbench binary of the server's installation."""
+        return find_bindir() / "pgbench"
+
+    def _ensure_roles(self) -> None:
+        with self.connect("postgres") as conn:
+            for role, group in ((APP_ROLE, "selene_os"), (DBA_ROLE, "selene_dba")):
+                found = conn.execute(
+                    "SELECT FROM pg_catalog.pg_roles WHERE rolname = %s", [role]
+                ).fetchone()
+                if found is None:
+                    conn.execute(
+                        sql.SQL("CREATE ROLE {} LOGIN IN ROLE {}").format(
+                            sql.Identifier(role), sql.Identifier(group)
+                        )
+                    )
+
+    def _run(self, what: str, binary: str, *args: str) -> None:
+        result = subprocess.run(
+            server_command(binary, *args),
+            cwd=self.workdir,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            tail = ""
+            if self.log_file.is_file():
+                tail = "\n".join(self.log_file.read_text(errors="replace").splitlines()[-10:])
+            raise BenchClusterError(
+                f"{what} failed (exit {result.returncode}): {result.stdout}{result.stderr}\n{tail}"
+            )
+
+
+@contextmanager
+def throwaway_cluster(
+    workdir: Path | None = None,
+    *,
+    keep: bool = False,
+    settings: Mapping[str, str] | None = None,
+) -> Iterator[BenchCluster]:
+    """Start a cluster for the duration of the block; stop it (and remove it) afterwards.
+
+    With ``workdir`` the cluster lives there and an existing one is reused (its data sets
+    too); it is stopped but not removed. Without, a temporary directory is created and
+    removed at the end, unless ``keep``.
+    """
+    created = workdir is None
+    path = Path(tempfile.mkdtemp(prefix="selene-bench-")) if workdir is None else workdir
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o700)
+    hand_over(path)
+    cluster = BenchCluster(path, settings)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        try:
+            if not keep:
+                cluster.stop()
+        finally:
+            if created and not keep:
+                # The server may still be releasing files for a moment after stopping.
+                for _ in range(3):
+                    shutil.rmtree(path, ignore_errors=True)
+                    if not path.exists():
+                        break
+                    time.sleep(0.5)

@@ -1,0 +1,17 @@
+-- bare_insert_in_transaction: bare_insert.sql inside the envelope append.sql needs
+-- (BEGIN, the tenant declared with set_config, COMMIT): four round trips, as the
+-- append, and the same single INSERT. The difference to append.sql is the function.
+\set t random(1, :tenants)
+\set w random(0, :work_orders / :clients - 1) * :clients + :client_id
+\set corr :t * 10000000 + :w + 1
+BEGIN;
+SELECT set_config('selene.tenant_id', 'bench-' || :t, TRUE);
+INSERT INTO bench.bare_ledger (
+    tenant_id, work_order_id, correlation_id, turn_id, event_type, work_order_status,
+    reason_code, created_at, idempotency_key, payload
+) VALUES (
+    'bench-' || :t, 'wo-' || :w, :corr, 2, 'FIELD_SET', 'DRAFT', 7,
+    (extract(EPOCH FROM clock_timestamp()) * 1000000)::bigint * 1000,
+    gen_random_uuid()::text, '{"field": "priority", "value": 3}'
+);
+END;

@@ -1,0 +1,89 @@
+-- Proposal 05: in os_core.work_order_leases_from_ledger, find the terminal event as
+-- the work order's last event (one backward probe of work_order_ledger_by_work_order)
+-- instead of joining every event of the work order and filtering the terminal ones.
+--
+-- A terminal event is always its work order's last: only an idempotent replay, which
+-- writes no event, may follow it. (The old join would also return two rows for a
+-- ledger with two terminal events, which the append never writes.)
+-- EXPLAIN ANALYZE of the rebuild's drift query, 1M events / 100k work orders: the old
+-- join is 100,000 index scans reading 10 events each, 2.1 s of the leases view's 3.6 s.
+-- Measured (rebuild of the 1M-event lifecycle ledger, medians of 2):
+--   view alone:                              1.94 -> 1.14 s
+--   INSERT of the leases projection:         3.55 -> 1.91 s
+--   rebuild, nothing to repair:             11.4 -> 8.0-9.8 s
+--   rebuild from empty projections:         19.0 -> 14.8-15.9 s
+-- The full view of commit d9d4890 with the change.
+
+-- work_order_leases_from_ledger: the lease of each work order as the ledger defines it.
+-- A lease event starts a tenure unless it renews the previous lease event's lease
+-- (same owner, not expired at the new event's created_at); the latest tenure's
+-- first event is the acquisition. The terminal event, if any, releases the lease.
+
+CREATE OR REPLACE VIEW os_core.work_order_leases_from_ledger
+WITH (security_invoker = TRUE)
+AS
+WITH lease_events AS (
+    SELECT
+        l.tenant_id,
+        l.work_order_id,
+        l.work_order_event_id,
+        (
+            lag(l.lease_owner_id) OVER tenure IS DISTINCT FROM l.lease_owner_id
+            OR lag(l.lease_expires_at) OVER tenure <= l.created_at
+        ) AS starts_tenure
+    FROM os_core.work_order_ledger AS l
+    WHERE l.lease_owner_id IS NOT NULL
+    WINDOW tenure AS (
+        PARTITION BY l.tenant_id, l.work_order_id ORDER BY l.work_order_event_id
+    )
+),
+
+per_work_order AS (
+    SELECT
+        e.tenant_id,
+        e.work_order_id,
+        max(e.work_order_event_id) AS lease_event_id,
+        max(e.work_order_event_id) FILTER (WHERE e.starts_tenure) AS acquired_event_id
+    FROM lease_events AS e
+    GROUP BY e.tenant_id, e.work_order_id
+)
+
+-- Columns in the table's order, so that rows compare and insert as they are.
+SELECT  -- noqa: ST06
+    w.tenant_id,
+    w.work_order_id,
+    lease_event.lease_owner_id,
+    lease_event.lease_token_hash,
+    CASE WHEN ended.work_order_event_id IS NULL THEN 'ACTIVE' ELSE 'RELEASED' END AS lease_state,
+    lease_event.lease_expires_at,
+    acquired.work_order_event_id AS acquired_event_id,
+    acquired.created_at AS acquired_at,
+    coalesce(ended.work_order_event_id, lease_event.work_order_event_id) AS last_event_id,
+    ended.created_at AS released_at
+FROM per_work_order AS w
+INNER JOIN os_core.work_order_ledger AS lease_event
+    ON
+        w.tenant_id = lease_event.tenant_id
+        AND w.lease_event_id = lease_event.work_order_event_id
+INNER JOIN os_core.work_order_ledger AS acquired
+    ON
+        w.tenant_id = acquired.tenant_id
+        AND w.acquired_event_id = acquired.work_order_event_id
+-- The terminal event, if any, is the work order's last (only an idempotent replay,
+-- which writes no event, may follow one): one backward index probe per work order.
+LEFT JOIN LATERAL (
+    SELECT last_event.work_order_event_id, last_event.created_at
+    FROM (
+        SELECT e.work_order_event_id, e.created_at, e.work_order_status
+        FROM os_core.work_order_ledger AS e
+        WHERE e.tenant_id = w.tenant_id AND e.work_order_id = w.work_order_id
+        ORDER BY e.work_order_event_id DESC
+        LIMIT 1
+    ) AS last_event
+    WHERE os_core.is_terminal_status(last_event.work_order_status)
+) AS ended ON TRUE;
+
+COMMENT ON VIEW os_core.work_order_leases_from_ledger IS
+'What os_core.work_order_leases must hold, computed from the ledger alone (columns in the table''s order). Rebuild writes it, verify compares with it. security_invoker.';
+
+ALTER VIEW os_core.work_order_leases_from_ledger OWNER TO selene_owner;
