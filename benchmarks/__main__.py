@@ -136,6 +136,9 @@ def run(args: argparse.Namespace) -> int:
     """Run the configured suites; print the table; write the JSON files."""
     config = config_from(args)
     started = time.time()
+    # What is measured is what sql/ holds when the databases are created: note it now.
+    commit = _git("rev-parse", "HEAD")
+    dirty = bool(_git("status", "--porcelain", "--", "sql", "migrations"))
     load_before = os.getloadavg()
     print(
         f"selene-core-tables benchmarks, profile {config.profile}: {', '.join(config.suites)}; "
@@ -159,8 +162,8 @@ def run(args: argparse.Namespace) -> int:
     details = {
         "started_at": datetime.datetime.fromtimestamp(started, datetime.UTC).isoformat(),
         "elapsed_s": round(elapsed, 1),
-        "git_commit": _git("rev-parse", "HEAD"),
-        "git_dirty": bool(_git("status", "--porcelain", "--", "sql", "migrations")),
+        "git_commit": commit,
+        "git_dirty": dirty,
         "patches": [str(path) for path in args.patch],
         "machine": {
             "cpus": suites.cpu_count(),

@@ -1,4 +1,4 @@
--- Proposal 01: declare os_core.work_order_event_contract_violation STABLE, not IMMUTABLE.
+-- Proposal 01 (applied in 47de430): declare os_core.work_order_event_contract_violation STABLE.
 --
 -- In sql/functions/work_order_event_contract_violation.sql: IMMUTABLE -> STABLE.
 -- Why: it calls format() and pg_column_size(), which are STABLE. An IMMUTABLE SQL
