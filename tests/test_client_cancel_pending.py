@@ -6,7 +6,6 @@ written nothing (ledger, projection and audit trail, seen by the superuser).
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -28,6 +27,7 @@ from selene_core_tables.records import (
     WorkOrderStatus,
 )
 from selene_core_tables.repository import WorkOrderRepository
+from tests.client_helpers import created
 from tests.conftest import APP_ROLE
 from tests.sql_helpers import TENANT_A, TENANT_B, WAIT_SECONDS, ledger_state, wait_until_blocked
 
@@ -36,22 +36,6 @@ pytestmark = pytest.mark.timeout(120)
 Connect = Callable[..., psycopg.Connection]
 # A session that waits longer than this on a lock fails instead of hanging.
 LOCK_TIMEOUT = "-c lock_timeout=30s"
-
-
-def created(work_order_id: str = "wo-1", **fields: Any) -> WorkOrderLedgerEventInput:
-    """A valid WORK_ORDER_CREATED event of tenant-a; ``fields`` override."""
-    values: dict[str, Any] = {
-        "tenant_id": TENANT_A,
-        "work_order_id": work_order_id,
-        "correlation_id": zlib.crc32(work_order_id.encode()) + 1,
-        "turn_id": 1,
-        "event_type": WorkEventType.WORK_ORDER_CREATED,
-        "work_order_status": WorkOrderStatus.DRAFT,
-        "reason_code": 1,
-        "created_at": 1_000,
-    }
-    values.update(fields)
-    return WorkOrderLedgerEventInput(**values)
 
 
 def moved(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import zlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -26,26 +25,11 @@ from selene_core_tables.records import (
     WorkOrderStatus,
 )
 from selene_core_tables.repository import WorkOrderRepository
+from tests.client_helpers import created
 from tests.conftest import APP_ROLE, DBA_ROLE, conninfo
 from tests.sql_helpers import TENANT_A, TENANT_B, ledger_state
 
 U128_MAX = 2**128 - 1
-
-
-def created(work_order_id: str = "wo-1", **fields: Any) -> WorkOrderLedgerEventInput:
-    """A valid WORK_ORDER_CREATED event of tenant-a; ``fields`` override."""
-    values: dict[str, Any] = {
-        "tenant_id": TENANT_A,
-        "work_order_id": work_order_id,
-        "correlation_id": zlib.crc32(work_order_id.encode()) + 1,
-        "turn_id": 1,
-        "event_type": WorkEventType.WORK_ORDER_CREATED,
-        "work_order_status": WorkOrderStatus.DRAFT,
-        "reason_code": 1,
-        "created_at": 1_000,
-    }
-    values.update(fields)
-    return WorkOrderLedgerEventInput(**values)
 
 
 def then(previous: WorkOrderLedgerEventInput, **fields: Any) -> WorkOrderLedgerEventInput:
