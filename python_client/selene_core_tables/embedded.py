@@ -499,7 +499,9 @@ def _guc_list_item(value: str) -> str:
 def _process_state(pid: int, data_dir: Path) -> _ProcessState:
     """Classify process ``pid`` with respect to the postmaster of ``data_dir``.
 
-    "gone": no such process. "zombie": it died and is not reaped yet. "ours": the
+    "gone": no such process. "zombie": it died, or is dying, and is not reaped yet
+    (just after SIGKILL an exiting process has already lost its command line but is
+    not a zombie yet, so it cannot be told apart from another process). "ours": the
     postmaster of data_dir. "postgres": another PostgreSQL process. "other": any other
     process, so the pid was reused.
     """
@@ -518,7 +520,7 @@ def _process_state(pid: int, data_dir: Path) -> _ProcessState:
         arguments = (proc / "cmdline").read_bytes().split(b"\0")
     except (FileNotFoundError, ProcessLookupError):
         return "gone"
-    if stat.rpartition(")")[2].split()[0] == "Z":
+    if stat.rpartition(")")[2].split()[0] in ("Z", "X") or arguments == [b""]:
         return "zombie"
     # The postmaster keeps the command line pg_ctl gave it: postgres -D <data_dir> ...
     if os.fsencode(data_dir) in arguments:
