@@ -8,7 +8,7 @@
 BEGIN;
 \ir support/helpers.sql
 
-SELECT plan(184);
+SELECT plan(188);
 
 SELECT is(
     current_setting('server_encoding'), 'UTF8',
@@ -162,7 +162,7 @@ SELECT throws_ok($$SELECT * FROM tap.append(p_work_order_id => 'wo-bad', p_schem
 SELECT throws_ok($$SELECT * FROM tap.append(p_work_order_id => 'wo-bad', p_schema_version => 0)$$,
     'SE004', 'OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED', 'schema_version 0 is refused.');
 
--- payload: an optional JSON object of at most 64 KiB.
+-- payload: an optional JSON object of at most 64 KiB, nesting at most 64 levels.
 SELECT throws_ok($$SELECT * FROM tap.append(p_work_order_id => 'wo-bad', p_payload => '[]')$$,
     'SE004', 'OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED', 'A JSON array payload is refused.');
 SELECT throws_ok($$SELECT * FROM tap.append(p_work_order_id => 'wo-bad', p_payload => '"text"')$$,
@@ -177,6 +177,10 @@ SELECT lives_ok($$SELECT * FROM tap.append(p_work_order_id => 'ok-payload-60k', 
     'A payload object of about 60 KB is accepted.');
 SELECT lives_ok($$SELECT * FROM tap.append(p_work_order_id => 'ok-payload-empty', p_payload => '{}')$$,
     'An empty payload object is accepted.');
+SELECT lives_ok($$SELECT * FROM tap.append(p_work_order_id => 'ok-payload-deep', p_payload => ('{"a":' || repeat('[', 64) || repeat(']', 64) || '}')::jsonb)$$,
+    'A payload whose deepest value is 64 levels below it is accepted.');
+SELECT throws_ok($$SELECT * FROM tap.append(p_work_order_id => 'wo-bad', p_payload => ('{"a":' || repeat('[', 65) || repeat(']', 65) || '}')::jsonb)$$,
+    'SE004', 'OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED', 'A payload with a value 65 levels below it is refused.');
 
 -- Lease: owner, token hash and expiry together, expiry after created_at.
 SELECT throws_ok($$SELECT * FROM tap.append(p_work_order_id => 'wo-bad', p_lease_owner_id => 'worker-1')$$,
@@ -261,8 +265,8 @@ RESET ROLE;
 -- Acting as postgres (superuser): nothing refused was written
 SELECT is(tap.ledger_count(NULL, 'wo-bad'), 0::bigint, 'No refused append wrote a ledger row.');
 SELECT is(tap.audit_count(NULL, 'wo-bad'), 0::bigint, 'No refused append wrote an audit row.');
-SELECT is(tap.ledger_count(), 22::bigint, 'The ledger holds exactly the 22 accepted events.');
-SELECT is(tap.audit_count(), 22::bigint, 'The audit trail holds exactly one row per accepted event.');
+SELECT is(tap.ledger_count(), 23::bigint, 'The ledger holds exactly the 23 accepted events.');
+SELECT is(tap.audit_count(), 23::bigint, 'The audit trail holds exactly one row per accepted event.');
 SELECT is(tap.ledger_count('acme', 'wo-steps'), 3::bigint, 'wo-steps holds its three accepted events and none of the refused ones.');
 SELECT results_eq(
     $$SELECT l.correlation_id::text, c.correlation_id::text, a.correlation_id::text
@@ -303,11 +307,13 @@ SELECT throws_ok($$SELECT tap.ledger_insert(p_event_type => 'WORK_ORDER_CANCELED
 SELECT throws_ok($$SELECT tap.ledger_insert(p_work_order_status => 'CANCELED')$$, '23514', NULL, 'The table refuses status CANCELED on another event type.');
 SELECT throws_ok($$SELECT tap.ledger_insert(p_payload => '[1, 2]')$$, '23514', NULL, 'The table refuses a payload that is not an object.');
 SELECT throws_ok($$SELECT tap.ledger_insert(p_payload => jsonb_build_object('blob', repeat('x', 70000)))$$, '23514', NULL, 'The table refuses a payload over 64 KiB.');
+SELECT throws_ok($$SELECT tap.ledger_insert(p_payload => ('{"a":' || repeat('{"b":', 65) || '1' || repeat('}', 65) || '}')::jsonb)$$, '23514', NULL, 'The table refuses a payload nesting a value 66 levels deep.');
+SELECT lives_ok($$SELECT tap.ledger_insert(p_payload => ('{"a":' || repeat('{"b":', 63) || '1' || repeat('}', 63) || '}')::jsonb)$$, 'The table accepts a payload nesting a value 64 levels deep.');
 SELECT throws_ok($$SELECT tap.ledger_insert(p_work_order_id => NULL)$$, '23502', NULL, 'The table refuses a NULL work_order_id.');
 SELECT throws_ok($$SELECT tap.ledger_insert(p_created_at => NULL)$$, '23502', NULL, 'The table refuses a NULL created_at.');
 SELECT throws_ok($$SELECT tap.ledger_insert(p_correlation_id => NULL)$$, '23502', NULL, 'The table refuses a NULL correlation_id.');
 SELECT throws_ok($$SELECT tap.ledger_insert(p_tenant_id => NULL)$$, '23502', NULL, 'The table refuses a NULL tenant_id.');
-SELECT is(tap.ledger_count('acme', 'wo-direct'), 1::bigint, 'Only the valid direct row reached the table.');
+SELECT is(tap.ledger_count('acme', 'wo-direct'), 2::bigint, 'Only the two valid direct rows reached the table.');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -3,12 +3,13 @@
 -- privileges can neither read nor write any table or sequence directly (42501),
 -- cannot call the internal helpers or read the *_from_ledger views (42501), and
 -- cannot create objects in os_core;
--- that selene_os and selene_dba can call every capability function; and that
--- PUBLIC can call none of them.
+-- that selene_os and selene_dba can call every capability function; that
+-- PUBLIC can call none of them; and that none of them can take an advisory lock
+-- (which would let a session stall another tenant's appends: migration 0004).
 BEGIN;
 \ir support/helpers.sql
 
-SELECT plan(171);
+SELECT plan(176);
 
 CREATE ROLE tap_public_only NOLOGIN;
 
@@ -118,6 +119,49 @@ SELECT throws_ok($$SELECT * FROM os_core.work_orders_current_rebuild('acme')$$, 
 SELECT throws_ok($$SELECT * FROM os_core.work_orders_current_verify('acme')$$, '42501', NULL, 'PUBLIC cannot call work_orders_current_verify.');
 SELECT throws_ok($$SELECT * FROM os_core.work_order_step_attempts_read('acme', 'wo-os')$$, '42501', NULL, 'PUBLIC cannot call work_order_step_attempts_read.');
 SELECT throws_ok($$SELECT * FROM os_core.work_order_lease_read('acme', 'wo-os')$$, '42501', NULL, 'PUBLIC cannot call work_order_lease_read.');
+RESET ROLE;
+
+-- Advisory locks: only the product's function owners may take one.
+SELECT is(
+    (
+        SELECT count(*)::integer FROM pg_catalog.pg_proc AS p
+        WHERE
+            p.pronamespace = 'pg_catalog'::regnamespace
+            AND p.proname ~ '^pg_(try_)?advisory_(xact_)?lock(_shared)?$'
+    ),
+    16,
+    'There are 16 functions that take an advisory lock (8 kinds, bigint and int4 pair keys).'
+);
+SELECT is(
+    (
+        SELECT array_agg(format('%s: %s', r.rolname, p.oid::regprocedure) ORDER BY 1)
+        FROM pg_catalog.pg_proc AS p
+        CROSS JOIN (VALUES ('selene_os'), ('selene_dba'), ('tap_public_only')) AS r (rolname)
+        WHERE
+            p.pronamespace = 'pg_catalog'::regnamespace
+            AND p.proname ~ '^pg_(try_)?advisory_(xact_)?lock(_shared)?$'
+            AND has_function_privilege(r.rolname, p.oid, 'EXECUTE')
+    ),
+    NULL,
+    'selene_os, selene_dba and PUBLIC cannot take any advisory lock.'
+);
+SELECT is(
+    (
+        SELECT count(*)::integer FROM pg_catalog.pg_proc AS p
+        CROSS JOIN (VALUES ('selene_owner'), ('selene_projector')) AS r (rolname)
+        WHERE
+            p.pronamespace = 'pg_catalog'::regnamespace
+            AND p.proname ~ '^pg_(try_)?advisory_(xact_)?lock(_shared)?$'
+            AND has_function_privilege(r.rolname, p.oid, 'EXECUTE')
+    ),
+    32,
+    'selene_owner (append, cancel) and selene_projector (rebuild) can take all 16.'
+);
+SELECT tap.act_as('selene_os', 'acme');
+SELECT throws_ok($$SELECT pg_advisory_xact_lock(hashtextextended('acme/wo-os', 0))$$, '42501', NULL,
+    'selene_os cannot take the advisory lock of a work order.');
+SELECT throws_ok($$SELECT pg_try_advisory_lock_shared(1, 2)$$, '42501', NULL,
+    'selene_os cannot take a shared advisory lock on an int4 pair either.');
 RESET ROLE;
 
 -- Acting as postgres (superuser)

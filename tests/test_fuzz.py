@@ -31,7 +31,9 @@ Two paths, each its own test and database:
   subtransaction and reports its SQLSTATE (one round trip per batch).
 
 Values beyond a parameter's SQL type, wrongly typed Python values and JSON that PostgreSQL
-cannot hold are tested apart, at the end of this module: those are the defects found.
+cannot hold are tested apart, at the end of this module: the client refuses them with the
+contract's code before any round trip; raw SQL meets PostgreSQL's own refusal (22003,
+54001) at the call, before the function runs.
 
 Each example gets tenants of its own (``f<N>.a``, ``f<N>.b``), so examples are independent.
 Deterministic (``derandomize=True``). ``SELENE_LONG=1`` runs ten times as many examples.
@@ -57,7 +59,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from selene_core_tables.errors import ContractValidationFailed, StorageError
+from selene_core_tables.errors import ContractValidationFailed, StorageError, storage_error_from
 from selene_core_tables.records import WorkOrderLedgerEventInput
 from selene_core_tables.repository import WorkOrderRepository
 from tests.conftest import APP_ROLE, DBA_ROLE
@@ -111,6 +113,7 @@ U128 = 2**128
 I64 = 2**63
 I32 = 2**31
 PAYLOAD_MAX_BYTES = 65536
+PAYLOAD_MAX_DEPTH = 64  # no value more than 64 levels below the payload (decisions.md)
 MAX_LENGTHS = {
     "work_order_id": 128,
     "step_id": 96,
@@ -190,11 +193,20 @@ def contract_violation(event: dict[str, Any], payload_size: int | None) -> str |
         text_rules[3],
         (payload_size is not None and not isinstance(e["payload"], dict), "payload"),
         (payload_size is not None and payload_size > PAYLOAD_MAX_BYTES, "payload"),
+        (payload_size is not None and deepest_level(e["payload"]) > PAYLOAD_MAX_DEPTH, "payload"),
     ]
     for broken, name in checks:
         if broken:
             return name
     return None
+
+
+def deepest_level(value: Any, level: int = 0) -> int:
+    """The level of the most deeply nested value: 0 for a scalar, 1 for a member of it, ..."""
+    children = (
+        value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    )
+    return max((deepest_level(child, level + 1) for child in children), default=level)
 
 
 def json_value(value: Any) -> Any:
@@ -383,6 +395,19 @@ class Oversized:
         return {"blob": self.character * self.count}
 
 
+@dataclass(frozen=True)
+class Nested:
+    """A payload built rather than drawn: {"a": [[...]]}, its innermost list at ``depth``."""
+
+    depth: int
+
+    def build(self) -> dict[str, Any]:
+        value: list[Any] = []
+        for _ in range(self.depth - 1):
+            value = [value]
+        return {"a": value}
+
+
 PAYLOADS = st.one_of(
     st.dictionaries(st.text(ANY_CHARACTER, max_size=6), JSON_VALUES, max_size=4),
     st.lists(JSON_VALUES, max_size=3),
@@ -393,6 +418,7 @@ PAYLOADS = st.one_of(
         # jsonb {"blob": s} is 20 bytes + s: the boundary is at 65516 bytes of s.
         st.sampled_from([65_515, 65_516, 65_517, 32_758, 32_759, 16_379, 16_380, 300_000]),
     ),
+    st.builds(Nested, st.sampled_from([63, 64, 65, 66, 500])),
 )
 FIELDS_TO_FUZZ = (
     "tenant_id",
@@ -614,7 +640,7 @@ def build_event(example: Example, plan: Plan) -> dict[str, Any]:
             fields["lease_expires_at"] = min(created_at + 10, I64 - 1)
         if name == "lease":
             fields.update(value)
-        elif name == "payload" and isinstance(value, Oversized):
+        elif name == "payload" and isinstance(value, Oversized | Nested):
             fields["payload"] = value.build()
         else:
             fields[name] = value
@@ -666,6 +692,9 @@ def check_refusal(generated: Generated, sqlstate: str | None, message: str, deta
     assert (sqlstate, message) == CONTRACT, (
         f"refused with {sqlstate} {message!r} ({detail!r}) instead of SE004: {fields!r}"
     )
+    too_deep = deepest_level(fields.get("payload")) > PAYLOAD_MAX_DEPTH
+    if too_deep and detail.startswith("payload must not nest"):
+        return  # the client checks nesting before sending, ahead of the rules listed before it
     if generated.rule:
         assert generated.rule.split(",")[0] in detail, (
             f"DETAIL {detail!r} does not name {generated.rule!r}: {fields!r}"
@@ -1039,58 +1068,69 @@ BASE = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT: an integer beyond the parameter's SQL type (bigint for turn_id, "
-    "reason_code, created_at, lease_expires_at, expected_event_count; integer for "
-    "schema_version) fails the cast with 22003 before the contract runs; reproduce: "
-    "SELECT * FROM os_core.work_order_ledger_append(p_tenant_id => 't', p_work_order_id => 'w', "
-    "p_correlation_id => 1, p_turn_id => '9223372036854775808'::numeric::bigint, ...)",
-)
-@pytest.mark.parametrize(
-    ("name", "value"),
-    [
-        ("turn_id", I64),
-        ("turn_id", 2**64),
-        ("reason_code", I64),
-        ("created_at", I64),
-        ("created_at", -(I64) - 1),
-        ("lease_expires_at", 2**64),
-        ("schema_version", I32),
-        ("expected_event_count", I64),
-    ],
-)
-def test_an_integer_beyond_the_parameter_type_gets_the_contract_code(
+BEYOND_THE_SQL_TYPE = [
+    ("turn_id", I64),
+    ("turn_id", 2**64),
+    ("reason_code", I64),
+    ("created_at", I64),
+    ("created_at", -(I64) - 1),
+    ("lease_expires_at", 2**64),
+    ("schema_version", I32),
+    ("expected_event_count", I64),
+]
+
+
+@pytest.mark.parametrize(("name", "value"), BEYOND_THE_SQL_TYPE)
+def test_an_integer_beyond_the_parameter_type_gets_the_contract_code_from_the_client(
     postgresql: psycopg.Connection, connect: Connect, name: str, value: int
 ) -> None:
-    app = connect(user=APP_ROLE, autocommit=True)
+    """The client refuses it before the round trip: SE004, a DETAIL naming the field."""
+    postgresql.autocommit = True
+    repo = WorkOrderRepository(connect(user=APP_ROLE, autocommit=True))
     fields = {**BASE, name: value}
     if name == "lease_expires_at":
         fields.update(lease_owner_id="o", lease_token_hash="h")
-    assert refusal_of(app, fields) == CONTRACT
-    repo = WorkOrderRepository(app)
     with pytest.raises(ContractValidationFailed) as caught:
         if name == "expected_event_count":
             repo.append(WorkOrderLedgerEventInput(**BASE), expected_event_count=value)
         else:
             repo.append(WorkOrderLedgerEventInput(**fields))
     assert caught.value.sqlstate == CONTRACT[0]
+    assert caught.value.detail is not None and caught.value.detail.startswith(name)
+    assert ledger_and_audit_counts(postgresql) == (0, 0)
 
 
-def test_an_integer_beyond_the_parameter_type_writes_nothing(
-    postgresql: psycopg.Connection, connect: Connect
+@pytest.mark.parametrize(("name", "value"), BEYOND_THE_SQL_TYPE)
+def test_an_integer_beyond_the_parameter_type_is_refused_at_the_call_in_sql(
+    postgresql: psycopg.Connection, connect: Connect, name: str, value: int
 ) -> None:
-    """Whatever its code, the refusal of an out-of-type integer leaves nothing behind."""
+    """In SQL the argument cannot be passed: PostgreSQL refuses it with 22003, nothing written.
+
+    The parameters have the columns' types (design §2), so the function never runs and
+    its contract check cannot speak; the client maps 22003 to ContractValidationFailed.
+    """
     postgresql.autocommit = True
     app = connect(user=APP_ROLE, autocommit=True)
-    for name in ("turn_id", "reason_code", "created_at", "schema_version"):
-        state, _ = refusal_of(app, {**BASE, name: 2**64})
-        assert state in (CONTRACT[0], "22003"), (name, state)
-    counts = postgresql.execute(
+    fields = {**BASE, name: value}
+    if name == "lease_expires_at":
+        fields.update(lease_owner_id="o", lease_token_hash="h")
+    query, params = append_sql(fields)
+    with pytest.raises(psycopg.Error) as caught, app.transaction():
+        set_tenant(app, "tenant-a")
+        app.execute(query, params)
+    assert caught.value.sqlstate == "22003"
+    mapped = storage_error_from(caught.value)
+    assert isinstance(mapped, ContractValidationFailed)
+    assert ledger_and_audit_counts(postgresql) == (0, 0)
+
+
+def ledger_and_audit_counts(superuser: psycopg.Connection) -> tuple[int, int]:
+    row = superuser.execute(
         "SELECT (SELECT count(*) FROM os_core.work_order_ledger),"
         " (SELECT count(*) FROM ph1j.audit_events)"
     ).fetchone()
-    assert counts == (0, 0)
+    assert row is not None
+    return row[0], row[1]
 
 
 @pytest.mark.parametrize("name", ["turn_id", "reason_code", "created_at"])
@@ -1112,19 +1152,39 @@ def test_a_payload_number_json_cannot_hold_gets_the_contract_code(
     assert caught.value.sqlstate == CONTRACT[0]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT: a payload nested deeper than the server's stack allows (here 20 000 "
-    "arrays; always far above 64 KiB) fails jsonb input with 54001 'stack depth limit "
-    "exceeded' before the contract runs; reproduce: SELECT * FROM "
-    "os_core.work_order_ledger_append(..., p_payload => ('{\"a\":' || repeat('[', 20000) || "
-    "repeat(']', 20000) || '}')::jsonb)",
-)
-def test_a_payload_nested_beyond_the_stack_gets_the_contract_code(
+NESTED_TOO_DEEP_FOR_THE_SERVER = 20_000  # far beyond what jsonb input parses (54001)
+
+
+def test_a_payload_nested_too_deep_to_parse_is_refused_by_the_client(
     postgresql: psycopg.Connection, connect: Connect
 ) -> None:
+    """Before json.dumps (RecursionError) or the server (54001) can fail on it: SE004."""
+    postgresql.autocommit = True
+    repo = WorkOrderRepository(connect(user=APP_ROLE, autocommit=True))
+    payload: dict[str, Any] = {}
+    for _ in range(NESTED_TOO_DEEP_FOR_THE_SERVER):
+        payload = {"a": payload}
+    cycle: dict[str, Any] = {}
+    cycle["self"] = cycle
+    for hostile in (payload, cycle):
+        with pytest.raises(ContractValidationFailed) as caught:
+            repo.append(WorkOrderLedgerEventInput(**BASE, payload=hostile))
+        assert caught.value.sqlstate == CONTRACT[0]
+        assert caught.value.detail == "payload must not nest values more than 64 levels deep"
+    assert ledger_and_audit_counts(postgresql) == (0, 0)
+
+
+def test_a_payload_nested_too_deep_to_parse_is_refused_by_jsonb_input_in_sql(
+    postgresql: psycopg.Connection, connect: Connect
+) -> None:
+    """PostgreSQL's jsonb input gives up (54001) before the function runs; nothing written.
+
+    The contract's own limit (64 levels, SE004: pgtap_tests/06-contract-fields.sql) is far
+    below the depth where the server's stack runs out, so only such a payload meets it.
+    """
+    postgresql.autocommit = True
     app = connect(user=APP_ROLE, autocommit=True)
-    depth = 20_000
+    depth = NESTED_TOO_DEEP_FOR_THE_SERVER
     nested = '{"a":' + "[" * depth + "]" * depth + "}"
     query, params = append_sql(BASE)
     query = query.replace(
@@ -1133,7 +1193,8 @@ def test_a_payload_nested_beyond_the_stack_gets_the_contract_code(
     with pytest.raises(psycopg.Error) as caught, app.transaction():
         set_tenant(app, "tenant-a")
         app.execute(query, {**params, "p": nested})
-    assert caught.value.sqlstate == CONTRACT[0], caught.value.sqlstate
+    assert caught.value.sqlstate == "54001", caught.value.sqlstate
+    assert ledger_and_audit_counts(postgresql) == (0, 0)
 
 
 def test_nul_characters_are_refused_before_anything_is_written(

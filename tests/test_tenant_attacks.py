@@ -1030,33 +1030,48 @@ def test_a_listener_receives_no_other_tenants_audit_notifications(login: Connect
     assert not any(marker in payload or VICTIM in payload for payload in received), received
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DENIAL OF SERVICE: pg_advisory_lock is executable by PUBLIC, so any selene_os "
-    "session can take the lock key of another tenant's work order "
-    "(hashtextextended('tenant-b/wo-shared', 0)) and hold that tenant's appends to it; "
-    "reproduce: session 1: SELECT pg_advisory_lock(hashtextextended('tenant-b/wo-shared', 0)); "
-    "session 2 (tenant-b): append to wo-shared -> waits until session 1 unlocks",
+ADVISORY_LOCK_ATTEMPTS = (
+    "SELECT pg_advisory_lock(hashtextextended(%(key)s, 0))",
+    "SELECT pg_advisory_lock_shared(hashtextextended(%(key)s, 0))",
+    "SELECT pg_try_advisory_lock(hashtextextended(%(key)s, 0))",
+    "SELECT pg_advisory_xact_lock(hashtextextended(%(key)s, 0))",
+    "SELECT pg_try_advisory_xact_lock_shared(hashtextextended(%(key)s, 0))",
+    "SELECT pg_advisory_lock(1, 2)",
 )
+
+
+@pytest.mark.parametrize("attempt", ADVISORY_LOCK_ATTEMPTS)
 def test_a_session_cannot_hold_back_another_tenants_appends(
-    su: psycopg.Connection, login: Connect
+    su: psycopg.Connection, login: Connect, attempt: str
 ) -> None:
+    """Taking the lock key of another tenant's work order is refused (42501, migration 0004).
+
+    Before, pg_advisory_lock was PUBLIC's: a session could take
+    hashtextextended('tenant-b/wo-shared', 0) and stall tenant-b's appends to wo-shared
+    for as long as it held it. The victim's append below would then wait out its
+    lock_timeout (55P03).
+    """
     spy, victim = login(), login(options="-c lock_timeout=300ms")
-    spy.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", [f"{VICTIM}/wo-shared"])
-    try:
-        with victim.transaction():
-            set_tenant(victim, VICTIM)
-            append(
-                victim,
-                **event(
-                    tenant_id=VICTIM,
-                    work_order_id="wo-shared",
-                    correlation_id=777,
-                    event_type="FIELD_SET",
-                    work_order_status="EXECUTING",
-                    turn_id=3,
-                    created_at=3_000,
-                ),
-            )
-    finally:
-        spy.execute("SELECT pg_advisory_unlock_all()")
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        spy.execute(attempt, {"key": f"{VICTIM}/wo-shared"})
+    spy_locks = su.execute(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = %s",
+        [spy.info.backend_pid],
+    ).fetchone()
+    assert spy_locks == (0,)
+    # The victim's append goes through at once (rolled back: the module's data stays).
+    with victim.transaction(force_rollback=True):
+        set_tenant(victim, VICTIM)
+        _, replay = append(
+            victim,
+            **event(
+                tenant_id=VICTIM,
+                work_order_id="wo-shared",
+                correlation_id=777,
+                event_type="FIELD_SET",
+                work_order_status="EXECUTING",
+                turn_id=3,
+                created_at=3_000,
+            ),
+        )
+    assert replay is False

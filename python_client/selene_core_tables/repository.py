@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
@@ -249,6 +249,12 @@ class WorkOrderRepository:
         bad argument or a work order that does not exist; TenantScopeViolation.
         Nothing is written then.
         """
+        for name, value in (
+            ("reason_code", reason_code),
+            ("created_at", created_at),
+            ("turn_id", turn_id),
+        ):
+            _check_integer(name, value, "bigint")
         with self._transaction(tenant_id) as conn:
             row = conn.execute(
                 _CANCEL_SQL,
@@ -373,19 +379,27 @@ class WorkOrderRepository:
 _INTEGER_PARAMETERS = frozenset(
     name for name, sql_type in _APPEND_PARAMETERS if sql_type in ("bigint", "integer", "numeric")
 )
+_PARAMETER_TYPES = dict(_APPEND_PARAMETERS)
+
+#: The range of each fixed-width SQL integer type. A value outside it cannot even
+#: reach the database's contract check (the cast of the argument fails with 22003),
+#: so it is refused here, with the contract's code and the field's name.
+_SQL_INTEGER_RANGES = {"bigint": (-(2**63), 2**63 - 1), "integer": (-(2**31), 2**31 - 1)}
+
+#: The contract's payload nesting limit (os_core.work_order_event_contract_violation):
+#: no value more than this many levels below the payload object.
+PAYLOAD_MAX_DEPTH = 64
 
 
 def _append_parameters(
     event: WorkOrderLedgerEventInput, expected_event_count: int | None
 ) -> dict[str, Any]:
+    if event.payload is not None:
+        _check_payload_depth(event.payload)  # first: to_dict copies the payload recursively
     values = event.to_dict()
     values["expected_event_count"] = expected_event_count
     for name in _INTEGER_PARAMETERS:
-        value = values[name]
-        if isinstance(value, float | Decimal) and not (
-            math.isfinite(value) and value == int(value)
-        ):
-            raise _refused_here(f"{name} must be an integer, got {value!r}")
+        _check_integer(name, values[name], _PARAMETER_TYPES[name])
     if event.payload is not None:
         try:
             _strict_json(values["payload"])
@@ -393,6 +407,46 @@ def _append_parameters(
             raise _refused_here(f"payload must be a JSON object of JSON values: {error}") from None
         values["payload"] = Jsonb(values["payload"], dumps=_strict_json)
     return values
+
+
+def _check_integer(name: str, value: Any, sql_type: str) -> None:
+    """Refuse a non-integral number, or one beyond the range of the parameter's SQL type."""
+    if value is None or isinstance(value, bool):
+        return
+    if isinstance(value, float | Decimal) and not (math.isfinite(value) and value == int(value)):
+        raise _refused_here(f"{name} must be an integer, got {value!r}")
+    if sql_type in _SQL_INTEGER_RANGES and isinstance(value, int | float | Decimal):
+        low, high = _SQL_INTEGER_RANGES[sql_type]
+        if not low <= int(value) <= high:
+            raise _refused_here(
+                f"{name} must be between {low} and {high} (its SQL type, {sql_type}), "
+                f"got {int(value)}"
+            )
+
+
+def _check_payload_depth(payload: Any) -> None:
+    """Refuse a payload with a value nested deeper than PAYLOAD_MAX_DEPTH levels.
+
+    The database has the same rule; checked here first because json.dumps and
+    PostgreSQL's jsonb input both fail on very deep nesting with errors of their
+    own (RecursionError, 54001) before the contract is ever checked. Iterative,
+    so that the check itself cannot overflow the stack; a cycle counts as too deep.
+    """
+    pending: list[tuple[Any, int]] = [(payload, 0)]
+    while pending:
+        value, level = pending.pop()
+        if isinstance(value, Mapping):
+            children: Iterable[Any] = value.values()
+        elif isinstance(value, list | tuple):
+            children = value
+        else:
+            continue
+        for child in children:
+            if level + 1 > PAYLOAD_MAX_DEPTH:
+                raise _refused_here(
+                    f"payload must not nest values more than {PAYLOAD_MAX_DEPTH} levels deep"
+                )
+            pending.append((child, level + 1))
 
 
 def _strict_json(value: Any) -> str:

@@ -120,6 +120,9 @@ RETURN CASE
         THEN 'payload must be a JSON object'
     WHEN pg_column_size(p_payload) > 65536
         THEN 'payload must be at most 64 KiB'
+    -- An item at level 65 of the path is a value nested more than 64 levels deep.
+    WHEN jsonb_path_exists(p_payload, 'strict $.**{65}')
+        THEN 'payload must not nest values more than 64 levels deep'
 END;
 
 COMMENT ON FUNCTION os_core.work_order_event_contract_violation(
