@@ -35,13 +35,12 @@ DECLARE
     _new_sequence regclass;
     _last_value bigint;
     _is_called boolean;
-    _drop_dependents text[] := '{}';
-    _swap text[] := '{}';
-    _restore_dependents text[] := '{}';
+    _drop_dependents text[] := '{}'::text[];
+    _swap text[] := '{}'::text[];
+    _restore_dependents text[] := '{}'::text[];
     _sequences text[];
     -- (object, owner, ACL) triples: privileges put back last.
-    _privileges text[] := '{}';
-    _i integer;
+    _privileges text[] := '{}'::text[];
     _statement text;
 BEGIN
     IF p_partitions IS NULL OR p_partitions NOT BETWEEN 2 AND 1024 THEN
@@ -172,33 +171,33 @@ BEGIN
         FROM pg_catalog.pg_class AS c WHERE c.oid = _table;
         _temporary := left(_relname, 50) || '_partitioned';
         _partitions := ARRAY(
-            SELECT format('%s_p%s', _relname, lpad(i::text, _width, '0'))
-            FROM generate_series(0, p_partitions - 1) AS i
-            ORDER BY i
+            SELECT format('%s_p%s', _relname, lpad(n::text, _width, '0'))
+            FROM generate_series(0, p_partitions - 1) AS n
+            ORDER BY n
         );
 
         EXECUTE format(
             'CREATE TABLE %I.%I (LIKE %s INCLUDING ALL EXCLUDING INDEXES) PARTITION BY HASH (tenant_id)',
             _schema, _temporary, _table
         );
-        FOR i IN 1..p_partitions LOOP
+        FOR _i IN 1..p_partitions LOOP
             EXECUTE format(
                 'CREATE TABLE %I.%I PARTITION OF %I.%I FOR VALUES WITH (MODULUS %s, REMAINDER %s)',
-                _schema, _partitions[i], _schema, _temporary, p_partitions, i - 1
+                _schema, _partitions[_i], _schema, _temporary, p_partitions, _i - 1
             );
             EXECUTE format(
-                'COMMENT ON TABLE %I.%I IS %L', _schema, _partitions[i],
+                'COMMENT ON TABLE %I.%I IS %L', _schema, _partitions[_i],
                 format(
                     'Partition of %s by hash of tenant_id (remainder %s of modulus %s). Use the parent: '
                     || 'privileges and row-level security are checked there; direct access is refused.',
-                    _table, i - 1, p_partitions
+                    _table, _i - 1, p_partitions
                 )
             );
         END LOOP;
         EXECUTE format('INSERT INTO %I.%I OVERRIDING SYSTEM VALUE SELECT * FROM %s', _schema, _temporary, _table);
 
         -- Identity sequences: same position (ids never repeat), same name, privileges and comment.
-        _sequences := '{}';
+        _sequences := '{}'::text[];
         FOR _row IN
             SELECT a.attname FROM pg_catalog.pg_attribute AS a
             WHERE a.attrelid = _table AND a.attidentity <> '' AND NOT a.attisdropped
@@ -353,6 +352,21 @@ BEGIN
     -- 4. Swap, then put the dependents back.
     FOREACH _statement IN ARRAY _drop_dependents || _swap || _restore_dependents LOOP
         CONTINUE WHEN _statement = '';
+        EXECUTE _statement;
+    END LOOP;
+
+    -- 5. A session that ran a PL/pgSQL routine before keeps it compiled with the old
+    -- row types (a cache lookup failure on its next call); a new version of each
+    -- routine's catalog row makes every session compile it again.
+    FOR _statement IN
+        SELECT format('ALTER ROUTINE %s %s', p.oid::regprocedure,
+            CASE WHEN p.prosecdef THEN 'SECURITY DEFINER' ELSE 'SECURITY INVOKER' END)
+        FROM pg_catalog.pg_proc AS p
+        WHERE p.pronamespace IN ('os_core'::regnamespace, 'ph1j'::regnamespace)
+            AND p.prolang = (SELECT l.oid FROM pg_catalog.pg_language AS l WHERE l.lanname = 'plpgsql')
+            AND p.oid <> 'os_core.partition_by_tenant(integer)'::regprocedure
+        ORDER BY p.oid
+    LOOP
         EXECUTE _statement;
     END LOOP;
 END;

@@ -5,7 +5,8 @@
 
 REVOKE ALL ON ALL TABLES IN SCHEMA os_core, ph1j FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA os_core, ph1j FROM PUBLIC;
-REVOKE ALL ON ALL FUNCTIONS IN SCHEMA os_core, ph1j FROM PUBLIC;
+-- ROUTINES: functions and procedures (os_core.partition_by_tenant) alike.
+REVOKE ALL ON ALL ROUTINES IN SCHEMA os_core, ph1j FROM PUBLIC;
 REVOKE ALL ON SCHEMA os_core, ph1j FROM PUBLIC;
 
 REVOKE UPDATE, DELETE, TRUNCATE ON os_core.work_order_ledger FROM selene_owner;
