@@ -867,8 +867,10 @@ def test_injection_strings_in_every_append_field_are_data_or_refused(
     triggers, tables = su.execute(
         "SELECT (SELECT count(*) FROM pg_catalog.pg_trigger"
         "        WHERE tgname LIKE '\\_100\\_refuse%' AND tgenabled = 'O'),"
-        " (SELECT count(*) FROM pg_catalog.pg_partition_tree('os_core.work_order_ledger'))"
-        " + (SELECT count(*) FROM pg_catalog.pg_partition_tree('ph1j.audit_events'))"
+        # pg_partition_tree lists nothing for a plain table: it is one table then
+        " (SELECT greatest(count(*), 1)"
+        "  FROM pg_catalog.pg_partition_tree('os_core.work_order_ledger'))"
+        " + (SELECT greatest(count(*), 1) FROM pg_catalog.pg_partition_tree('ph1j.audit_events'))"
     ).fetchone()
     assert tables >= 2
     assert triggers == 2 * tables
