@@ -8,9 +8,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: test test-long demo lint format pytest pgtap snapshot system-deps venv clean bench bench-large
+.PHONY: test test-long demo lint format pytest pytest-partitioned pgtap snapshot system-deps venv clean bench bench-large
 
-test: lint pytest
+test: lint pytest pytest-partitioned
 
 # The demo on the embedded database, which the CLI creates and starts itself
 # (under $$SELENE_CORE_TABLES_HOME; `.venv/bin/selene-core-tables db stop` stops it).
@@ -42,6 +42,15 @@ format: venv
 # pgTAP suite (pg_prove, one test per file of pgtap_tests/).
 pytest: venv
 	$(BIN)/pytest
+
+# The same suites again on the ledger and audit trail partitioned by hash of tenant_id
+# (tests/conftest.py converts the template with os_core.partition_by_tenant; docs/dba.md).
+PARTITIONED_SUITES := tests/test_pgtap.py tests/test_sql_*.py tests/test_tenant_attacks.py \
+	tests/test_bad_operations.py tests/test_races.py tests/test_model_based.py \
+	tests/test_ledger_paging.py tests/test_plpgsql_check.py tests/test_citus_readiness.py \
+	tests/test_migrations.py
+pytest-partitioned: venv
+	SELENE_TEST_LAYOUT=partitioned $(BIN)/pytest $(PARTITIONED_SUITES)
 
 # The reliability suites with larger counts (docs/guarantees.md): about 10 minutes.
 test-long: venv

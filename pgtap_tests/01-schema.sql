@@ -5,7 +5,7 @@
 BEGIN;
 \ir support/helpers.sql
 
-SELECT plan(95);
+SELECT plan(97);
 
 -- A role with no grant of its own holds exactly what PUBLIC holds.
 CREATE ROLE tap_public_only NOLOGIN;
@@ -308,6 +308,24 @@ SELECT is(
     4::bigint,
     'All four are enabled BEFORE statement-level triggers on the right events, calling tg_append_only__refuse_mutation.'
 );
+SELECT is_empty(
+    $$
+    SELECT tree.relid::text, parent.tgname
+    FROM pg_catalog.pg_trigger AS parent
+    CROSS JOIN LATERAL pg_catalog.pg_partition_tree(parent.tgrelid) AS tree
+    WHERE
+        parent.tgrelid IN ('os_core.work_order_ledger'::regclass, 'ph1j.audit_events'::regclass)
+        AND parent.tgfoid = 'os_core.tg_append_only__refuse_mutation()'::regprocedure
+        AND tree.level > 0
+        AND NOT EXISTS (
+            SELECT FROM pg_catalog.pg_trigger AS t
+            WHERE
+                t.tgrelid = tree.relid AND t.tgname = parent.tgname AND t.tgfoid = parent.tgfoid
+                AND t.tgtype = parent.tgtype AND t.tgenabled = 'O'
+        )
+    $$,
+    'Every partition of the ledger and the audit table, if there are any, has both statement-level triggers too.'
+);
 
 -- Row-level security: enabled, forced, one tenant policy per table.
 SELECT is(
@@ -316,10 +334,23 @@ SELECT is(
         FROM pg_catalog.pg_class AS c
         WHERE
             c.relnamespace IN ('os_core'::regnamespace, 'ph1j'::regnamespace)
-            AND c.relkind = 'r' AND c.relrowsecurity AND c.relforcerowsecurity
+            AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+            AND c.relrowsecurity AND c.relforcerowsecurity
     ),
     5::bigint,
     'Row-level security is enabled and forced on all five tables.'
+);
+-- Partitioned layout (os_core.partition_by_tenant); on the plain one there is no partition.
+SELECT is_empty(
+    $$
+    SELECT c.oid::regclass::text
+    FROM pg_catalog.pg_class AS c
+    WHERE
+        c.relnamespace IN ('os_core'::regnamespace, 'ph1j'::regnamespace)
+        AND c.relkind IN ('r', 'p') AND c.relispartition
+        AND NOT (c.relrowsecurity AND c.relforcerowsecurity)
+    $$,
+    'Row-level security is enabled and forced on every partition too, if there are any.'
 );
 SELECT policies_are('os_core', 'work_order_ledger', ARRAY['tenant_isolation'], 'The ledger has only the tenant_isolation policy.');
 SELECT policies_are('os_core', 'work_orders_current', ARRAY['tenant_isolation'], 'work_orders_current has only the tenant_isolation policy.');

@@ -6,10 +6,15 @@ directory lives in a temporary directory owned by that user (pytest's own tmp
 directories are private to root). Every test gets a fresh database cloned from
 a template that has the migrations applied, and login roles for the product's
 group roles: ``selene_test_app`` (selene_os) and ``selene_test_dba`` (selene_dba).
+
+With ``SELENE_TEST_LAYOUT=partitioned`` the template is then converted by
+``CALL os_core.partition_by_tenant(8)``, so that the same suites run on the ledger and
+audit trail partitioned by hash of tenant_id (``make test`` runs a second pass so).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import tempfile
@@ -31,6 +36,12 @@ from selene_core_tables.server import hand_over
 PG_CTL = Path(sys.executable).parent / "selene-core-tables-pg-ctl"
 APP_ROLE = "selene_test_app"
 DBA_ROLE = "selene_test_dba"
+# "partitioned": the template's ledger and audit trail are partitioned (docs/dba.md).
+LAYOUT = os.environ.get("SELENE_TEST_LAYOUT", "plain")
+PARTITIONED = LAYOUT == "partitioned"
+TEST_PARTITIONS = 8
+if LAYOUT not in {"plain", "partitioned"}:
+    raise RuntimeError(f"SELENE_TEST_LAYOUT must be plain or partitioned, not {LAYOUT!r}")
 SERVER_SETTINGS = " ".join(
     [
         # Throwaway data: durability off for speed (the crash suite starts its own server).
@@ -72,6 +83,9 @@ def postgresql_proc() -> Iterator[PostgreSQLExecutor]:
             as_template=True,
         ).init()
         apply_migrations(conninfo(executor, executor.template_dbname))
+        if PARTITIONED:
+            with psycopg.connect(conninfo(executor, executor.template_dbname)) as template:
+                template.execute(f"CALL os_core.partition_by_tenant({TEST_PARTITIONS})")
         with psycopg.connect(conninfo(executor, "postgres"), autocommit=True) as admin:
             admin.execute(f"CREATE ROLE {APP_ROLE} LOGIN IN ROLE selene_os")
             admin.execute(f"CREATE ROLE {DBA_ROLE} LOGIN IN ROLE selene_dba")

@@ -122,14 +122,26 @@ def refused(conn: psycopg.Connection, statements: list[str]) -> psycopg.Error:
 
 def triggers_intact(su: psycopg.Connection) -> None:
     rows = su.execute(
-        "SELECT tgrelid::regclass::text, tgname, tgenabled FROM pg_catalog.pg_trigger"
-        " WHERE tgname LIKE '\\_100\\_refuse%' ORDER BY 1, 2"
+        "SELECT t.tgrelid::regclass::text, t.tgname, t.tgenabled FROM pg_catalog.pg_trigger AS t"
+        " JOIN pg_catalog.pg_class AS c ON c.oid = t.tgrelid"
+        " WHERE t.tgname LIKE '\\_100\\_refuse%' AND NOT c.relispartition ORDER BY 1, 2"
     ).fetchall()
     assert rows == [
         (table, name, "O")
         for table in APPEND_ONLY_TABLES
         for name in ("_100_refuse_truncate", "_100_refuse_update_delete")
     ]
+    # The partitioned layout: every partition keeps both, enabled.
+    partitions = su.execute(
+        "SELECT tree.relid::text, count(t.oid) FILTER (WHERE t.tgenabled = 'O')"
+        " FROM unnest(%s::regclass[]) AS parent (oid)"
+        " CROSS JOIN LATERAL pg_catalog.pg_partition_tree(parent.oid) AS tree"
+        " LEFT JOIN pg_catalog.pg_trigger AS t"
+        "     ON t.tgrelid = tree.relid AND t.tgname LIKE '\\_100\\_refuse%%'"
+        " WHERE tree.level > 0 GROUP BY 1 ORDER BY 1",
+        [list(APPEND_ONLY_TABLES)],
+    ).fetchall()
+    assert [row for row in partitions if row[1] != 2] == []
 
 
 # --- the owner ---------------------------------------------------------------------------------

@@ -5,11 +5,33 @@
 
 REVOKE ALL ON ALL TABLES IN SCHEMA os_core, ph1j FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA os_core, ph1j FROM PUBLIC;
-REVOKE ALL ON ALL FUNCTIONS IN SCHEMA os_core, ph1j FROM PUBLIC;
+-- ROUTINES: functions and procedures (os_core.partition_by_tenant) alike.
+REVOKE ALL ON ALL ROUTINES IN SCHEMA os_core, ph1j FROM PUBLIC;
 REVOKE ALL ON SCHEMA os_core, ph1j FROM PUBLIC;
 
 REVOKE UPDATE, DELETE, TRUNCATE ON os_core.work_order_ledger FROM selene_owner;
 REVOKE UPDATE, DELETE, TRUNCATE ON ph1j.audit_events FROM selene_owner;
+
+-- Partitions (os_core.partition_by_tenant): privileges are checked on the table a
+-- query names, so nobody but the owner holds any on a partition, and the owner
+-- not UPDATE, DELETE or TRUNCATE. Nothing to do on an unpartitioned database.
+DO $partitions$
+DECLARE
+    _partition regclass;
+BEGIN
+    FOR _partition IN
+        SELECT c.oid FROM pg_catalog.pg_class AS c
+        WHERE c.relnamespace IN ('os_core'::regnamespace, 'ph1j'::regnamespace) AND c.relispartition
+            AND c.relkind IN ('r', 'p')
+        ORDER BY c.oid::regclass::text
+    LOOP
+        EXECUTE format(
+            'REVOKE ALL ON TABLE %s FROM PUBLIC, selene_os, selene_dba, selene_projector', _partition
+        );
+        EXECUTE format('REVOKE UPDATE, DELETE, TRUNCATE ON TABLE %s FROM selene_owner', _partition);
+    END LOOP;
+END;
+$partitions$;
 
 GRANT USAGE ON SCHEMA os_core TO selene_os, selene_dba, selene_projector;
 

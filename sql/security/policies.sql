@@ -37,3 +37,23 @@ COMMENT ON POLICY tenant_isolation ON os_core.work_order_leases IS
 'Rows of the declared tenant only (os_core.current_tenant_id()).';
 COMMENT ON POLICY tenant_isolation ON ph1j.audit_events IS
 'Rows of the declared tenant only (os_core.current_tenant_id()).';
+
+-- Partitions (os_core.partition_by_tenant): row-level security is checked on the
+-- table a query names, so a partition queried directly needs its own. Enabled
+-- and forced with no policy, a partition shows and accepts nothing to anyone but
+-- superusers and BYPASSRLS roles; the product reads and writes the parent.
+DO $partitions$
+DECLARE
+    _partition regclass;
+BEGIN
+    FOR _partition IN
+        SELECT c.oid FROM pg_catalog.pg_class AS c
+        WHERE c.relnamespace IN ('os_core'::regnamespace, 'ph1j'::regnamespace) AND c.relispartition
+            AND c.relkind IN ('r', 'p')
+        ORDER BY c.oid::regclass::text
+    LOOP
+        EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', _partition);
+        EXECUTE format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', _partition);
+    END LOOP;
+END;
+$partitions$;

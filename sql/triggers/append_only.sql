@@ -49,3 +49,39 @@ COMMENT ON TRIGGER _100_refuse_update_delete ON ph1j.audit_events IS
 'The audit trail is append-only: UPDATE and DELETE raise OS_WORK_ORDER_APPEND_ONLY_VIOLATION.';
 COMMENT ON TRIGGER _100_refuse_truncate ON ph1j.audit_events IS
 'The audit trail is append-only: TRUNCATE raises OS_WORK_ORDER_APPEND_ONLY_VIOLATION.';
+
+-- Partitions (os_core.partition_by_tenant): a statement-level trigger fires only
+-- for the table the statement names, so an UPDATE, DELETE or TRUNCATE naming a
+-- partition would pass the parent's triggers by. Every partition gets the same
+-- two, with the parent's comments. Nothing to do on an unpartitioned database.
+DO $partitions$
+DECLARE
+    _trigger record;
+BEGIN
+    FOR _trigger IN
+        SELECT
+            tree.relid AS partition,
+            parent.tgname,
+            pg_catalog.pg_get_triggerdef(parent.oid) AS definition,
+            pg_catalog.obj_description(parent.oid, 'pg_trigger') AS description,
+            parent.tgrelid::regclass AS parent_table
+        FROM pg_catalog.pg_trigger AS parent
+        CROSS JOIN LATERAL pg_catalog.pg_partition_tree(parent.tgrelid) AS tree
+        WHERE
+            parent.tgrelid IN ('os_core.work_order_ledger'::regclass, 'ph1j.audit_events'::regclass)
+            AND parent.tgname IN ('_100_refuse_update_delete', '_100_refuse_truncate')
+            AND tree.level > 0
+        ORDER BY tree.relid::regclass::text, parent.tgname
+    LOOP
+        EXECUTE replace(
+            replace(_trigger.definition, 'CREATE TRIGGER', 'CREATE OR REPLACE TRIGGER'),
+            format(' ON %s ', _trigger.parent_table),
+            format(' ON %s ', _trigger.partition)
+        );
+        EXECUTE format(
+            'COMMENT ON TRIGGER %I ON %s IS %L',
+            _trigger.tgname, _trigger.partition, _trigger.description
+        );
+    END LOOP;
+END;
+$partitions$;

@@ -399,6 +399,379 @@ ALTER FUNCTION os_core.paging_horizon() OWNER TO selene_owner;
 COMMENT ON FUNCTION os_core.paging_horizon() IS 'The xid horizon stored with an event (work_order_ledger.paging_horizon), read after its event id was drawn: one above the highest running top-level xid, so every transaction with an xid at or above it draws only larger event ids. Internal, called by the append.';
 
 
+--
+-- Name: partition_by_tenant(integer); Type: PROCEDURE; Schema: os_core; Owner: selene_owner
+--
+
+CREATE PROCEDURE os_core.partition_by_tenant(IN p_partitions integer)
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    _tables constant regclass[] := ARRAY[
+        'os_core.work_order_ledger'::regclass, 'ph1j.audit_events'::regclass
+    ];
+    _table regclass;
+    _schema name;
+    _relname name;
+    _temporary name;
+    _partitions name[];
+    _partition name;
+    _width integer;
+    _owner name;
+    _acl aclitem[];
+    _row record;
+    _old_sequence regclass;
+    _new_sequence regclass;
+    _last_value bigint;
+    _is_called boolean;
+    _drop_dependents text[] := '{}'::text[];
+    _swap text[] := '{}'::text[];
+    _restore_dependents text[] := '{}'::text[];
+    _sequences text[];
+    -- (object, owner, ACL) triples: privileges put back last.
+    _privileges text[] := '{}'::text[];
+    _statement text;
+BEGIN
+    IF p_partitions IS NULL OR p_partitions NOT BETWEEN 2 AND 1024 THEN
+        RAISE EXCEPTION USING
+            ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('partition_by_tenant: %s partitions', coalesce(p_partitions::text, 'NULL')),
+            DETAIL = 'The number of hash partitions must be between 2 and 1024.',
+            HINT = 'A power of two (8, 16, 32, ...) keeps partitions even as tenants come and go.';
+    END IF;
+    IF NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles AS r WHERE r.rolname = current_user) THEN
+        RAISE EXCEPTION USING
+            ERRCODE = 'insufficient_privilege',
+            MESSAGE = 'partition_by_tenant: must be run by a superuser',
+            DETAIL = format('current_user is %I.', current_user),
+            HINT = 'Connect as a superuser (the role that applies the migrations).';
+    END IF;
+
+    -- Offline: nothing reads or writes either table until the transaction ends.
+    LOCK TABLE os_core.work_order_ledger, ph1j.audit_events IN ACCESS EXCLUSIVE MODE;
+
+    IF EXISTS (SELECT FROM pg_catalog.pg_class AS c WHERE c.oid = ANY(_tables) AND c.relkind = 'p') THEN
+        RAISE EXCEPTION USING
+            ERRCODE = 'object_not_in_prerequisite_state',
+            MESSAGE = 'partition_by_tenant: already partitioned',
+            DETAIL = 'os_core.work_order_ledger and ph1j.audit_events are partitioned tables already.',
+            HINT = 'The conversion runs once; changing the partition count is not supported.';
+    END IF;
+    IF EXISTS (
+        SELECT FROM pg_catalog.pg_class AS c
+        WHERE c.oid = ANY(_tables)
+            AND (c.relhassubclass OR c.relispartition OR c.reloptions IS NOT NULL)
+    ) OR EXISTS (
+        SELECT FROM pg_catalog.pg_attribute AS a
+        WHERE a.attrelid = ANY(_tables) AND a.attacl IS NOT NULL
+    ) OR EXISTS (
+        SELECT FROM pg_catalog.pg_constraint AS k
+        WHERE (k.conrelid = ANY(_tables) OR k.confrelid = ANY(_tables)) AND k.contype = 'f'
+    ) THEN
+        RAISE EXCEPTION USING
+            ERRCODE = 'feature_not_supported',
+            MESSAGE = 'partition_by_tenant: a table has something the conversion does not carry over',
+            DETAIL = 'Inheritance, storage parameters, column privileges or foreign keys on the ledger or the audit table.',
+            HINT = 'Remove it, convert, then add it back.';
+    END IF;
+
+    -- 1. The dependents: views and routines that depend, directly or through one
+    -- another, on a table or its row type. Re-created from their definitions in
+    -- creation (oid) order, which is a dependency order; dropped in reverse.
+    FOR _row IN
+        WITH RECURSIVE dependent (kind, oid) AS (
+            SELECT 'table'::text, t.oid
+            FROM unnest(_tables) AS t (oid)
+            UNION
+            SELECT
+                CASE WHEN d.classid = 'pg_catalog.pg_proc'::regclass THEN 'routine' ELSE 'view' END,
+                CASE WHEN d.classid = 'pg_catalog.pg_proc'::regclass THEN d.objid ELSE r.ev_class END
+            FROM dependent AS o
+            LEFT JOIN pg_catalog.pg_class AS oc ON oc.oid = o.oid AND o.kind <> 'routine'
+            LEFT JOIN pg_catalog.pg_type AS ot ON ot.oid = oc.reltype
+            INNER JOIN pg_catalog.pg_depend AS d
+                ON (
+                    d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid = oc.oid
+                ) OR (
+                    d.refclassid = 'pg_catalog.pg_type'::regclass
+                    AND d.refobjid IN (ot.oid, ot.typarray)
+                ) OR (
+                    o.kind = 'routine'
+                    AND d.refclassid = 'pg_catalog.pg_proc'::regclass AND d.refobjid = o.oid
+                )
+            LEFT JOIN pg_catalog.pg_rewrite AS r
+                ON d.classid = 'pg_catalog.pg_rewrite'::regclass AND r.oid = d.objid
+            WHERE
+                d.deptype = 'n'
+                AND (
+                    d.classid = 'pg_catalog.pg_proc'::regclass
+                    OR (r.oid IS NOT NULL AND r.ev_class <> o.oid)
+                )
+        )
+        SELECT o.kind, o.oid FROM dependent AS o WHERE o.kind <> 'table' ORDER BY o.oid
+    LOOP
+        IF _row.kind = 'routine' THEN
+            SELECT p.oid::regprocedure::text, p.proowner::regrole::name, p.proacl
+            INTO _statement, _owner, _acl
+            FROM pg_catalog.pg_proc AS p WHERE p.oid = _row.oid;
+            _drop_dependents := format('DROP ROUTINE %s', _statement) || _drop_dependents;
+            _restore_dependents := _restore_dependents
+                || pg_catalog.pg_get_functiondef(_row.oid)
+                || format('ALTER ROUTINE %s OWNER TO %I', _statement, _owner)
+                || format('COMMENT ON ROUTINE %s IS %L', _statement,
+                    pg_catalog.obj_description(_row.oid, 'pg_proc'));
+            _privileges := _privileges || ARRAY[format('ROUTINE %s', _statement), _owner, _acl::text];
+        ELSE
+            -- (DROP VIEW refuses a materialized view: the conversion then stops)
+            SELECT c.oid::regclass::text, c.relowner::regrole::name, c.relacl
+            INTO _statement, _owner, _acl
+            FROM pg_catalog.pg_class AS c WHERE c.oid = _row.oid;
+            _drop_dependents := format('DROP VIEW %s', _statement) || _drop_dependents;
+            _restore_dependents := _restore_dependents
+                || (
+                    SELECT format('CREATE VIEW %s%s AS %s', _statement,
+                        ' WITH (' || array_to_string(c.reloptions, ', ') || ')',
+                        pg_catalog.pg_get_viewdef(c.oid))
+                    FROM pg_catalog.pg_class AS c WHERE c.oid = _row.oid
+                )
+                || format('ALTER VIEW %s OWNER TO %I', _statement, _owner);
+            _restore_dependents := _restore_dependents || ARRAY(
+                SELECT
+                    CASE
+                        WHEN d.objsubid = 0 THEN format('COMMENT ON VIEW %s IS %L', _statement, d.description)
+                        ELSE format('COMMENT ON COLUMN %s.%I IS %L', _statement,
+                            (SELECT a.attname FROM pg_catalog.pg_attribute AS a
+                             WHERE a.attrelid = d.objoid AND a.attnum = d.objsubid), d.description)
+                    END
+                FROM pg_catalog.pg_description AS d
+                WHERE d.classoid = 'pg_catalog.pg_class'::regclass AND d.objoid = _row.oid
+                ORDER BY d.objsubid
+            );
+            _privileges := _privileges || ARRAY[format('TABLE %s', _statement), _owner, _acl::text];
+        END IF;
+    END LOOP;
+
+    -- 2. Each table: build and fill the partitioned one, and write down how to
+    -- finish the swap once the dependents are gone.
+    _width := greatest(2, length((p_partitions - 1)::text));
+    FOREACH _table IN ARRAY _tables LOOP
+        SELECT c.relnamespace::regnamespace::name, c.relname, c.relowner::regrole::name, c.relacl
+        INTO _schema, _relname, _owner, _acl
+        FROM pg_catalog.pg_class AS c WHERE c.oid = _table;
+        _temporary := left(_relname, 50) || '_partitioned';
+        _partitions := ARRAY(
+            SELECT format('%s_p%s', _relname, lpad(n::text, _width, '0'))
+            FROM generate_series(0, p_partitions - 1) AS n
+            ORDER BY n
+        );
+
+        EXECUTE format(
+            'CREATE TABLE %I.%I (LIKE %s INCLUDING ALL EXCLUDING INDEXES) PARTITION BY HASH (tenant_id)',
+            _schema, _temporary, _table
+        );
+        FOR _i IN 1..p_partitions LOOP
+            EXECUTE format(
+                'CREATE TABLE %I.%I PARTITION OF %I.%I FOR VALUES WITH (MODULUS %s, REMAINDER %s)',
+                _schema, _partitions[_i], _schema, _temporary, p_partitions, _i - 1
+            );
+            EXECUTE format(
+                'COMMENT ON TABLE %I.%I IS %L', _schema, _partitions[_i],
+                format(
+                    'Partition of %s by hash of tenant_id (remainder %s of modulus %s). Use the parent: '
+                    || 'privileges and row-level security are checked there; direct access is refused.',
+                    _table, _i - 1, p_partitions
+                )
+            );
+        END LOOP;
+        EXECUTE format('INSERT INTO %I.%I OVERRIDING SYSTEM VALUE SELECT * FROM %s', _schema, _temporary, _table);
+
+        -- Identity sequences: same position (ids never repeat), same name, privileges and comment.
+        _sequences := '{}'::text[];
+        FOR _row IN
+            SELECT a.attname FROM pg_catalog.pg_attribute AS a
+            WHERE a.attrelid = _table AND a.attidentity <> '' AND NOT a.attisdropped
+            ORDER BY a.attnum
+        LOOP
+            _old_sequence := pg_catalog.pg_get_serial_sequence(_table::text, _row.attname)::regclass;
+            _new_sequence := pg_catalog.pg_get_serial_sequence(
+                format('%I.%I', _schema, _temporary), _row.attname
+            )::regclass;
+            EXECUTE format('SELECT last_value, is_called FROM %s', _old_sequence) INTO _last_value, _is_called;
+            PERFORM pg_catalog.setval(_new_sequence, _last_value, _is_called);
+            _sequences := _sequences || format(
+                'ALTER SEQUENCE %s RENAME TO %I', _new_sequence,
+                (SELECT c.relname FROM pg_catalog.pg_class AS c WHERE c.oid = _old_sequence)
+            );
+            _sequences := _sequences || ARRAY(
+                SELECT format('COMMENT ON SEQUENCE %s IS %L', _old_sequence::text, d.description)
+                FROM pg_catalog.pg_description AS d
+                WHERE d.classoid = 'pg_catalog.pg_class'::regclass AND d.objoid = _old_sequence
+                    AND d.objsubid = 0
+            );
+            _privileges := _privileges || ARRAY[
+                format('SEQUENCE %s', _old_sequence), _owner,
+                (SELECT c.relacl::text FROM pg_catalog.pg_class AS c WHERE c.oid = _old_sequence)
+            ];
+        END LOOP;
+
+        -- The swap. The old table goes RESTRICT: a dependent not handled above stops it.
+        _swap := _swap
+            || format('DROP TABLE %s', _table)
+            || format('ALTER TABLE %I.%I RENAME TO %I', _schema, _temporary, _relname)
+            || _sequences;
+
+        -- Keys and indexes under their names (built after the copy, on every partition).
+        FOR _row IN
+            SELECT i.indexrelid, k.oid AS constraint_oid, k.conname
+            FROM pg_catalog.pg_index AS i
+            LEFT JOIN pg_catalog.pg_constraint AS k
+                ON k.conindid = i.indexrelid AND k.conrelid = i.indrelid AND k.contype IN ('p', 'u', 'x')
+            WHERE i.indrelid = _table
+            ORDER BY i.indexrelid
+        LOOP
+            IF _row.constraint_oid IS NOT NULL THEN
+                _swap := _swap
+                    || format('ALTER TABLE %s ADD CONSTRAINT %I %s', _table, _row.conname,
+                        pg_catalog.pg_get_constraintdef(_row.constraint_oid))
+                    || format('COMMENT ON CONSTRAINT %I ON %s IS %L', _row.conname, _table,
+                        pg_catalog.obj_description(_row.constraint_oid, 'pg_constraint'));
+            ELSE
+                _swap := _swap
+                    || pg_catalog.pg_get_indexdef(_row.indexrelid)
+                    || format('COMMENT ON INDEX %s IS %L', _row.indexrelid::regclass,
+                        pg_catalog.obj_description(_row.indexrelid, 'pg_class'));
+            END IF;
+        END LOOP;
+
+        -- The table's comment, owner, privileges and row-level security; partitions
+        -- get the owner, the owner's own privileges and nobody else's, and the same
+        -- row-level security (with no policy: nothing is visible through them).
+        _swap := _swap || format('COMMENT ON TABLE %s IS %L', _table,
+            pg_catalog.obj_description(_table, 'pg_class'));
+        _swap := _swap || format('ALTER TABLE %s OWNER TO %I', _table, _owner);
+        FOREACH _partition IN ARRAY _partitions LOOP
+            _swap := _swap || format('ALTER TABLE %I.%I OWNER TO %I', _schema, _partition, _owner);
+        END LOOP;
+        _privileges := _privileges || ARRAY[format('TABLE %s', _table), _owner, _acl::text];
+        FOREACH _partition IN ARRAY _partitions LOOP
+            _privileges := _privileges || ARRAY[
+                format('TABLE %I.%I', _schema, _partition), _owner,
+                CASE WHEN _acl IS NOT NULL THEN coalesce((
+                    SELECT array_agg(a) FROM unnest(_acl) AS a WHERE a::text LIKE quote_ident(_owner) || '=%'
+                ), '{}')::text END
+            ];
+        END LOOP;
+        FOR _row IN
+            SELECT c.relrowsecurity, c.relforcerowsecurity FROM pg_catalog.pg_class AS c WHERE c.oid = _table
+        LOOP
+            FOREACH _partition IN ARRAY ARRAY[_relname] || _partitions LOOP
+                IF _row.relrowsecurity THEN
+                    _swap := _swap || format('ALTER TABLE %I.%I ENABLE ROW LEVEL SECURITY', _schema, _partition);
+                END IF;
+                IF _row.relforcerowsecurity THEN
+                    _swap := _swap || format('ALTER TABLE %I.%I FORCE ROW LEVEL SECURITY', _schema, _partition);
+                END IF;
+            END LOOP;
+        END LOOP;
+
+        -- Policies, as the catalog has them.
+        FOR _row IN
+            SELECT p.oid, p.polname, p.polpermissive, p.polcmd, p.polroles,
+                pg_catalog.pg_get_expr(p.polqual, p.polrelid) AS qual,
+                pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid) AS with_check
+            FROM pg_catalog.pg_policy AS p WHERE p.polrelid = _table ORDER BY p.oid
+        LOOP
+            _swap := _swap
+                || format('CREATE POLICY %I ON %s AS %s FOR %s TO %s%s%s', _row.polname, _table,
+                    CASE WHEN _row.polpermissive THEN 'PERMISSIVE' ELSE 'RESTRICTIVE' END,
+                    CASE _row.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE'
+                        WHEN 'd' THEN 'DELETE' ELSE 'ALL' END,
+                    (SELECT string_agg(CASE WHEN r.oid = 0 THEN 'PUBLIC' ELSE quote_ident(r.oid::regrole::text) END,
+                        ', ' ORDER BY r.position)
+                     FROM unnest(_row.polroles) WITH ORDINALITY AS r (oid, position)),
+                    ' USING (' || _row.qual || ')', ' WITH CHECK (' || _row.with_check || ')')
+                || format('COMMENT ON POLICY %I ON %s IS %L', _row.polname, _table,
+                    pg_catalog.obj_description(_row.oid, 'pg_policy'));
+        END LOOP;
+
+        -- Triggers. A statement-level trigger fires only for the table its statement
+        -- names, so each one also goes on every partition (row-level ones are cloned).
+        FOR _row IN
+            SELECT t.oid, t.tgname, t.tgenabled, (t.tgtype & 1) = 0 AS per_statement,
+                pg_catalog.pg_get_triggerdef(t.oid) AS definition,
+                pg_catalog.obj_description(t.oid, 'pg_trigger') AS description
+            FROM pg_catalog.pg_trigger AS t
+            WHERE t.tgrelid = _table AND NOT t.tgisinternal
+            ORDER BY t.oid
+        LOOP
+            FOREACH _partition IN ARRAY ARRAY[_relname] || _partitions LOOP
+                CONTINUE WHEN _partition <> _relname AND NOT _row.per_statement;
+                _swap := _swap
+                    || replace(_row.definition, format(' ON %s ', _table), format(' ON %I.%I ', _schema, _partition))
+                    || format('COMMENT ON TRIGGER %I ON %I.%I IS %L', _row.tgname, _schema,
+                        _partition, _row.description)
+                    || format('ALTER TABLE %I.%I %s TRIGGER %I', _schema, _partition,
+                        CASE _row.tgenabled WHEN 'D' THEN 'DISABLE' WHEN 'R' THEN 'ENABLE REPLICA'
+                            WHEN 'A' THEN 'ENABLE ALWAYS' ELSE 'ENABLE' END, _row.tgname);
+            END LOOP;
+        END LOOP;
+        _swap := _swap || format('ANALYZE %s', _table);
+    END LOOP;
+
+    -- 3. Privileges as they were: a NULL ACL is the default, else the same grants
+    -- in the same order (so that \dp and pg_dump show no difference).
+    FOR _i IN 1..cardinality(_privileges) / 3 LOOP
+        CONTINUE WHEN _privileges[3 * _i] IS NULL;
+        _restore_dependents := _restore_dependents
+            || format('REVOKE ALL ON %s FROM PUBLIC, %I', _privileges[3 * _i - 2], _privileges[3 * _i - 1])
+            || ARRAY(
+                SELECT format(
+                    'GRANT %s ON %s TO %s%s',
+                    string_agg(a.privilege_type, ', ' ORDER BY a.position), _privileges[3 * _i - 2],
+                    CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(a.grantee::regrole::text) END,
+                    CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END
+                )
+                FROM aclexplode(_privileges[3 * _i]::aclitem[]) WITH ORDINALITY
+                    AS a (grantor, grantee, privilege_type, is_grantable, position)
+                GROUP BY a.grantee, a.is_grantable
+                ORDER BY min(a.position)
+            );
+    END LOOP;
+
+    -- 4. Swap, then put the dependents back.
+    FOREACH _statement IN ARRAY _drop_dependents || _swap || _restore_dependents LOOP
+        CONTINUE WHEN _statement = '';
+        EXECUTE _statement;
+    END LOOP;
+
+    -- 5. A session that ran a PL/pgSQL routine before keeps it compiled with the old
+    -- row types (a cache lookup failure on its next call); a new version of each
+    -- routine's catalog row makes every session compile it again.
+    FOR _statement IN
+        SELECT format('ALTER ROUTINE %s %s', p.oid::regprocedure,
+            CASE WHEN p.prosecdef THEN 'SECURITY DEFINER' ELSE 'SECURITY INVOKER' END)
+        FROM pg_catalog.pg_proc AS p
+        WHERE p.pronamespace IN ('os_core'::regnamespace, 'ph1j'::regnamespace)
+            AND p.prolang = (SELECT l.oid FROM pg_catalog.pg_language AS l WHERE l.lanname = 'plpgsql')
+            AND p.oid <> 'os_core.partition_by_tenant(integer)'::regprocedure
+        ORDER BY p.oid
+    LOOP
+        EXECUTE _statement;
+    END LOOP;
+END;
+$$;
+
+
+ALTER PROCEDURE os_core.partition_by_tenant(IN p_partitions integer) OWNER TO selene_owner;
+
+--
+-- Name: PROCEDURE partition_by_tenant(IN p_partitions integer); Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON PROCEDURE os_core.partition_by_tenant(IN p_partitions integer) IS 'Once, offline, as a superuser: turns os_core.work_order_ledger and ph1j.audit_events into tables PARTITION BY HASH (tenant_id) with p_partitions (2-1024) partitions each, keeping rows, ids, keys, indexes, comments, owner, privileges, row-level security, policies, triggers and dependent views and functions. Takes ACCESS EXCLUSIVE locks on both tables. docs/dba.md, "Partitioning by tenant".';
+
+
 SET default_tablespace = '';
 
 SET default_table_access_method = heap;
@@ -2473,6 +2846,13 @@ GRANT ALL ON FUNCTION os_core.lock_work_order(p_tenant_id text, p_work_order_id 
 --
 
 REVOKE ALL ON FUNCTION os_core.paging_horizon() FROM PUBLIC;
+
+
+--
+-- Name: PROCEDURE partition_by_tenant(IN p_partitions integer); Type: ACL; Schema: os_core; Owner: selene_owner
+--
+
+REVOKE ALL ON PROCEDURE os_core.partition_by_tenant(IN p_partitions integer) FROM PUBLIC;
 
 
 --
