@@ -1985,7 +1985,13 @@ CREATE VIEW os_core.work_order_leases_from_ledger WITH (security_invoker='true')
    FROM (((per_work_order w
      JOIN os_core.work_order_ledger lease_event ON ((((w.tenant_id)::text = (lease_event.tenant_id)::text) AND (w.lease_event_id = lease_event.work_order_event_id))))
      JOIN os_core.work_order_ledger acquired ON ((((w.tenant_id)::text = (acquired.tenant_id)::text) AND (w.acquired_event_id = acquired.work_order_event_id))))
-     LEFT JOIN os_core.work_order_ledger ended ON ((((w.tenant_id)::text = (ended.tenant_id)::text) AND ((w.work_order_id)::text = (ended.work_order_id)::text) AND os_core.is_terminal_status((ended.work_order_status)::text))));
+     LEFT JOIN LATERAL ( SELECT e.work_order_event_id,
+            e.created_at,
+            e.work_order_status
+           FROM os_core.work_order_ledger e
+          WHERE (((e.tenant_id)::text = (w.tenant_id)::text) AND ((e.work_order_id)::text = (w.work_order_id)::text))
+          ORDER BY e.work_order_event_id DESC
+         LIMIT 1) ended ON (os_core.is_terminal_status((ended.work_order_status)::text)));
 
 
 ALTER TABLE os_core.work_order_leases_from_ledger OWNER TO selene_owner;
