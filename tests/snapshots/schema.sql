@@ -635,6 +635,11 @@ COMMENT ON FUNCTION os_core.project_step_attempt(p_event os_core.work_order_ledg
 CREATE FUNCTION os_core.projection_drift(p_tenant_id text) RETURNS TABLE(tenant_id text, work_order_id text, projection text, row_key text, difference text, expected text, actual text)
     LANGUAGE sql STABLE PARALLEL SAFE
     AS $$
+    -- Pairs are compared as rows (the views' columns are in the tables' order: column
+    -- by column, with each column's own equality) and turned into jsonb, to name the
+    -- differing columns, only when they differ: to_jsonb() of both sides of every pair
+    -- cost about a quarter of a rebuild with nothing to repair. No ORDER BY: the
+    -- rebuild needs only the set of drifted work orders; verify sorts what it returns.
     WITH pairs AS (
         SELECT
             coalesce(e.tenant_id, a.tenant_id) AS tenant_id,
@@ -652,7 +657,7 @@ CREATE FUNCTION os_core.projection_drift(p_tenant_id text) RETURNS TABLE(tenant_
             WHERE p_tenant_id IS NULL OR c.tenant_id = p_tenant_id
         ) AS a
             ON e.tenant_id = a.tenant_id AND e.work_order_id = a.work_order_id
-        WHERE to_jsonb(e) IS DISTINCT FROM to_jsonb(a)
+        WHERE ROW(e.*) IS DISTINCT FROM ROW(a.*)
 
         UNION ALL
 
@@ -676,7 +681,7 @@ CREATE FUNCTION os_core.projection_drift(p_tenant_id text) RETURNS TABLE(tenant_
                 AND e.work_order_id = a.work_order_id
                 AND e.step_id = a.step_id
                 AND e.attempt_index = a.attempt_index
-        WHERE to_jsonb(e) IS DISTINCT FROM to_jsonb(a)
+        WHERE ROW(e.*) IS DISTINCT FROM ROW(a.*)
 
         UNION ALL
 
@@ -696,7 +701,7 @@ CREATE FUNCTION os_core.projection_drift(p_tenant_id text) RETURNS TABLE(tenant_
             WHERE p_tenant_id IS NULL OR l.tenant_id = p_tenant_id
         ) AS a
             ON e.tenant_id = a.tenant_id AND e.work_order_id = a.work_order_id
-        WHERE to_jsonb(e) IS DISTINCT FROM to_jsonb(a)
+        WHERE ROW(e.*) IS DISTINCT FROM ROW(a.*)
     )
 
     SELECT
@@ -727,8 +732,7 @@ CREATE FUNCTION os_core.projection_drift(p_tenant_id text) RETURNS TABLE(tenant_
             p.actual_row -> k.key #>> '{}'
         FROM jsonb_each(p.expected_row) AS k
         WHERE p.actual_row IS NOT NULL AND k.value IS DISTINCT FROM p.actual_row -> k.key
-    ) AS d
-    ORDER BY p.tenant_id, p.work_order_id, p.projection, p.row_key, d.difference;
+    ) AS d;
 $$;
 
 
@@ -1760,12 +1764,17 @@ DECLARE
 BEGIN
     PERFORM os_core.require_dba_or_tenant_scope(p_tenant_id);
     IF NOT coalesce(p_emit_audit, FALSE) THEN
-        RETURN QUERY SELECT d.* FROM os_core.projection_drift(p_tenant_id) AS d;
+        RETURN QUERY
+        SELECT d.* FROM os_core.projection_drift(p_tenant_id) AS d
+        ORDER BY d.tenant_id, d.work_order_id, d.projection, d.row_key, d.difference;
         RETURN;
     END IF;
 
     -- With the audit: count the differences per tenant as they are returned.
-    FOR _difference IN SELECT d.* FROM os_core.projection_drift(p_tenant_id) AS d LOOP
+    FOR _difference IN
+        SELECT d.* FROM os_core.projection_drift(p_tenant_id) AS d
+        ORDER BY d.tenant_id, d.work_order_id, d.projection, d.row_key, d.difference
+    LOOP
         tenant_id := _difference.tenant_id;
         work_order_id := _difference.work_order_id;
         projection := _difference.projection;
