@@ -18,6 +18,10 @@ VOLATILE
 PARALLEL UNSAFE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+-- No JIT: its queries cost far above jit_optimize_above_cost and jit_inline_above_cost,
+-- and compiling them (1.2 s for the drift query of a 1M-event ledger) cost more than
+-- it saved: with it off the rebuild takes 15 % less CPU when there is nothing to repair.
+SET jit = off
 AS $$
 DECLARE
     _difference record;

@@ -1617,6 +1617,7 @@ CREATE FUNCTION os_core.work_orders_current_rebuild(p_tenant_id text DEFAULT NUL
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     SET lock_timeout TO '5s'
+    SET jit TO 'off'
     AS $$
 DECLARE
     -- Up to this many drifted work orders are rewritten one by one; past it the
@@ -1766,6 +1767,7 @@ COMMENT ON FUNCTION os_core.work_orders_current_rebuild(p_tenant_id text, p_emit
 CREATE FUNCTION os_core.work_orders_current_verify(p_tenant_id text DEFAULT NULL::text, p_emit_audit boolean DEFAULT false) RETURNS TABLE(tenant_id text, work_order_id text, projection text, row_key text, difference text, expected text, actual text)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
+    SET jit TO 'off'
     AS $$
 DECLARE
     _difference record;
