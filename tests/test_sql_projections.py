@@ -334,6 +334,53 @@ def test_a_rebuild_of_a_wiped_projection_replays_everything(
     assert ledger_state(su) == clean
 
 
+def test_past_1000_drifted_work_orders_the_rebuild_replays_the_whole_scope(
+    dba: psycopg.Connection, su: psycopg.Connection
+) -> None:
+    """1000 drifted work orders are rewritten one by one; 1001 make it replay all 1005.
+
+    Each drifted work order differs in all three projections (and has two step attempts):
+    it counts once. What the rebuild reports as rewritten tells the two paths apart.
+    """
+    su.execute(
+        """
+        INSERT INTO os_core.work_order_ledger (
+            tenant_id, work_order_id, correlation_id, turn_id, event_type, work_order_status,
+            reason_code, step_id, lease_owner_id, lease_token_hash, lease_expires_at, created_at
+        )
+        SELECT 'tenant-a', format('wo-%s', lpad(n::text, 4, '0')), n, e.turn, e.type,
+            e.status, 1, e.step, e.owner, e.token, e.expires, 1000 * e.turn
+        FROM generate_series(1, 1005) AS n
+        CROSS JOIN (VALUES
+            (1, 'WORK_ORDER_CREATED', 'DRAFT', NULL, NULL, NULL, NULL),
+            (2, 'STEP_STARTED', 'EXECUTING', 'survey', 'worker-1', 'hash-1', 10000),
+            (3, 'STEP_STARTED', 'EXECUTING', 'install', NULL, NULL, NULL)
+        ) AS e (turn, type, status, step, owner, token, expires)
+        ORDER BY e.turn, n
+        """
+    )
+    rebuild = "SELECT * FROM os_core.work_orders_current_rebuild()"
+    assert dba.execute(rebuild).fetchone() == (1, 1005, 3015, 1005)
+    assert verify(dba) == []
+    clean = ledger_state(su)
+
+    for drifted, rewritten in ((1000, 1000), (1001, 1005)):
+        last = f"wo-{drifted:04d}"
+        su.execute(
+            "UPDATE os_core.work_orders_current SET turn_id = 99 WHERE work_order_id <= %s",
+            [last],
+        )
+        su.execute(
+            "UPDATE os_core.work_order_step_attempts SET step_input_hash = 'x'"
+            " WHERE work_order_id <= %s",
+            [last],
+        )
+        su.execute("DELETE FROM os_core.work_order_leases WHERE work_order_id <= %s", [last])
+        assert dba.execute(rebuild).fetchone() == (1, 1005, 3015, rewritten)
+        assert ledger_state(su) == clean
+        assert verify(dba) == []
+
+
 def test_rebuild_and_verify_audit_only_when_asked(
     app: psycopg.Connection, dba: psycopg.Connection, su: psycopg.Connection
 ) -> None:

@@ -456,6 +456,56 @@ def test_a_tenant_reset_mid_transaction_leaves_no_tenant(
     assert_contained(su, attacker, body, SCOPE, declared=None)
 
 
+# The capabilities whose tenant check is os_core.require_tenant_scope's (some call it
+# only when an inline comparison fails, to save a call on the usual path).
+SCOPED_BY_REQUIRE_TENANT_SCOPE = sorted(set(CAPABILITY_CALLS) - {"rebuild", "verify"})
+SCOPE_DECLARATIONS = {
+    "none": None,
+    "empty": "SELECT set_config('selene.tenant_id', '', true)",
+    "own": "SELECT set_config('selene.tenant_id', 'tenant-a', true)",
+}
+
+
+def error_of(conn: psycopg.Connection, declaration: str | None, statement: str, params: Any) -> Any:
+    """(SQLSTATE, message, DETAIL, HINT) of ``statement`` after ``declaration``, or None."""
+    try:
+        with conn.transaction():
+            if declaration is not None:
+                conn.execute(declaration)
+            conn.execute(statement, params).fetchall()
+    except psycopg.Error as error:
+        diag = error.diag
+        return (error.sqlstate, diag.message_primary, diag.message_detail, diag.message_hint)
+    return None
+
+
+@pytest.mark.parametrize("capability", SCOPED_BY_REQUIRE_TENANT_SCOPE)
+def test_every_scope_refusal_is_exactly_require_tenant_scopes(
+    su: psycopg.Connection, attacker: psycopg.Connection, capability: str
+) -> None:
+    """Same SQLSTATE, message, DETAIL and HINT as os_core.require_tenant_scope, in every case.
+
+    No tenant, an empty one, or tenant-a declared; p_tenant_id NULL, the declared one, the
+    victim's, or the declared one spelled otherwise. Only (tenant-a, tenant-a) passes.
+    """
+    for name, declaration in SCOPE_DECLARATIONS.items():
+        for tenant in (None, ATTACKER, VICTIM, ATTACKER.upper(), f"{ATTACKER} ", ""):
+            expected = error_of(
+                su, declaration, "SELECT os_core.require_tenant_scope(%s::text)", [tenant]
+            )
+            if expected is None:
+                continue  # in scope: the capability's own rules decide
+            ATTACKS["test_every_scope_refusal_is_exactly_require_tenant_scopes"] += 1
+            got = error_of(
+                attacker,
+                declaration,
+                CAPABILITY_CALLS[capability],
+                {"t": tenant, "w": "wo-shared"},
+            )
+            assert got == expected, f"declared {name}, p_tenant_id {tenant!r}"
+            assert expected[0] == SCOPE
+
+
 SWITCHES = {
     "set_tenant": "SELECT os_core.set_tenant(%(t)s::text)",
     "SET-LOCAL": "SELECT set_config('selene.tenant_id', %(t)s::text, true)",

@@ -38,7 +38,12 @@ DECLARE
     _event_id bigint;
     _paging_horizon xid8;
 BEGIN
-    PERFORM os_core.require_tenant_scope(p_tenant_id);
+    -- The usual case in one comparison, without a call: require_tenant_scope runs
+    -- only when the check fails, and raises exactly its error (no tenant declared,
+    -- or another one) with its DETAIL. Passes exactly when it would pass.
+    IF p_tenant_id IS NULL OR p_tenant_id IS DISTINCT FROM os_core.current_tenant_id() THEN
+        PERFORM os_core.require_tenant_scope(p_tenant_id);
+    END IF;
 
     _violation := os_core.work_order_event_contract_violation(
         p_schema_version, p_tenant_id, p_work_order_id, p_correlation_id, p_turn_id,

@@ -18,7 +18,12 @@ DECLARE
     _own xid8 := pg_current_xact_id_if_assigned();
     _horizon xid8;
 BEGIN
-    PERFORM os_core.require_tenant_scope(p_tenant_id);
+    -- The usual case in one comparison, without a call: require_tenant_scope runs
+    -- only when the check fails, and raises exactly its error (no tenant declared,
+    -- or another one) with its DETAIL. Passes exactly when it would pass.
+    IF p_tenant_id IS NULL OR p_tenant_id IS DISTINCT FROM os_core.current_tenant_id() THEN
+        PERFORM os_core.require_tenant_scope(p_tenant_id);
+    END IF;
     IF p_after_event_id IS NULL OR p_after_event_id < 0 THEN
         PERFORM os_core.raise_error(
             'OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED',
@@ -59,11 +64,18 @@ BEGIN
         -- The page is the run of events, in id order, up to the first one whose
         -- horizon is not reached: that one and all after it wait for a later page
         -- (a later event may have a lower horizon, and must not be read past it).
+        -- The columns are carried through by name: a whole-row value expanded with
+        -- (p.event).* would be built per row and taken apart once per column.
         RETURN QUERY
-        SELECT (p.event).*
+        SELECT
+            p.tenant_id, p.work_order_event_id, p.schema_version, p.work_order_id,
+            p.correlation_id, p.turn_id, p.event_type, p.work_order_status, p.reason_code,
+            p.step_id, p.step_input_hash, p.lease_owner_id, p.lease_token_hash,
+            p.lease_expires_at, p.created_at, p.idempotency_key, p.payload, p.recorded_at,
+            p.paging_horizon
         FROM (
             SELECT
-                l AS event,
+                l.*,
                 bool_and(coalesce(l.paging_horizon, '0'::xid8) <= _horizon) OVER (
                     ORDER BY l.work_order_event_id ROWS UNBOUNDED PRECEDING
                 ) AS reached

@@ -1,7 +1,8 @@
 -- work_order_leases_from_ledger: the lease of each work order as the ledger defines it.
 -- A lease event starts a tenure unless it renews the previous lease event's lease
 -- (same owner, not expired at the new event's created_at); the latest tenure's
--- first event is the acquisition. The terminal event, if any, releases the lease.
+-- first event is the acquisition. The terminal event, if any, releases the lease:
+-- it is always the work order's last.
 
 CREATE OR REPLACE VIEW os_core.work_order_leases_from_ledger
 WITH (security_invoker = TRUE)
@@ -53,11 +54,22 @@ INNER JOIN os_core.work_order_ledger AS acquired
     ON
         w.tenant_id = acquired.tenant_id
         AND w.acquired_event_id = acquired.work_order_event_id
-LEFT JOIN os_core.work_order_ledger AS ended
-    ON
-        w.tenant_id = ended.tenant_id
-        AND w.work_order_id = ended.work_order_id
-        AND os_core.is_terminal_status(ended.work_order_status);
+-- The terminal event, if any, is the work order's last: the append refuses every
+-- event after one (only an idempotent replay, which writes no event, may follow), and
+-- work_orders_current_from_ledger likewise clears the lease when the last event is
+-- terminal. So: one backward probe of work_order_ledger_by_work_order per work order,
+-- not a join with all its events filtered on the status (10 index rows each, 2.1 s of
+-- the 3.6 s this view took on 1M events).
+LEFT JOIN LATERAL (
+    SELECT
+        e.work_order_event_id,
+        e.created_at,
+        e.work_order_status
+    FROM os_core.work_order_ledger AS e
+    WHERE e.tenant_id = w.tenant_id AND e.work_order_id = w.work_order_id
+    ORDER BY e.work_order_event_id DESC
+    LIMIT 1
+) AS ended ON os_core.is_terminal_status(ended.work_order_status);
 
 COMMENT ON VIEW os_core.work_order_leases_from_ledger IS
 'What os_core.work_order_leases must hold, computed from the ledger alone (columns in the table''s order). Rebuild writes it, verify compares with it. security_invoker.';
