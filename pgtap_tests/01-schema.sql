@@ -252,9 +252,10 @@ SELECT set_eq(
     $$,
     ARRAY[
         'os_core.work_orders_current_rebuild(text,boolean)',
-        'os_core.work_orders_current_verify(text,boolean)'
+        'os_core.work_orders_current_verify(text,boolean)',
+        'os_core.tenant_stats(text)'
     ],
-    'Every function of os_core and ph1j but rebuild and verify (selene_projector''s) is owned by selene_owner.'
+    'Every function of os_core and ph1j but rebuild, verify and tenant_stats (selene_projector''s) is owned by selene_owner.'
 );
 SELECT is_empty(
     $$
@@ -478,7 +479,8 @@ SELECT set_eq(
         'os_core.work_order_step_attempts_read(text,text)',
         'os_core.work_order_lease_read(text,text)',
         'os_core.work_orders_current_rebuild(text,boolean)',
-        'os_core.work_orders_current_verify(text,boolean)'
+        'os_core.work_orders_current_verify(text,boolean)',
+        'os_core.tenant_stats(text)'
     ],
     'selene_os may execute exactly the capability functions, set_tenant and error_codes.'
 );
@@ -501,7 +503,8 @@ SELECT set_eq(
         'os_core.work_order_step_attempts_read(text,text)',
         'os_core.work_order_lease_read(text,text)',
         'os_core.work_orders_current_rebuild(text,boolean)',
-        'os_core.work_orders_current_verify(text,boolean)'
+        'os_core.work_orders_current_verify(text,boolean)',
+        'os_core.tenant_stats(text)'
     ],
     'selene_dba may execute exactly the capability functions, set_tenant and error_codes.'
 );

@@ -9,7 +9,7 @@
 BEGIN;
 \ir support/helpers.sql
 
-SELECT plan(176);
+SELECT plan(179);
 
 CREATE ROLE tap_public_only NOLOGIN;
 
@@ -78,6 +78,7 @@ SELECT lives_ok($$SELECT * FROM os_core.work_order_cancel('acme', 'wo-os', 1, 'c
 SELECT lives_ok($$SELECT * FROM os_core.work_orders_list_pending('acme')$$, 'selene_os can call work_orders_list_pending.');
 SELECT lives_ok($$SELECT * FROM os_core.work_orders_current_rebuild('acme')$$, 'selene_os can call work_orders_current_rebuild.');
 SELECT lives_ok($$SELECT * FROM os_core.work_orders_current_verify('acme')$$, 'selene_os can call work_orders_current_verify.');
+SELECT lives_ok($$SELECT * FROM os_core.tenant_stats('acme')$$, 'selene_os can call tenant_stats for its tenant.');
 SELECT lives_ok($$SELECT * FROM os_core.work_order_step_attempts_read('acme', 'wo-os')$$, 'selene_os can call work_order_step_attempts_read.');
 SELECT lives_ok($$SELECT * FROM os_core.work_order_lease_read('acme', 'wo-os')$$, 'selene_os can call work_order_lease_read.');
 RESET ROLE;
@@ -98,6 +99,7 @@ SELECT lives_ok($$SELECT * FROM os_core.work_order_cancel('acme', 'wo-dba', 1, '
 SELECT lives_ok($$SELECT * FROM os_core.work_orders_list_pending('acme')$$, 'selene_dba can call work_orders_list_pending.');
 SELECT lives_ok($$SELECT * FROM os_core.work_orders_current_rebuild()$$, 'selene_dba can call work_orders_current_rebuild for every tenant.');
 SELECT lives_ok($$SELECT * FROM os_core.work_orders_current_verify()$$, 'selene_dba can call work_orders_current_verify for every tenant.');
+SELECT lives_ok($$SELECT * FROM os_core.tenant_stats()$$, 'selene_dba can call tenant_stats for every tenant.');
 SELECT lives_ok($$SELECT * FROM os_core.work_order_step_attempts_read('acme', 'wo-dba')$$, 'selene_dba can call work_order_step_attempts_read.');
 SELECT lives_ok($$SELECT * FROM os_core.work_order_lease_read('acme', 'wo-dba')$$, 'selene_dba can call work_order_lease_read.');
 RESET ROLE;
@@ -117,6 +119,7 @@ SELECT throws_ok($$SELECT * FROM os_core.work_order_cancel('acme', 'wo-os', 1, '
 SELECT throws_ok($$SELECT * FROM os_core.work_orders_list_pending('acme')$$, '42501', NULL, 'PUBLIC cannot call work_orders_list_pending.');
 SELECT throws_ok($$SELECT * FROM os_core.work_orders_current_rebuild('acme')$$, '42501', NULL, 'PUBLIC cannot call work_orders_current_rebuild.');
 SELECT throws_ok($$SELECT * FROM os_core.work_orders_current_verify('acme')$$, '42501', NULL, 'PUBLIC cannot call work_orders_current_verify.');
+SELECT throws_ok($$SELECT * FROM os_core.tenant_stats('acme')$$, '42501', NULL, 'PUBLIC cannot call tenant_stats.');
 SELECT throws_ok($$SELECT * FROM os_core.work_order_step_attempts_read('acme', 'wo-os')$$, '42501', NULL, 'PUBLIC cannot call work_order_step_attempts_read.');
 SELECT throws_ok($$SELECT * FROM os_core.work_order_lease_read('acme', 'wo-os')$$, '42501', NULL, 'PUBLIC cannot call work_order_lease_read.');
 RESET ROLE;

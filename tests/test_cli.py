@@ -166,6 +166,23 @@ def test_verify_exits_1_on_drift_and_rebuild_repairs_it(
     assert cli("verify", user=DBA_ROLE).exit_code == 0
 
 
+def test_stats_shows_each_tenant_and_exits_1_on_drift(
+    cli: Invoke, postgresql: psycopg.Connection
+) -> None:
+    cli("append", *create_flags())
+    shown = cli("stats", "acme")
+    assert shown.exit_code == 0, shown.output
+    assert "acme" in shown.stdout and "DRAFT 1" in shown.stdout and "agrees" in shown.stdout
+
+    postgresql.execute("DELETE FROM os_core.work_orders_current")
+    postgresql.commit()
+    drift = cli("stats", "--json", user=DBA_ROLE)
+    assert drift.exit_code == 1
+    [stats] = [json.loads(line) for line in drift.stdout.splitlines()]
+    assert (stats["tenant_id"], stats["ledger_events"], stats["work_orders"]) == ("acme", 1, 0)
+    assert stats["projection_agrees"] is False
+
+
 def test_attempts_and_lease_show_the_projections(cli: Invoke) -> None:
     cli("append", *create_flags())
     cli(

@@ -315,3 +315,35 @@ def test_step_attempts_lease_and_verify_through_the_client(
     assert dba.rebuild(audit=True) == RebuildResult(1, 1, 2, 1)
     assert repo.lease(TENANT_A, "wo-1") == lease
     assert dba.verify() == []
+
+
+def test_stats_through_the_client_and_their_scope(
+    repo: WorkOrderRepository,
+    connect: Callable[..., psycopg.Connection],
+    postgresql: psycopg.Connection,
+) -> None:
+    first = created()
+    first_id = repo.append(first).work_order_event_id
+    repo.append(created(tenant_id=TENANT_B))
+
+    [stats] = repo.stats(TENANT_A)
+    assert (stats.tenant_id, stats.ledger_events, stats.last_event_id, stats.work_orders) == (
+        TENANT_A,
+        1,
+        first_id,
+        1,
+    )
+    assert stats.work_orders_by_status == {"DRAFT": 1}
+    assert (stats.active_leases, stats.projection_agrees) == (0, True)
+    assert stats.last_recorded_at is not None
+    with pytest.raises(TenantScopeViolation):
+        repo.stats()  # every tenant needs selene_dba
+
+    dba = WorkOrderRepository(connect(user=DBA_ROLE, autocommit=True))
+    assert [s.tenant_id for s in dba.stats()] == [TENANT_A, TENANT_B]
+    postgresql.execute("DELETE FROM os_core.work_orders_current WHERE tenant_id = %s", [TENANT_B])
+    postgresql.commit()
+    assert [(s.tenant_id, s.projection_agrees, s.work_orders) for s in dba.stats()] == [
+        (TENANT_A, True, 1),
+        (TENANT_B, False, 0),
+    ]

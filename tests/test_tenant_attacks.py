@@ -85,6 +85,7 @@ SEQUENCES = (
 CAPABILITIES = {
     "os_core.error_codes",
     "os_core.set_tenant",
+    "os_core.tenant_stats",
     "os_core.work_order_cancel",
     "os_core.work_order_current_read",
     "os_core.work_order_lease_read",
@@ -314,6 +315,7 @@ CAPABILITY_CALLS = {
     "lease_read": "SELECT * FROM os_core.work_order_lease_read(%(t)s::text, %(w)s::text)",
     "rebuild": "SELECT * FROM os_core.work_orders_current_rebuild(%(t)s::text, true)",
     "verify": "SELECT * FROM os_core.work_orders_current_verify(%(t)s::text, true)",
+    "tenant_stats": "SELECT * FROM os_core.tenant_stats(%(t)s::text)",
 }
 
 
@@ -457,8 +459,10 @@ def test_a_tenant_reset_mid_transaction_leaves_no_tenant(
 
 
 # The capabilities whose tenant check is os_core.require_tenant_scope's (some call it
-# only when an inline comparison fails, to save a call on the usual path).
-SCOPED_BY_REQUIRE_TENANT_SCOPE = sorted(set(CAPABILITY_CALLS) - {"rebuild", "verify"})
+# only when an inline comparison fails, to save a call on the usual path). Rebuild,
+# verify and tenant_stats check os_core.require_dba_or_tenant_scope's rules instead.
+DBA_OR_TENANT_SCOPED = {"rebuild", "verify", "tenant_stats"}
+SCOPED_BY_REQUIRE_TENANT_SCOPE = sorted(set(CAPABILITY_CALLS) - DBA_OR_TENANT_SCOPED)
 SCOPE_DECLARATIONS = {
     "none": None,
     "empty": "SELECT set_config('selene.tenant_id', '', true)",
@@ -941,6 +945,7 @@ READ_TEXT_ARGUMENTS = {
     "set_tenant": "SELECT os_core.set_tenant(%(v)s::text)",
     "rebuild-tenant": "SELECT * FROM os_core.work_orders_current_rebuild(%(v)s::text)",
     "verify-tenant": "SELECT * FROM os_core.work_orders_current_verify(%(v)s::text)",
+    "tenant_stats-tenant": "SELECT * FROM os_core.tenant_stats(%(v)s::text)",
 }
 
 
@@ -951,7 +956,7 @@ def test_injection_strings_in_every_read_and_call_argument_find_nothing(
     for injection in INJECTIONS:
         body = call(READ_TEXT_ARGUMENTS[argument], {"t": ATTACKER, "v": injection})
         expected: tuple[str | None, ...] = (None, CONTRACT)
-        if argument in ("rebuild-tenant", "verify-tenant"):
+        if argument in ("rebuild-tenant", "verify-tenant", "tenant_stats-tenant"):
             expected = (SCOPE,)
         if argument == "set_tenant":
             expected = (None, CONTRACT) if injection == VICTIM else (CONTRACT,)

@@ -42,6 +42,7 @@ from selene_core_tables.tables import (
     differences_table,
     lease_table,
     ledger_table,
+    stats_table,
     step_attempts_table,
 )
 
@@ -531,6 +532,27 @@ def verify_command(
     else:
         _stdout().print("the projections agree with the ledger")
     if differences:
+        raise typer.Exit(1)
+
+
+@app.command("stats")
+def stats_command(
+    ctx: typer.Context,
+    tenant: Annotated[
+        str | None, typer.Argument(help="tenant_id (default: every tenant, as a DBA)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines")] = False,
+) -> None:
+    """Show each tenant's events, work orders by status and leases; exit 1 on drift."""
+    database = _database(ctx)
+    with _reported(database):
+        stats = _repository(database, Login.DBA).stats(tenant)
+    if as_json:
+        for tenant_stats in stats:
+            print(json.dumps(tenant_stats.to_dict()))
+    else:
+        _stdout().print(stats_table(stats))
+    if not all(tenant_stats.projection_agrees for tenant_stats in stats):
         raise typer.Exit(1)
 
 

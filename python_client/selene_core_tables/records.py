@@ -301,6 +301,36 @@ class ProjectionDifference:
         return cls(**_only_fields(cls, row))
 
 
+@dataclass(frozen=True, kw_only=True)
+class TenantStats:
+    """One tenant's monitoring figures (a row of ``os_core.tenant_stats``).
+
+    ``projection_agrees`` is False when the projection's event counts or last event
+    differ from the ledger's: something wrote around the product; run verify.
+    ``last_event_id`` and ``last_recorded_at`` are None for a tenant with no event.
+    """
+
+    tenant_id: str
+    ledger_events: int
+    last_event_id: int | None
+    last_recorded_at: datetime | None
+    work_orders: int
+    work_orders_by_status: dict[str, int]
+    active_leases: int
+    projected_events: int
+    projected_last_event_id: int | None
+    projection_agrees: bool
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> TenantStats:
+        """Build the record from a row of ``os_core.tenant_stats`` read as a dict."""
+        return cls(**_only_fields(cls, row))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the fields as plain JSON-ready values (time as ISO 8601)."""
+        return {key: _plain(value) for key, value in asdict(self).items()}
+
+
 def _only_fields(cls: type, row: Mapping[str, Any]) -> dict[str, Any]:
     names = cls.__dataclass_fields__
     return {key: value for key, value in row.items() if key in names}

@@ -45,6 +45,7 @@ from selene_core_tables.records import (
     CancelResult,
     ProjectionDifference,
     RebuildResult,
+    TenantStats,
     WorkOrderCurrentRecord,
     WorkOrderLease,
     WorkOrderLedgerEvent,
@@ -111,6 +112,7 @@ _REBUILD_SQL = (
     "SELECT tenant_count, work_order_count, event_count, rewritten_work_order_count "
     "FROM os_core.work_orders_current_rebuild(p_tenant_id => %s::text, p_emit_audit => %s::boolean)"
 )
+_STATS_SQL = "SELECT * FROM os_core.tenant_stats(p_tenant_id => %s::text)"
 _VERIFY_SQL = (
     "SELECT * FROM os_core.work_orders_current_verify("
     "p_tenant_id => %s::text, p_emit_audit => %s::boolean)"
@@ -359,6 +361,17 @@ class WorkOrderRepository:
         with self._transaction(tenant_id) as conn:
             row = conn.execute(_REBUILD_SQL, [tenant_id, audit]).fetchone()
         return RebuildResult(*_one(row))
+
+    def stats(self, tenant_id: str | None = None) -> list[TenantStats]:
+        """Return each tenant's monitoring figures (``os_core.tenant_stats``); [] without events.
+
+        ``tenant_id=None`` (every tenant) needs a login role in ``selene_dba``. Reads
+        the ledger's index and the projections once; writes nothing.
+        """
+        with self._transaction(tenant_id) as conn:
+            cursor = conn.cursor(row_factory=dict_row)
+            rows = cursor.execute(_STATS_SQL, [tenant_id]).fetchall()
+        return [TenantStats.from_row(row) for row in rows]
 
     def verify(
         self, tenant_id: str | None = None, *, audit: bool = False

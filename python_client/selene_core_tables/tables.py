@@ -9,6 +9,7 @@ from rich.table import Table
 
 from selene_core_tables.records import (
     ProjectionDifference,
+    TenantStats,
     WorkOrderCurrentRecord,
     WorkOrderLease,
     WorkOrderLedgerEvent,
@@ -116,5 +117,29 @@ def differences_table(differences: Iterable[ProjectionDifference]) -> Table:
             difference.difference,
             difference.expected or "",
             difference.actual or "",
+        )
+    return table
+
+
+def stats_table(stats: Iterable[TenantStats]) -> Table:
+    """Render tenant_stats as a table, one row per tenant."""
+    table = Table(title="tenants", title_justify="left")
+    for column in (
+        "tenant", "events", "last event", "last recorded", "work orders", "by status",
+        "active leases", "projection",
+    ):  # fmt: skip
+        table.add_column(column)
+    for tenant in stats:
+        recorded = tenant.last_recorded_at
+        by_status = tenant.work_orders_by_status.items()
+        table.add_row(
+            tenant.tenant_id,
+            str(tenant.ledger_events),
+            str(tenant.last_event_id or ""),
+            recorded.isoformat(timespec="seconds") if recorded else "",
+            str(tenant.work_orders),
+            ", ".join(f"{status} {count}" for status, count in by_status),
+            str(tenant.active_leases),
+            "agrees" if tenant.projection_agrees else "DIFFERS: run verify",
         )
     return table

@@ -49,7 +49,8 @@ os_core.work_orders_list_pending(text, text[], bigint, integer),
 os_core.work_order_step_attempts_read(text, text),
 os_core.work_order_lease_read(text, text),
 os_core.work_orders_current_rebuild(text, boolean),
-os_core.work_orders_current_verify(text, boolean)
+os_core.work_orders_current_verify(text, boolean),
+os_core.tenant_stats(text)
 TO selene_os, selene_dba;
 
 -- Rebuild and verify run as selene_projector: they read the ledger through the

@@ -1271,6 +1271,83 @@ COMMENT ON FUNCTION os_core.set_tenant(p_tenant_id text) IS 'Declares the tenant
 
 
 --
+-- Name: tenant_stats(text); Type: FUNCTION; Schema: os_core; Owner: selene_projector
+--
+
+CREATE FUNCTION os_core.tenant_stats(p_tenant_id text DEFAULT NULL::text) RETURNS TABLE(tenant_id text, ledger_events bigint, last_event_id bigint, last_recorded_at timestamp with time zone, work_orders bigint, work_orders_by_status jsonb, active_leases bigint, projected_events bigint, projected_last_event_id bigint, projection_agrees boolean)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+    PERFORM os_core.require_dba_or_tenant_scope(p_tenant_id);
+    -- For one tenant the planner gets p_tenant_id as a constant (a custom plan), so
+    -- every scan below is an index range scan of that tenant.
+    RETURN QUERY
+    WITH ledger AS (
+        SELECT l.tenant_id, count(*) AS events, max(l.work_order_event_id) AS last_event_id
+        FROM os_core.work_order_ledger AS l
+        WHERE p_tenant_id IS NULL OR l.tenant_id = p_tenant_id
+        GROUP BY l.tenant_id
+    ),
+
+    by_status AS (
+        SELECT c.tenant_id, c.work_order_status, count(*) AS work_orders,
+            sum(c.event_count) AS events, max(c.last_event_id) AS last_event_id
+        FROM os_core.work_orders_current AS c
+        WHERE p_tenant_id IS NULL OR c.tenant_id = p_tenant_id
+        GROUP BY c.tenant_id, c.work_order_status
+    ),
+
+    projected AS (
+        SELECT s.tenant_id, sum(s.work_orders)::bigint AS work_orders,
+            jsonb_object_agg(s.work_order_status, s.work_orders ORDER BY s.work_order_status)
+                AS by_status,
+            sum(s.events)::bigint AS events, max(s.last_event_id) AS last_event_id
+        FROM by_status AS s
+        GROUP BY s.tenant_id
+    ),
+
+    leases AS (
+        SELECT e.tenant_id, count(*) AS active
+        FROM os_core.work_order_leases AS e
+        WHERE (p_tenant_id IS NULL OR e.tenant_id = p_tenant_id) AND e.lease_state = 'ACTIVE'
+        GROUP BY e.tenant_id
+    )
+
+    SELECT
+        t.tenant_id::text,
+        coalesce(l.events, 0),
+        l.last_event_id,
+        (
+            SELECT e.recorded_at FROM os_core.work_order_ledger AS e
+            WHERE e.tenant_id = t.tenant_id AND e.work_order_event_id = l.last_event_id
+        ),
+        coalesce(p.work_orders, 0),
+        coalesce(p.by_status, '{}'::jsonb),
+        coalesce(a.active, 0),
+        coalesce(p.events, 0),
+        p.last_event_id,
+        coalesce(l.events, 0) = coalesce(p.events, 0)
+        AND l.last_event_id IS NOT DISTINCT FROM p.last_event_id
+    FROM (SELECT l.tenant_id FROM ledger AS l UNION SELECT p.tenant_id FROM projected AS p) AS t
+    LEFT JOIN ledger AS l ON t.tenant_id = l.tenant_id
+    LEFT JOIN projected AS p ON t.tenant_id = p.tenant_id
+    LEFT JOIN leases AS a ON t.tenant_id = a.tenant_id
+    ORDER BY t.tenant_id;
+END;
+$$;
+
+
+ALTER FUNCTION os_core.tenant_stats(p_tenant_id text) OWNER TO selene_projector;
+
+--
+-- Name: FUNCTION tenant_stats(p_tenant_id text); Type: COMMENT; Schema: os_core; Owner: selene_projector
+--
+
+COMMENT ON FUNCTION os_core.tenant_stats(p_tenant_id text) IS 'Monitoring, per tenant (one, or every tenant with NULL, which needs selene_dba): ledger events, last event id and its recorded_at, work orders by status, active leases, and whether the projection''s event counts and last event agree with the ledger (projection_agrees false: run verify). Reads the tenant''s ledger index and projections once; writes nothing. Errors: OS_WORK_ORDER_TENANT_SCOPE_VIOLATION (SE003).';
+
+
+--
 -- Name: tg_append_only__refuse_mutation(); Type: FUNCTION; Schema: os_core; Owner: selene_owner
 --
 
@@ -2965,6 +3042,15 @@ GRANT ALL ON FUNCTION os_core.require_tenant_scope(p_tenant_id text) TO selene_p
 REVOKE ALL ON FUNCTION os_core.set_tenant(p_tenant_id text) FROM PUBLIC;
 GRANT ALL ON FUNCTION os_core.set_tenant(p_tenant_id text) TO selene_os;
 GRANT ALL ON FUNCTION os_core.set_tenant(p_tenant_id text) TO selene_dba;
+
+
+--
+-- Name: FUNCTION tenant_stats(p_tenant_id text); Type: ACL; Schema: os_core; Owner: selene_projector
+--
+
+REVOKE ALL ON FUNCTION os_core.tenant_stats(p_tenant_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION os_core.tenant_stats(p_tenant_id text) TO selene_os;
+GRANT ALL ON FUNCTION os_core.tenant_stats(p_tenant_id text) TO selene_dba;
 
 
 --
