@@ -46,6 +46,7 @@ from selene_core_tables.tables import (
     differences_table,
     lease_table,
     ledger_table,
+    stats_table,
     step_attempts_table,
 )
 
@@ -201,6 +202,7 @@ class _Demo:
         self.reads()
         self.failures()
         self.verify_and_rebuild()
+        self.monitoring()
         ledger_rows, audit_rows = self.written_rows()
         self.console.print(
             f"PH1.J audit: {audit_rows} audit rows for {ledger_rows} ledger rows of this run"
@@ -419,6 +421,15 @@ class _Demo:
             markup=False,
         )
         self.console.print(current_table(rebuilt, "current state of this run, after rebuild"))
+
+    def monitoring(self) -> None:
+        self.section("tenant_stats: what a DBA watches (every run so far, not only this one)")
+        stats = [tenant for tenant in self.dba.stats() if tenant.tenant_id in (ACME, GLOBEX)]
+        if [tenant.tenant_id for tenant in stats] != [ACME, GLOBEX] or not all(
+            tenant.projection_agrees for tenant in stats
+        ):
+            raise DemoFailed(f"tenant_stats after the rebuild: {stats}")
+        self.console.print(stats_table(stats))
 
 
 def run_demo(database: Database, console: Console) -> None:
