@@ -2506,9 +2506,27 @@ CREATE VIEW os_core.work_orders_current_from_ledger WITH (security_invoker='true
         END AS lease_expires_at,
     w.event_count
    FROM (((per_work_order w
-     JOIN os_core.work_order_ledger last_event ON ((((w.tenant_id)::text = (last_event.tenant_id)::text) AND (w.last_event_id = last_event.work_order_event_id))))
-     LEFT JOIN os_core.work_order_ledger step_event ON ((((w.tenant_id)::text = (step_event.tenant_id)::text) AND (w.step_event_id = step_event.work_order_event_id))))
-     LEFT JOIN os_core.work_order_ledger lease_event ON ((((w.tenant_id)::text = (lease_event.tenant_id)::text) AND (w.lease_event_id = lease_event.work_order_event_id))));
+     CROSS JOIN LATERAL ( SELECT e.schema_version,
+            e.correlation_id,
+            e.turn_id,
+            e.work_order_status,
+            e.work_order_event_id,
+            e.reason_code,
+            e.created_at
+           FROM os_core.work_order_ledger e
+          WHERE (((e.tenant_id)::text = (w.tenant_id)::text) AND (e.work_order_event_id = w.last_event_id))
+         OFFSET 0) last_event)
+     LEFT JOIN LATERAL ( SELECT e.step_id,
+            e.step_input_hash
+           FROM os_core.work_order_ledger e
+          WHERE (((e.tenant_id)::text = (w.tenant_id)::text) AND (e.work_order_event_id = w.step_event_id))
+         OFFSET 0) step_event ON (true))
+     LEFT JOIN LATERAL ( SELECT e.lease_owner_id,
+            e.lease_token_hash,
+            e.lease_expires_at
+           FROM os_core.work_order_ledger e
+          WHERE (((e.tenant_id)::text = (w.tenant_id)::text) AND (e.work_order_event_id = w.lease_event_id))
+         OFFSET 0) lease_event ON (true));
 
 
 ALTER TABLE os_core.work_orders_current_from_ledger OWNER TO selene_owner;
