@@ -46,14 +46,28 @@ SELECT  -- noqa: ST06
     coalesce(ended.work_order_event_id, lease_event.work_order_event_id) AS last_event_id,
     ended.created_at AS released_at
 FROM per_work_order AS w
-INNER JOIN os_core.work_order_ledger AS lease_event
-    ON
-        w.tenant_id = lease_event.tenant_id
-        AND w.lease_event_id = lease_event.work_order_event_id
-INNER JOIN os_core.work_order_ledger AS acquired
-    ON
-        w.tenant_id = acquired.tenant_id
-        AND w.acquired_event_id = acquired.work_order_event_id
+-- The last lease event and the acquisition by primary key, one probe each per work
+-- order: LATERAL subqueries with OFFSET 0 (a fence, hence noqa: AM09; a primary-key
+-- lookup returns at most one row) are not flattened into plain joins, which the planner
+-- ran as a hash join over the whole ledger for the acquisition.
+INNER JOIN LATERAL (
+    SELECT
+        e.lease_owner_id,
+        e.lease_token_hash,
+        e.lease_expires_at,
+        e.work_order_event_id
+    FROM os_core.work_order_ledger AS e
+    WHERE e.tenant_id = w.tenant_id AND e.work_order_event_id = w.lease_event_id
+    OFFSET 0  -- noqa: AM09
+) AS lease_event ON TRUE
+INNER JOIN LATERAL (
+    SELECT
+        e.work_order_event_id,
+        e.created_at
+    FROM os_core.work_order_ledger AS e
+    WHERE e.tenant_id = w.tenant_id AND e.work_order_event_id = w.acquired_event_id
+    OFFSET 0  -- noqa: AM09
+) AS acquired ON TRUE
 -- The terminal event, if any, is the work order's last: the append refuses every
 -- event after one (only an idempotent replay, which writes no event, may follow), and
 -- work_orders_current_from_ledger likewise clears the lease when the last event is

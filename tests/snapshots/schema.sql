@@ -2377,8 +2377,18 @@ CREATE VIEW os_core.work_order_leases_from_ledger WITH (security_invoker='true')
     COALESCE(ended.work_order_event_id, lease_event.work_order_event_id) AS last_event_id,
     ended.created_at AS released_at
    FROM (((per_work_order w
-     JOIN os_core.work_order_ledger lease_event ON ((((w.tenant_id)::text = (lease_event.tenant_id)::text) AND (w.lease_event_id = lease_event.work_order_event_id))))
-     JOIN os_core.work_order_ledger acquired ON ((((w.tenant_id)::text = (acquired.tenant_id)::text) AND (w.acquired_event_id = acquired.work_order_event_id))))
+     JOIN LATERAL ( SELECT e.lease_owner_id,
+            e.lease_token_hash,
+            e.lease_expires_at,
+            e.work_order_event_id
+           FROM os_core.work_order_ledger e
+          WHERE (((e.tenant_id)::text = (w.tenant_id)::text) AND (e.work_order_event_id = w.lease_event_id))
+         OFFSET 0) lease_event ON (true))
+     JOIN LATERAL ( SELECT e.work_order_event_id,
+            e.created_at
+           FROM os_core.work_order_ledger e
+          WHERE (((e.tenant_id)::text = (w.tenant_id)::text) AND (e.work_order_event_id = w.acquired_event_id))
+         OFFSET 0) acquired ON (true))
      LEFT JOIN LATERAL ( SELECT e.work_order_event_id,
             e.created_at,
             e.work_order_status
@@ -2506,7 +2516,7 @@ CREATE VIEW os_core.work_orders_current_from_ledger WITH (security_invoker='true
         END AS lease_expires_at,
     w.event_count
    FROM (((per_work_order w
-     CROSS JOIN LATERAL ( SELECT e.schema_version,
+     JOIN LATERAL ( SELECT e.schema_version,
             e.correlation_id,
             e.turn_id,
             e.work_order_status,
@@ -2515,7 +2525,7 @@ CREATE VIEW os_core.work_orders_current_from_ledger WITH (security_invoker='true
             e.created_at
            FROM os_core.work_order_ledger e
           WHERE (((e.tenant_id)::text = (w.tenant_id)::text) AND (e.work_order_event_id = w.last_event_id))
-         OFFSET 0) last_event)
+         OFFSET 0) last_event ON (true))
      LEFT JOIN LATERAL ( SELECT e.step_id,
             e.step_input_hash
            FROM os_core.work_order_ledger e
