@@ -12,6 +12,7 @@ WITH lease_events AS (
         l.tenant_id,
         l.work_order_id,
         l.work_order_event_id,
+        l.created_at,
         (
             lag(l.lease_owner_id) OVER tenure IS DISTINCT FROM l.lease_owner_id
             OR lag(l.lease_expires_at) OVER tenure <= l.created_at
@@ -28,7 +29,12 @@ per_work_order AS (
         e.tenant_id,
         e.work_order_id,
         max(e.work_order_event_id) AS lease_event_id,
-        max(e.work_order_event_id) FILTER (WHERE e.starts_tenure) AS acquired_event_id
+        -- The latest tenure's first event as {id, created_at}: the greatest such pair is
+        -- the one with the greatest id (ids are unique), so the acquisition comes out of
+        -- this aggregate and needs no probe of its own.
+        max(
+            ARRAY[e.work_order_event_id, e.created_at::bigint]
+        ) FILTER (WHERE e.starts_tenure) AS acquired
     FROM lease_events AS e
     GROUP BY e.tenant_id, e.work_order_id
 )
@@ -41,19 +47,25 @@ SELECT  -- noqa: ST06
     lease_event.lease_token_hash,
     CASE WHEN ended.work_order_event_id IS NULL THEN 'ACTIVE' ELSE 'RELEASED' END AS lease_state,
     lease_event.lease_expires_at,
-    acquired.work_order_event_id AS acquired_event_id,
-    acquired.created_at AS acquired_at,
+    w.acquired[1] AS acquired_event_id,
+    w.acquired[2]::os_core.monotonic_ns AS acquired_at,
     coalesce(ended.work_order_event_id, lease_event.work_order_event_id) AS last_event_id,
     ended.created_at AS released_at
 FROM per_work_order AS w
-INNER JOIN os_core.work_order_ledger AS lease_event
-    ON
-        w.tenant_id = lease_event.tenant_id
-        AND w.lease_event_id = lease_event.work_order_event_id
-INNER JOIN os_core.work_order_ledger AS acquired
-    ON
-        w.tenant_id = acquired.tenant_id
-        AND w.acquired_event_id = acquired.work_order_event_id
+-- The last lease event by primary key, one probe per work order: a LATERAL subquery
+-- with OFFSET 0 (a fence, hence noqa: AM09; a primary-key lookup returns at most one
+-- row) is not flattened into a plain join, which the planner may run as a hash join
+-- over the whole ledger (it did for the acquisition, when that was a join too).
+INNER JOIN LATERAL (
+    SELECT
+        e.lease_owner_id,
+        e.lease_token_hash,
+        e.lease_expires_at,
+        e.work_order_event_id
+    FROM os_core.work_order_ledger AS e
+    WHERE e.tenant_id = w.tenant_id AND e.work_order_event_id = w.lease_event_id
+    OFFSET 0  -- noqa: AM09
+) AS lease_event ON TRUE
 -- The terminal event, if any, is the work order's last: the append refuses every
 -- event after one (only an idempotent replay, which writes no event, may follow), and
 -- work_orders_current_from_ledger likewise clears the lease when the last event is
@@ -69,7 +81,10 @@ LEFT JOIN LATERAL (
     WHERE e.tenant_id = w.tenant_id AND e.work_order_id = w.work_order_id
     ORDER BY e.work_order_event_id DESC
     LIMIT 1
-) AS ended ON os_core.is_terminal_status(ended.work_order_status);
+) AS ended ON os_core.is_terminal_status(ended.work_order_status)
+-- A work order's first lease event always starts a tenure; this keeps the inner join's
+-- meaning (no row without an acquisition) all the same.
+WHERE w.acquired IS NOT NULL;
 
 COMMENT ON VIEW os_core.work_order_leases_from_ledger IS
 'What os_core.work_order_leases must hold, computed from the ledger alone (columns in the table''s order). Rebuild writes it, verify compares with it. security_invoker.';

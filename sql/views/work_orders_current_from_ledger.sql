@@ -42,18 +42,42 @@ SELECT  -- noqa: ST06
     END AS lease_expires_at,
     w.event_count
 FROM per_work_order AS w
-INNER JOIN os_core.work_order_ledger AS last_event
-    ON
-        w.tenant_id = last_event.tenant_id
-        AND w.last_event_id = last_event.work_order_event_id
-LEFT JOIN os_core.work_order_ledger AS step_event
-    ON
-        w.tenant_id = step_event.tenant_id
-        AND w.step_event_id = step_event.work_order_event_id
-LEFT JOIN os_core.work_order_ledger AS lease_event
-    ON
-        w.tenant_id = lease_event.tenant_id
-        AND w.lease_event_id = lease_event.work_order_event_id;
+-- Each of the three events is fetched by primary key, one probe per work order: the
+-- LATERAL subqueries with OFFSET 0 (a fence, hence noqa: AM09; a primary-key lookup
+-- returns at most one row) are not flattened into plain joins, which the planner
+-- (estimating the joins at a few hundred rows) ran as hash joins over the whole ledger,
+-- building a 1M-row hash in 16 batches for the last event alone. Rebuild of the 1M-event
+-- ledger: 2.28 -> 1.81 s of server CPU for this view's INSERT.
+INNER JOIN LATERAL (
+    SELECT
+        e.schema_version,
+        e.correlation_id,
+        e.turn_id,
+        e.work_order_status,
+        e.work_order_event_id,
+        e.reason_code,
+        e.created_at
+    FROM os_core.work_order_ledger AS e
+    WHERE e.tenant_id = w.tenant_id AND e.work_order_event_id = w.last_event_id
+    OFFSET 0  -- noqa: AM09
+) AS last_event ON TRUE
+LEFT JOIN LATERAL (
+    SELECT
+        e.step_id,
+        e.step_input_hash
+    FROM os_core.work_order_ledger AS e
+    WHERE e.tenant_id = w.tenant_id AND e.work_order_event_id = w.step_event_id
+    OFFSET 0  -- noqa: AM09
+) AS step_event ON TRUE
+LEFT JOIN LATERAL (
+    SELECT
+        e.lease_owner_id,
+        e.lease_token_hash,
+        e.lease_expires_at
+    FROM os_core.work_order_ledger AS e
+    WHERE e.tenant_id = w.tenant_id AND e.work_order_event_id = w.lease_event_id
+    OFFSET 0  -- noqa: AM09
+) AS lease_event ON TRUE;
 
 COMMENT ON VIEW os_core.work_orders_current_from_ledger IS
 'What os_core.work_orders_current must hold, computed from the ledger alone (columns in the table''s order). Rebuild writes it, verify compares with it. security_invoker: it shows what the caller may read of the ledger.';

@@ -2428,6 +2428,7 @@ CREATE VIEW os_core.work_order_leases_from_ledger WITH (security_invoker='true')
          SELECT l.tenant_id,
             l.work_order_id,
             l.work_order_event_id,
+            l.created_at,
             (((lag(l.lease_owner_id) OVER tenure)::text IS DISTINCT FROM (l.lease_owner_id)::text) OR ((lag(l.lease_expires_at) OVER tenure)::bigint <= (l.created_at)::bigint)) AS starts_tenure
            FROM os_core.work_order_ledger l
           WHERE (l.lease_owner_id IS NOT NULL)
@@ -2436,7 +2437,7 @@ CREATE VIEW os_core.work_order_leases_from_ledger WITH (security_invoker='true')
          SELECT e.tenant_id,
             e.work_order_id,
             max(e.work_order_event_id) AS lease_event_id,
-            max(e.work_order_event_id) FILTER (WHERE e.starts_tenure) AS acquired_event_id
+            max(ARRAY[e.work_order_event_id, (e.created_at)::bigint]) FILTER (WHERE e.starts_tenure) AS acquired
            FROM lease_events e
           GROUP BY e.tenant_id, e.work_order_id
         )
@@ -2449,20 +2450,26 @@ CREATE VIEW os_core.work_order_leases_from_ledger WITH (security_invoker='true')
             ELSE 'RELEASED'::text
         END AS lease_state,
     lease_event.lease_expires_at,
-    acquired.work_order_event_id AS acquired_event_id,
-    acquired.created_at AS acquired_at,
+    w.acquired[1] AS acquired_event_id,
+    (w.acquired[2])::os_core.monotonic_ns AS acquired_at,
     COALESCE(ended.work_order_event_id, lease_event.work_order_event_id) AS last_event_id,
     ended.created_at AS released_at
-   FROM (((per_work_order w
-     JOIN os_core.work_order_ledger lease_event ON ((((w.tenant_id)::text = (lease_event.tenant_id)::text) AND (w.lease_event_id = lease_event.work_order_event_id))))
-     JOIN os_core.work_order_ledger acquired ON ((((w.tenant_id)::text = (acquired.tenant_id)::text) AND (w.acquired_event_id = acquired.work_order_event_id))))
+   FROM ((per_work_order w
+     JOIN LATERAL ( SELECT e.lease_owner_id,
+            e.lease_token_hash,
+            e.lease_expires_at,
+            e.work_order_event_id
+           FROM os_core.work_order_ledger e
+          WHERE (((e.tenant_id)::text = (w.tenant_id)::text) AND (e.work_order_event_id = w.lease_event_id))
+         OFFSET 0) lease_event ON (true))
      LEFT JOIN LATERAL ( SELECT e.work_order_event_id,
             e.created_at,
             e.work_order_status
            FROM os_core.work_order_ledger e
           WHERE (((e.tenant_id)::text = (w.tenant_id)::text) AND ((e.work_order_id)::text = (w.work_order_id)::text))
           ORDER BY e.work_order_event_id DESC
-         LIMIT 1) ended ON (os_core.is_terminal_status((ended.work_order_status)::text)));
+         LIMIT 1) ended ON (os_core.is_terminal_status((ended.work_order_status)::text)))
+  WHERE (w.acquired IS NOT NULL);
 
 
 ALTER TABLE os_core.work_order_leases_from_ledger OWNER TO selene_owner;
@@ -2583,9 +2590,27 @@ CREATE VIEW os_core.work_orders_current_from_ledger WITH (security_invoker='true
         END AS lease_expires_at,
     w.event_count
    FROM (((per_work_order w
-     JOIN os_core.work_order_ledger last_event ON ((((w.tenant_id)::text = (last_event.tenant_id)::text) AND (w.last_event_id = last_event.work_order_event_id))))
-     LEFT JOIN os_core.work_order_ledger step_event ON ((((w.tenant_id)::text = (step_event.tenant_id)::text) AND (w.step_event_id = step_event.work_order_event_id))))
-     LEFT JOIN os_core.work_order_ledger lease_event ON ((((w.tenant_id)::text = (lease_event.tenant_id)::text) AND (w.lease_event_id = lease_event.work_order_event_id))));
+     JOIN LATERAL ( SELECT e.schema_version,
+            e.correlation_id,
+            e.turn_id,
+            e.work_order_status,
+            e.work_order_event_id,
+            e.reason_code,
+            e.created_at
+           FROM os_core.work_order_ledger e
+          WHERE (((e.tenant_id)::text = (w.tenant_id)::text) AND (e.work_order_event_id = w.last_event_id))
+         OFFSET 0) last_event ON (true))
+     LEFT JOIN LATERAL ( SELECT e.step_id,
+            e.step_input_hash
+           FROM os_core.work_order_ledger e
+          WHERE (((e.tenant_id)::text = (w.tenant_id)::text) AND (e.work_order_event_id = w.step_event_id))
+         OFFSET 0) step_event ON (true))
+     LEFT JOIN LATERAL ( SELECT e.lease_owner_id,
+            e.lease_token_hash,
+            e.lease_expires_at
+           FROM os_core.work_order_ledger e
+          WHERE (((e.tenant_id)::text = (w.tenant_id)::text) AND (e.work_order_event_id = w.lease_event_id))
+         OFFSET 0) lease_event ON (true));
 
 
 ALTER TABLE os_core.work_orders_current_from_ledger OWNER TO selene_owner;
