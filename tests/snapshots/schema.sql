@@ -2753,7 +2753,14 @@ ALTER TABLE ONLY ph1j.audit_events
 -- Name: work_order_ledger_by_work_order; Type: INDEX; Schema: os_core; Owner: selene_owner
 --
 
-CREATE INDEX work_order_ledger_by_work_order ON os_core.work_order_ledger USING btree (tenant_id, work_order_id, work_order_event_id);
+CREATE INDEX work_order_ledger_by_work_order ON os_core.work_order_ledger USING btree (tenant_id, work_order_id, work_order_event_id) INCLUDE (step_id, lease_owner_id);
+
+
+--
+-- Name: INDEX work_order_ledger_by_work_order; Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON INDEX os_core.work_order_ledger_by_work_order IS 'A work order''s events in id order, carrying step_id and lease_owner_id: the append''s and the reads'' probes, and the *_from_ledger views'' per-work-order aggregates from the index alone.';
 
 
 --
