@@ -1159,6 +1159,48 @@ COMMENT ON FUNCTION os_core.raise_error(p_reason_code text, p_detail text, p_hin
 
 
 --
+-- Name: repair_restored_paging_horizons(); Type: FUNCTION; Schema: os_core; Owner: selene_owner
+--
+
+CREATE FUNCTION os_core.repair_restored_paging_horizons() RETURNS bigint
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    _cleared bigint;
+    _replication_role text := current_setting('session_replication_role');
+BEGIN
+    IF NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles AS r WHERE r.rolname = current_user) THEN
+        RAISE EXCEPTION USING
+            ERRCODE = 'insufficient_privilege',
+            MESSAGE = 'repair_restored_paging_horizons: must be run by a superuser',
+            DETAIL = format('current_user is %I.', current_user),
+            HINT = 'It edits ledger rows past the append-only triggers, which only a superuser can.';
+    END IF;
+    -- SHARE conflicts with the appends' ROW EXCLUSIVE: it waits for the appends in
+    -- flight and holds new ones until the end of the transaction. Every horizon this
+    -- cluster wrote is then at most the xid taken below; only restored ones are above.
+    LOCK TABLE os_core.work_order_ledger IN SHARE MODE;
+    PERFORM set_config('session_replication_role', 'replica', TRUE);
+    UPDATE os_core.work_order_ledger AS l SET paging_horizon = NULL
+    WHERE l.paging_horizon > pg_current_xact_id();
+    GET DIAGNOSTICS _cleared = ROW_COUNT;
+    PERFORM set_config('session_replication_role', _replication_role, TRUE);
+    RETURN _cleared;
+END;
+$$;
+
+
+ALTER FUNCTION os_core.repair_restored_paging_horizons() OWNER TO selene_owner;
+
+--
+-- Name: FUNCTION repair_restored_paging_horizons(); Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON FUNCTION os_core.repair_restored_paging_horizons() IS 'After a logical restore into a cluster whose transaction ids are behind the old one''s: clears (to NULL, which counts as passed) every ledger paging_horizon above the current transaction id, so that tenant-wide ledger reads see the restored events; returns how many. Superuser only; safe with appends running (it waits for those in flight and holds new ones until it commits). The one in-place edit of the ledger: paging_horizon is not a contract field. docs/dba.md, "Restoring into another cluster".';
+
+
+--
 -- Name: require_dba_or_tenant_scope(text); Type: FUNCTION; Schema: os_core; Owner: selene_owner
 --
 
@@ -3049,6 +3091,13 @@ GRANT ALL ON FUNCTION os_core.projection_drift(p_tenant_id text) TO selene_proje
 
 REVOKE ALL ON FUNCTION os_core.raise_error(p_reason_code text, p_detail text, p_hint text) FROM PUBLIC;
 GRANT ALL ON FUNCTION os_core.raise_error(p_reason_code text, p_detail text, p_hint text) TO selene_projector;
+
+
+--
+-- Name: FUNCTION repair_restored_paging_horizons(); Type: ACL; Schema: os_core; Owner: selene_owner
+--
+
+REVOKE ALL ON FUNCTION os_core.repair_restored_paging_horizons() FROM PUBLIC;
 
 
 --

@@ -1,0 +1,134 @@
+"""os_core.repair_restored_paging_horizons: the supported repair after a logical restore.
+
+A restore into a cluster whose transaction ids are behind the old one's leaves horizons
+"from the future", which hold tenant-wide ledger pages back (docs/dba.md). The repair
+clears exactly those, as a superuser, and is safe with appends running.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.conftest import APP_ROLE, DBA_ROLE
+from tests.sql_helpers import (
+    TENANT_A,
+    append,
+    append_committed,
+    event,
+    set_tenant,
+    wait_until_blocked,
+)
+
+REPAIR = "SELECT os_core.repair_restored_paging_horizons()"
+TENANT_PAGE = "SELECT work_order_event_id FROM os_core.work_order_ledger_read(%s::text)"
+Connect = Callable[..., psycopg.Connection]
+
+
+def tenant_page(app: psycopg.Connection) -> list[int]:
+    with app.transaction():
+        set_tenant(app, TENANT_A)
+        return [row[0] for row in app.execute(TENANT_PAGE, [TENANT_A]).fetchall()]
+
+
+def ledger_without_horizons(superuser: psycopg.Connection) -> list[tuple[Any, ...]]:
+    return superuser.execute(
+        "SELECT to_jsonb(l) - 'paging_horizon' FROM os_core.work_order_ledger AS l"
+        " ORDER BY work_order_event_id"
+    ).fetchall()
+
+
+def shift_horizons(superuser: psycopg.Connection, work_order_id: str) -> None:
+    """Stand in for a restore: this work order's horizons a billion xids ahead."""
+    with superuser.transaction():
+        superuser.execute("SET LOCAL session_replication_role = replica")
+        superuser.execute(
+            "UPDATE os_core.work_order_ledger SET paging_horizon ="
+            " (pg_current_xact_id()::text::bigint + 1000000000)::text::xid8"
+            " WHERE work_order_id = %s",
+            [work_order_id],
+        )
+
+
+def fill(app: psycopg.Connection) -> None:
+    append_committed(app, **event())
+    append_committed(app, **event(work_order_id="wo-2", correlation_id=43))
+    append_committed(
+        app, **event(work_order_id="wo-2", correlation_id=43, event_type="FIELD_SET", turn_id=2)
+    )
+
+
+def test_it_clears_the_restored_horizons_only_and_the_page_comes_back(
+    postgresql: psycopg.Connection, connect: Connect
+) -> None:
+    postgresql.autocommit = True
+    app = connect(user=APP_ROLE, autocommit=True)
+    fill(app)
+    everything = tenant_page(app)
+    before = ledger_without_horizons(postgresql)
+    shift_horizons(postgresql, "wo-2")
+    assert tenant_page(app) == everything[:1]  # held back at the first restored event
+
+    assert postgresql.execute(REPAIR).fetchone() == (2,)
+
+    assert tenant_page(app) == everything
+    assert ledger_without_horizons(postgresql) == before
+    kept = postgresql.execute(
+        "SELECT count(*) FROM os_core.work_order_ledger"
+        " WHERE work_order_id = 'wo-1' AND paging_horizon IS NOT NULL"
+    ).fetchone()
+    assert kept == (1,)  # this cluster's own horizon is left as it was
+    assert postgresql.execute(REPAIR).fetchone() == (0,)  # idempotent
+    # The append-only triggers fire again afterwards, in the same session.
+    assert postgresql.execute("SHOW session_replication_role").fetchone() == ("origin",)
+    with pytest.raises(psycopg.Error) as caught:
+        postgresql.execute("UPDATE os_core.work_order_ledger SET paging_horizon = NULL")
+    assert caught.value.sqlstate == "SE001"
+
+
+@pytest.mark.parametrize("role", [APP_ROLE, DBA_ROLE])
+def test_only_a_superuser_may_run_it(
+    postgresql: psycopg.Connection, connect: Connect, role: str
+) -> None:
+    postgresql.autocommit = True
+    fill(connect(user=APP_ROLE, autocommit=True))
+    shift_horizons(postgresql, "wo-2")
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        connect(user=role, autocommit=True).execute(REPAIR)
+    still = postgresql.execute(
+        "SELECT count(*) FROM os_core.work_order_ledger WHERE paging_horizon IS NULL"
+    ).fetchone()
+    assert still == (0,)
+
+
+def test_it_waits_for_an_append_in_flight_and_leaves_its_horizon(
+    postgresql: psycopg.Connection, connect: Connect
+) -> None:
+    postgresql.autocommit = True
+    app = connect(user=APP_ROLE, autocommit=True)
+    fill(app)
+    shift_horizons(postgresql, "wo-2")
+    writer = connect(user=APP_ROLE)
+    set_tenant(writer, TENANT_A)
+    in_flight, _ = append(writer, **event(work_order_id="wo-3", correlation_id=44))
+    repairer = connect(autocommit=True)
+    cleared: list[Any] = []
+    thread = threading.Thread(target=lambda: cleared.append(repairer.execute(REPAIR).fetchone()))
+    thread.start()
+    try:
+        wait_until_blocked(postgresql, repairer.info.backend_pid, "relation", "relation")
+    finally:
+        writer.commit()
+        thread.join(timeout=30)
+    assert cleared == [(2,)]
+    horizon = postgresql.execute(
+        "SELECT paging_horizon IS NOT NULL FROM os_core.work_order_ledger"
+        " WHERE work_order_event_id = %s",
+        [in_flight],
+    ).fetchone()
+    assert horizon == (True,)
+    assert tenant_page(app)[-1] == in_flight
