@@ -1142,6 +1142,19 @@ def test_a_fractional_float_for_an_integer_field_is_refused(
         repo.append(WorkOrderLedgerEventInput(**{**BASE, name: 2.5}))
 
 
+@pytest.mark.parametrize(
+    "value", [Decimal("sNaN"), Decimal("NaN"), Decimal("Infinity"), float("nan"), Decimal("2.5")]
+)
+def test_a_non_integral_decimal_or_float_for_an_integer_field_gets_the_contract_code(
+    postgresql: psycopg.Connection, connect: Connect, value: Any
+) -> None:
+    repo = WorkOrderRepository(connect(user=APP_ROLE, autocommit=True))
+    with pytest.raises(ContractValidationFailed) as caught:
+        repo.append(WorkOrderLedgerEventInput(**{**BASE, "turn_id": value}))
+    assert caught.value.sqlstate == CONTRACT[0]
+    assert caught.value.detail is not None and caught.value.detail.startswith("turn_id")
+
+
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
 def test_a_payload_number_json_cannot_hold_gets_the_contract_code(
     postgresql: psycopg.Connection, connect: Connect, value: float

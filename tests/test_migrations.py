@@ -12,8 +12,15 @@ from pathlib import Path
 import psycopg
 import pytest
 from pytest_postgresql.executors import PostgreSQLExecutor
+from yoyo import get_backend, read_migrations
 
-from selene_core_tables.migrate import apply_migrations, reinstall_sql, rollback_migrations
+from selene_core_tables.migrate import (
+    apply_migrations,
+    reinstall_sql,
+    rollback_migrations,
+    yoyo_url,
+)
+from selene_core_tables.resources import resource_dir
 from selene_core_tables.server import find_bindir
 from tests.conftest import PARTITIONED, TEST_PARTITIONS, conninfo
 
@@ -100,3 +107,43 @@ def test_a_dba_can_apply_the_migrations_with_the_yoyo_command(
         capture_output=True,
     )
     assert dump_schema(postgresql_proc, empty) == SNAPSHOT.read_text()
+
+
+@pytest.mark.parametrize(
+    "planted",
+    [
+        "CREATE INDEX work_order_ledger_by_work_order_covering"
+        " ON os_core.work_order_ledger (tenant_id, work_order_id)",
+        # What a failed CREATE INDEX CONCURRENTLY leaves behind: an index marked invalid.
+        "CREATE INDEX work_order_ledger_by_work_order_covering ON os_core.work_order_ledger"
+        " (tenant_id, work_order_id, work_order_event_id) INCLUDE (step_id, lease_owner_id);"
+        " UPDATE pg_index SET indisvalid = false"
+        " WHERE indexrelid = 'os_core.work_order_ledger_by_work_order_covering'::regclass",
+    ],
+    ids=["defined-otherwise", "invalid"],
+)
+def test_migration_0005_stops_rather_than_put_a_wrong_prebuilt_index_in_place(
+    postgresql_proc: PostgreSQLExecutor, postgresql: psycopg.Connection, dbname: str, planted: str
+) -> None:
+    """A DBA may pre-build 0005's index CONCURRENTLY; a broken pre-build stops the migration."""
+    target = conninfo(postgresql_proc, dbname)
+    postgresql.close()
+    migrations = read_migrations(str(resource_dir("migrations")))
+    with get_backend(yoyo_url(target)) as backend, backend.lock():
+        applied = backend.to_rollback(migrations)
+        backend.rollback_migrations(applied.filter(lambda m: m.id.startswith("0005.")))
+    with psycopg.connect(target, autocommit=True) as conn:
+        conn.execute(planted)
+    with pytest.raises(psycopg.Error, match="is not the index 0005 builds"):
+        apply_migrations(target)
+    with psycopg.connect(target, autocommit=True) as conn:
+        conn.execute("DROP INDEX os_core.work_order_ledger_by_work_order_covering")
+    assert apply_migrations(target) == 1
+    with psycopg.connect(target) as conn:
+        definition = conn.execute(
+            "SELECT pg_get_indexdef('os_core.work_order_ledger_by_work_order'::regclass)"
+        ).fetchone()
+    assert definition is not None
+    assert definition[0].endswith(
+        "(tenant_id, work_order_id, work_order_event_id) INCLUDE (step_id, lease_owner_id)"
+    )

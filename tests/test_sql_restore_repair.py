@@ -132,3 +132,19 @@ def test_it_waits_for_an_append_in_flight_and_leaves_its_horizon(
     ).fetchone()
     assert horizon == (True,)
     assert tenant_page(app)[-1] == in_flight
+
+
+def test_it_refuses_a_transaction_that_already_has_an_xid(
+    postgresql: psycopg.Connection, connect: Connect
+) -> None:
+    """An xid taken before the lock could lie below the horizon of an append committed since."""
+    postgresql.autocommit = True
+    fill(connect(user=APP_ROLE, autocommit=True))
+    shift_horizons(postgresql, "wo-2")
+    repairer = connect()
+    repairer.execute("SELECT pg_current_xact_id()")
+    with pytest.raises(psycopg.errors.ActiveSqlTransaction):
+        repairer.execute(REPAIR)
+    repairer.rollback()
+    assert repairer.execute(REPAIR).fetchone() == (2,)  # first thing in its transaction
+    repairer.commit()

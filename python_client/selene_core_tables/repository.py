@@ -426,8 +426,10 @@ def _check_integer(name: str, value: Any, sql_type: str) -> None:
     """Refuse a non-integral number, or one beyond the range of the parameter's SQL type."""
     if value is None or isinstance(value, bool):
         return
-    if isinstance(value, float | Decimal) and not (math.isfinite(value) and value == int(value)):
-        raise _refused_here(f"{name} must be an integer, got {value!r}")
+    if isinstance(value, float | Decimal):
+        finite = value.is_finite() if isinstance(value, Decimal) else math.isfinite(value)
+        if not (finite and value == int(value)):
+            raise _refused_here(f"{name} must be an integer, got {value!r}")
     if sql_type in _SQL_INTEGER_RANGES and isinstance(value, int | float | Decimal):
         low, high = _SQL_INTEGER_RANGES[sql_type]
         if not low <= int(value) <= high:

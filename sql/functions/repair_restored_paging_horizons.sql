@@ -7,6 +7,8 @@ LANGUAGE plpgsql
 VOLATILE
 PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
+-- Do not queue for long behind a stuck append: every new append would queue behind us.
+SET lock_timeout = '5s'
 AS $$
 DECLARE
     _cleared bigint;
@@ -18,6 +20,15 @@ BEGIN
             MESSAGE = 'repair_restored_paging_horizons: must be run by a superuser',
             DETAIL = format('current_user is %I.', current_user),
             HINT = 'It edits ledger rows past the append-only triggers, which only a superuser can.';
+    END IF;
+    -- The argument below needs the transaction's xid taken after the lock: an xid
+    -- taken earlier could be below the horizon of an append that committed since.
+    IF pg_current_xact_id_if_assigned() IS NOT NULL THEN
+        RAISE EXCEPTION USING
+            ERRCODE = 'active_sql_transaction',
+            MESSAGE = 'repair_restored_paging_horizons: must run in a transaction of its own',
+            DETAIL = 'This transaction has already written (it has a transaction id).',
+            HINT = 'Call it alone, outside BEGIN ... COMMIT, or first thing after BEGIN.';
     END IF;
     -- SHARE conflicts with the appends' ROW EXCLUSIVE: it waits for the appends in
     -- flight and holds new ones until the end of the transaction. Every horizon this
@@ -33,6 +44,6 @@ END;
 $$;
 
 COMMENT ON FUNCTION os_core.repair_restored_paging_horizons() IS
-'After a logical restore into a cluster whose transaction ids are behind the old one''s: clears (to NULL, which counts as passed) every ledger paging_horizon above the current transaction id, so that tenant-wide ledger reads see the restored events; returns how many. Superuser only; safe with appends running (it waits for those in flight and holds new ones until it commits). The one in-place edit of the ledger: paging_horizon is not a contract field. docs/dba.md, "Restoring into another cluster".';
+'After a logical restore into a cluster whose transaction ids are behind the old one''s: clears (to NULL, which counts as passed) every ledger paging_horizon above the current transaction id, so that tenant-wide ledger reads see the restored events; returns how many. Superuser only, in a transaction of its own; safe with appends running (it waits up to 5 s for those in flight and holds new ones until it commits). The one in-place edit of the ledger: paging_horizon is not a contract field. docs/dba.md, "Restoring into another cluster".';
 
 ALTER FUNCTION os_core.repair_restored_paging_horizons() OWNER TO selene_owner;

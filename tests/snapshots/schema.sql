@@ -1165,6 +1165,7 @@ COMMENT ON FUNCTION os_core.raise_error(p_reason_code text, p_detail text, p_hin
 CREATE FUNCTION os_core.repair_restored_paging_horizons() RETURNS bigint
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
+    SET lock_timeout TO '5s'
     AS $$
 DECLARE
     _cleared bigint;
@@ -1176,6 +1177,15 @@ BEGIN
             MESSAGE = 'repair_restored_paging_horizons: must be run by a superuser',
             DETAIL = format('current_user is %I.', current_user),
             HINT = 'It edits ledger rows past the append-only triggers, which only a superuser can.';
+    END IF;
+    -- The argument below needs the transaction's xid taken after the lock: an xid
+    -- taken earlier could be below the horizon of an append that committed since.
+    IF pg_current_xact_id_if_assigned() IS NOT NULL THEN
+        RAISE EXCEPTION USING
+            ERRCODE = 'active_sql_transaction',
+            MESSAGE = 'repair_restored_paging_horizons: must run in a transaction of its own',
+            DETAIL = 'This transaction has already written (it has a transaction id).',
+            HINT = 'Call it alone, outside BEGIN ... COMMIT, or first thing after BEGIN.';
     END IF;
     -- SHARE conflicts with the appends' ROW EXCLUSIVE: it waits for the appends in
     -- flight and holds new ones until the end of the transaction. Every horizon this
@@ -1197,7 +1207,7 @@ ALTER FUNCTION os_core.repair_restored_paging_horizons() OWNER TO selene_owner;
 -- Name: FUNCTION repair_restored_paging_horizons(); Type: COMMENT; Schema: os_core; Owner: selene_owner
 --
 
-COMMENT ON FUNCTION os_core.repair_restored_paging_horizons() IS 'After a logical restore into a cluster whose transaction ids are behind the old one''s: clears (to NULL, which counts as passed) every ledger paging_horizon above the current transaction id, so that tenant-wide ledger reads see the restored events; returns how many. Superuser only; safe with appends running (it waits for those in flight and holds new ones until it commits). The one in-place edit of the ledger: paging_horizon is not a contract field. docs/dba.md, "Restoring into another cluster".';
+COMMENT ON FUNCTION os_core.repair_restored_paging_horizons() IS 'After a logical restore into a cluster whose transaction ids are behind the old one''s: clears (to NULL, which counts as passed) every ledger paging_horizon above the current transaction id, so that tenant-wide ledger reads see the restored events; returns how many. Superuser only, in a transaction of its own; safe with appends running (it waits up to 5 s for those in flight and holds new ones until it commits). The one in-place edit of the ledger: paging_horizon is not a contract field. docs/dba.md, "Restoring into another cluster".';
 
 
 --
@@ -1386,7 +1396,7 @@ ALTER FUNCTION os_core.tenant_stats(p_tenant_id text) OWNER TO selene_projector;
 -- Name: FUNCTION tenant_stats(p_tenant_id text); Type: COMMENT; Schema: os_core; Owner: selene_projector
 --
 
-COMMENT ON FUNCTION os_core.tenant_stats(p_tenant_id text) IS 'Monitoring, per tenant (one, or every tenant with NULL, which needs selene_dba): ledger events, last event id and its recorded_at, work orders by status, active leases, and whether the projection''s event counts and last event agree with the ledger (projection_agrees false: run verify). Reads the tenant''s ledger index and projections once; writes nothing. Errors: OS_WORK_ORDER_TENANT_SCOPE_VIOLATION (SE003).';
+COMMENT ON FUNCTION os_core.tenant_stats(p_tenant_id text) IS 'Monitoring, per tenant (one, or every tenant with NULL, which needs selene_dba): ledger events, last event id and its recorded_at, work orders by status, active leases, and whether the projection''s event counts and last event agree with the ledger (projection_agrees false: run verify). active_leases counts leases not released, expired or not. Reads the tenant''s ledger index and projections once; writes nothing. Errors: OS_WORK_ORDER_TENANT_SCOPE_VIOLATION (SE003), OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED (SE004) for a malformed tenant id.';
 
 
 --
