@@ -125,37 +125,33 @@ SELECT throws_ok($$SELECT * FROM os_core.work_order_lease_read('acme', 'wo-os')$
 RESET ROLE;
 
 -- Advisory locks: only the product's function owners may take one.
+CREATE TABLE tap.advisory_lock_functions AS
+SELECT p.oid::regprocedure AS signature
+FROM pg_catalog.pg_proc AS p
+WHERE
+    p.pronamespace = 'pg_catalog'::regnamespace
+    AND p.proname ~ '^pg_(try_)?advisory_(xact_)?lock(_shared)?$';
 SELECT is(
-    (
-        SELECT count(*)::integer FROM pg_catalog.pg_proc AS p
-        WHERE
-            p.pronamespace = 'pg_catalog'::regnamespace
-            AND p.proname ~ '^pg_(try_)?advisory_(xact_)?lock(_shared)?$'
-    ),
+    (SELECT count(*)::integer FROM tap.advisory_lock_functions),
     16,
     'There are 16 functions that take an advisory lock (8 kinds, bigint and int4 pair keys).'
 );
 SELECT is(
     (
-        SELECT array_agg(format('%s: %s', r.rolname, p.oid::regprocedure) ORDER BY 1)
-        FROM pg_catalog.pg_proc AS p
+        SELECT array_agg(format('%s: %s', r.rolname, f.signature) ORDER BY 1)
+        FROM tap.advisory_lock_functions AS f
         CROSS JOIN (VALUES ('selene_os'), ('selene_dba'), ('tap_public_only')) AS r (rolname)
-        WHERE
-            p.pronamespace = 'pg_catalog'::regnamespace
-            AND p.proname ~ '^pg_(try_)?advisory_(xact_)?lock(_shared)?$'
-            AND has_function_privilege(r.rolname, p.oid, 'EXECUTE')
+        WHERE has_function_privilege(r.rolname, f.signature, 'EXECUTE')
     ),
     NULL,
     'selene_os, selene_dba and PUBLIC cannot take any advisory lock.'
 );
 SELECT is(
     (
-        SELECT count(*)::integer FROM pg_catalog.pg_proc AS p
+        SELECT count(*)::integer
+        FROM tap.advisory_lock_functions AS f
         CROSS JOIN (VALUES ('selene_owner'), ('selene_projector')) AS r (rolname)
-        WHERE
-            p.pronamespace = 'pg_catalog'::regnamespace
-            AND p.proname ~ '^pg_(try_)?advisory_(xact_)?lock(_shared)?$'
-            AND has_function_privilege(r.rolname, p.oid, 'EXECUTE')
+        WHERE has_function_privilege(r.rolname, f.signature, 'EXECUTE')
     ),
     32,
     'selene_owner (append, cancel) and selene_projector (rebuild) can take all 16.'

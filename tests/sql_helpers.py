@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from psycopg.rows import namedtuple_row
+from psycopg.rows import dict_row, namedtuple_row
 from psycopg.types.json import Jsonb
 
 TENANT_A = "tenant-a"
@@ -123,6 +123,16 @@ def append(conn: psycopg.Connection, **fields: Any) -> tuple[int, bool]:
 
 def set_tenant(conn: psycopg.Connection, tenant_id: str) -> None:
     conn.execute("SELECT os_core.set_tenant(%s::text)", [tenant_id])
+
+
+def read_as(
+    conn: psycopg.Connection, tenant_id: str | None, sql: str, params: list[Any]
+) -> list[dict[str, Any]]:
+    """Run ``sql`` in a transaction of its own, ``tenant_id`` declared (None: none); its rows."""
+    with conn.transaction():
+        if tenant_id is not None:
+            set_tenant(conn, tenant_id)
+        return conn.cursor(row_factory=dict_row).execute(sql, params).fetchall()
 
 
 def append_committed(conn: psycopg.Connection, **fields: Any) -> tuple[int, bool]:

@@ -71,7 +71,7 @@ from tests.projection_model import (
     Verdict,
     normalized,
 )
-from tests.sql_helpers import APPEND_PARAMETER_TYPES, append_sql, set_tenant
+from tests.sql_helpers import APPEND_PARAMETER_TYPES, append_sql, ledger_state, set_tenant
 
 LONG = os.environ.get("SELENE_LONG") == "1"
 EVENTS_PER_EXAMPLE = 40
@@ -1125,12 +1125,8 @@ def test_an_integer_beyond_the_parameter_type_is_refused_at_the_call_in_sql(
 
 
 def ledger_and_audit_counts(superuser: psycopg.Connection) -> tuple[int, int]:
-    row = superuser.execute(
-        "SELECT (SELECT count(*) FROM os_core.work_order_ledger),"
-        " (SELECT count(*) FROM ph1j.audit_events)"
-    ).fetchone()
-    assert row is not None
-    return row[0], row[1]
+    state = ledger_state(superuser)
+    return state.ledger_rows, state.audit_rows
 
 
 @pytest.mark.parametrize("name", ["turn_id", "reason_code", "created_at"])
@@ -1226,8 +1222,4 @@ def test_nul_characters_are_refused_before_anything_is_written(
     with pytest.raises(psycopg.Error) as caught:
         repo.append(WorkOrderLedgerEventInput(**BASE, payload={"a": "x\x00y"}))
     assert caught.value.sqlstate == "22P05"
-    counts = postgresql.execute(
-        "SELECT (SELECT count(*) FROM os_core.work_order_ledger),"
-        " (SELECT count(*) FROM ph1j.audit_events)"
-    ).fetchone()
-    assert counts == (0, 0)
+    assert ledger_and_audit_counts(postgresql) == (0, 0)

@@ -16,7 +16,7 @@ from tests.sql_helpers import (
     append_committed,
     event,
     ledger_state,
-    set_tenant,
+    read_as,
 )
 
 Connect = Callable[..., psycopg.Connection]
@@ -69,9 +69,7 @@ class History:
 
 
 def read(conn: psycopg.Connection, sql: str, params: list[Any], tenant: str = TENANT_A) -> list:
-    with conn.transaction():
-        set_tenant(conn, tenant)
-        return conn.cursor(row_factory=dict_row).execute(sql, params).fetchall()
+    return read_as(conn, tenant, sql, params)
 
 
 def attempts(app: psycopg.Connection, work_order_id: str = "wo-1") -> list[dict[str, Any]]:

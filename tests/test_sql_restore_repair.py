@@ -20,6 +20,7 @@ from tests.sql_helpers import (
     append,
     append_committed,
     event,
+    read_as,
     set_tenant,
     wait_until_blocked,
 )
@@ -30,9 +31,7 @@ Connect = Callable[..., psycopg.Connection]
 
 
 def tenant_page(app: psycopg.Connection) -> list[int]:
-    with app.transaction():
-        set_tenant(app, TENANT_A)
-        return [row[0] for row in app.execute(TENANT_PAGE, [TENANT_A]).fetchall()]
+    return [row["work_order_event_id"] for row in read_as(app, TENANT_A, TENANT_PAGE, [TENANT_A])]
 
 
 def ledger_without_horizons(superuser: psycopg.Connection) -> list[tuple[Any, ...]]:

@@ -7,10 +7,9 @@ from typing import Any
 
 import psycopg
 import pytest
-from psycopg.rows import dict_row
 
 from tests.conftest import APP_ROLE, DBA_ROLE
-from tests.sql_helpers import TENANT_A, TENANT_B, append_committed, event, set_tenant
+from tests.sql_helpers import TENANT_A, TENANT_B, append_committed, event, read_as
 
 STATS = "SELECT * FROM os_core.tenant_stats(%s::text)"
 Connect = Callable[..., psycopg.Connection]
@@ -18,10 +17,7 @@ Connect = Callable[..., psycopg.Connection]
 
 def stats(conn: psycopg.Connection, declared: str | None, tenant_id: str | None) -> list[dict]:
     """Call tenant_stats in a transaction of its own, with ``declared`` as the tenant."""
-    with conn.transaction():
-        if declared is not None:
-            set_tenant(conn, declared)
-        return conn.cursor(row_factory=dict_row).execute(STATS, [tenant_id]).fetchall()
+    return read_as(conn, declared, STATS, [tenant_id])
 
 
 def fill(app: psycopg.Connection) -> None:
