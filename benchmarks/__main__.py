@@ -58,6 +58,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--keep", action="store_true", help="leave the cluster running")
     parser.add_argument(
+        "--set",
+        dest="settings",
+        metavar="NAME=VALUE",
+        action="append",
+        default=[],
+        help="server setting for the cluster (repeatable), e.g. --set shared_buffers=4GB",
+    )
+    parser.add_argument(
         "--validate",
         action="store_true",
         help="first prove on small data that loading writes what the append would",
@@ -102,6 +110,17 @@ def config_from(args: argparse.Namespace) -> suites.Config:
     return dataclasses.replace(config, **overrides)
 
 
+def settings_from(args: argparse.Namespace) -> dict[str, str]:
+    """Return the ``--set NAME=VALUE`` server settings as a mapping."""
+    settings: dict[str, str] = {}
+    for item in args.settings:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise SystemExit(f"--set wants NAME=VALUE, got {item!r}")
+        settings[name.strip()] = value.strip()
+    return settings
+
+
 def _git(*args: str) -> str:
     result = subprocess.run(["git", *args], capture_output=True, text=True, check=False)
     return result.stdout.strip()
@@ -114,6 +133,7 @@ def _server_facts(bench: suites.Bench) -> dict[str, Any]:
         "synchronous_commit",
         "full_page_writes",
         "shared_buffers",
+        "wal_compression",
         "work_mem",
         "maintenance_work_mem",
         "max_wal_size",
@@ -149,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
     def log(line: str) -> None:
         print(f"[{time.time() - started:7.1f} s] {line}", flush=True)
 
-    with throwaway_cluster(args.workdir, keep=args.keep) as cluster:
+    with throwaway_cluster(args.workdir, keep=args.keep, settings=settings_from(args)) as cluster:
         bench = suites.Bench(cluster, config, log)
         if args.patch:
             bench.patches = [path.read_text(encoding="utf-8") for path in args.patch]
