@@ -415,10 +415,11 @@ def _append_parameters(
         _check_integer(name, values[name], _PARAMETER_TYPES[name])
     if event.payload is not None:
         try:
-            _strict_json(values["payload"])
+            text = _strict_json(values["payload"])
         except (TypeError, ValueError) as error:
             raise _refused_here(f"payload must be a JSON object of JSON values: {error}") from None
-        values["payload"] = Jsonb(values["payload"], dumps=_strict_json)
+        # Serialised once: the text that passed the check is the text sent.
+        values["payload"] = Jsonb(values["payload"], dumps=lambda _payload: text)
     return values
 
 
