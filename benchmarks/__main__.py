@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks import report, suites
+from benchmarks import plot, report, suites
 from benchmarks.cluster import throwaway_cluster
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
@@ -196,6 +196,7 @@ def run(args: argparse.Namespace) -> int:
         "runs": bench.runs,
     }
     details_path = report.write(args.output, bench.metrics, details)
+    picture = plot.draw(details, plot.png_beside(args.output))
     print()
     print(report.table(bench.metrics))
     print()
@@ -205,7 +206,8 @@ def run(args: argparse.Namespace) -> int:
         f"targets met: {len(met)}, missed: {len(missed)}"
         + (f" ({', '.join(missed)})" if missed else "")
     )
-    print(f"wrote {args.output} and {details_path} in {elapsed / 60:.1f} min")
+    written = [str(path) for path in (args.output, details_path, picture) if path]
+    print(f"wrote {', '.join(written)} in {elapsed / 60:.1f} min")
     return 0
 
 
@@ -216,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks import profile
 
         return profile.main(argv)
+    if argv and argv[0] == "plot":
+        return plot.main(argv[1:])
     return run(_parser().parse_args(argv))
 
 

@@ -270,23 +270,40 @@ def loaded(conn: psycopg.Connection) -> Dataset | None:
     return None if row is None else Dataset(**row[0])
 
 
-def create_bare_ledger(conn: psycopg.Connection) -> None:
-    """Create ``bench.bare_ledger``: the ledger's columns, constraints and indexes, its rows.
+def create_bare_tables(conn: psycopg.Connection) -> None:
+    """Create the bare copies the baselines write: ledger, current projection, audit trail.
 
-    No row-level security, no triggers, no function: the ceiling a single-row INSERT
-    can reach on an equally indexed table of the same size.
+    ``bench.bare_ledger`` and ``bench.bare_current`` have the columns, domains,
+    constraints, indexes and rows of ``os_core.work_order_ledger`` and
+    ``os_core.work_orders_current``; ``bench.bare_audit`` those of ``ph1j.audit_events``
+    (empty, as the loaded audit trail is). No row-level security, no triggers, no
+    function: what PostgreSQL itself needs for the rows an append writes.
     """
-    conn.execute("DROP TABLE IF EXISTS bench.bare_ledger")
-    conn.execute("CREATE TABLE bench.bare_ledger (LIKE os_core.work_order_ledger INCLUDING ALL)")
-    conn.execute(
-        "INSERT INTO bench.bare_ledger OVERRIDING SYSTEM VALUE "
-        "SELECT * FROM os_core.work_order_ledger"
+    copies = (
+        ("bare_ledger", "os_core.work_order_ledger", "OVERRIDING SYSTEM VALUE"),
+        ("bare_current", "os_core.work_orders_current", ""),
+        ("bare_audit", "ph1j.audit_events", None),
     )
+    for name, source, overriding in copies:
+        conn.execute(f"DROP TABLE IF EXISTS bench.{name}")
+        conn.execute(f"CREATE TABLE bench.{name} (LIKE {source} INCLUDING ALL)")
+        if overriding is not None:
+            conn.execute(f"INSERT INTO bench.{name} {overriding} SELECT * FROM {source}")
     conn.execute(
         "SELECT setval(pg_get_serial_sequence('bench.bare_ledger', 'work_order_event_id'), "
         "(SELECT max(work_order_event_id) FROM os_core.work_order_ledger))"
     )
-    conn.execute("VACUUM (ANALYZE) bench.bare_ledger")
+    for name, _, _ in copies:
+        conn.execute(f"VACUUM (ANALYZE) bench.{name}")
+
+
+def has_bare_tables(conn: psycopg.Connection) -> bool:
+    """Whether ``create_bare_tables`` ran in this database (a reused one may predate it)."""
+    row = conn.execute(
+        "SELECT to_regclass('bench.bare_current') IS NOT NULL"
+        " AND to_regclass('bench.bare_audit') IS NOT NULL"
+    ).fetchone()
+    return bool(row and row[0])
 
 
 def validate(superuser: psycopg.Connection, app: psycopg.Connection, dataset: Dataset) -> int:

@@ -37,6 +37,7 @@ _USERS = {
     "append": APP_ROLE,
     "append_pipelined": APP_ROLE,
     "bare_insert_in_transaction": SUPERUSER,
+    "bare_append_writes_in_transaction": SUPERUSER,
     "current_read": APP_ROLE,
     "current_read_pipelined": APP_ROLE,
     "ledger_read": APP_ROLE,

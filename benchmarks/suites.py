@@ -85,6 +85,12 @@ class Config:
     """Events per ledger page."""
     growth_factor: int
     """Events per work order of the large data set (growth)."""
+    rebuild_tenant_counts: tuple[int, ...] = field(default=())
+    """Tenant counts of smaller rebuild ledgers, for rebuild seconds against ledger size.
+
+    Each tenant has ``rebuild_work_orders`` work orders; counts not below ``tenants``
+    are skipped.
+    """
     read_clients: int = field(default=0)
     """Clients of the read benchmarks; 0: the highest of ``clients``."""
 
@@ -99,8 +105,8 @@ PROFILES: dict[str, Config] = {
         profile="default",
         suites=("read", "append", "client", "rebuild"),
         runs=3,
-        duration=10,
-        warmup=3,
+        duration=8,
+        warmup=2,
         clients=(1, 4, 8),
         tenants=10,
         work_orders=100_000,
@@ -109,6 +115,7 @@ PROFILES: dict[str, Config] = {
         batch_size=500,
         page=100,
         growth_factor=10,
+        rebuild_tenant_counts=(2, 5),
     ),
     "quick": Config(
         profile="quick",
@@ -124,6 +131,7 @@ PROFILES: dict[str, Config] = {
         batch_size=500,
         page=100,
         growth_factor=10,
+        rebuild_tenant_counts=(1,),
     ),
     "large": Config(
         profile="large",
@@ -188,8 +196,10 @@ class Bench:
             self.cluster.ensure_database(dbname)
             with self.cluster.connect(dbname) as conn:
                 datasets.load(conn, dataset, log=self.log)
-                if bare:
-                    datasets.create_bare_ledger(conn)
+        if bare:
+            with self.cluster.connect(dbname) as conn:
+                if not reused or not datasets.has_bare_tables(conn):
+                    datasets.create_bare_tables(conn)
         with self.cluster.connect(dbname) as conn:
             for patch in self.patches:
                 conn.execute(patch)
@@ -440,7 +450,11 @@ def append_suite(bench: Bench) -> None:
     bench.log(f"append: {config.clients} clients, {config.runs} x {config.duration:g} s")
     bench.warm_up(
         APPEND_DB,
-        [(SUPERUSER, "bare_insert", variables), (APP_ROLE, "append", variables)],
+        [
+            (SUPERUSER, "bare_insert", variables),
+            (SUPERUSER, "bare_append_writes_in_transaction", variables),
+            (APP_ROLE, "append", variables),
+        ],
     )
     top = config.max_clients
     for _ in range(config.runs):
@@ -449,14 +463,8 @@ def append_suite(bench: Bench) -> None:
                 f"bare_insert.{clients}c", APPEND_DB, SUPERUSER, "bare_insert", clients, variables
             )
             bench.pgbench(f"append.{clients}c", APPEND_DB, APP_ROLE, "append", clients, variables)
-        bench.pgbench(
-            f"bare_insert_in_transaction.{top}c",
-            APPEND_DB,
-            SUPERUSER,
-            "bare_insert_in_transaction",
-            top,
-            variables,
-        )
+        for baseline in ("bare_insert_in_transaction", "bare_append_writes_in_transaction"):
+            bench.pgbench(f"{baseline}.{top}c", APPEND_DB, SUPERUSER, baseline, top, variables)
         with policies_disabled(bench.cluster, APPEND_DB):
             bench.pgbench(
                 f"append_without_rls.{top}c", APPEND_DB, APP_ROLE, "append", top, variables
@@ -478,6 +486,19 @@ def append_suite(bench: Bench) -> None:
             bench.med(f"append.{top}c", "server_cpu_us_per_tx"),
             "µs",
             bench.med(f"bare_insert_in_transaction.{top}c", "server_cpu_us_per_tx"),
+            lower_is_better=True,
+        ),
+        metric(
+            f"append.tps.{top}c.vs_bare_append_writes_in_transaction",
+            bench.med(f"append.{top}c", "tps"),
+            "tps",
+            bench.med(f"bare_append_writes_in_transaction.{top}c", "tps"),
+        ),
+        metric(
+            f"append.server_cpu_us_per_tx.{top}c.vs_bare_append_writes_in_transaction",
+            bench.med(f"append.{top}c", "server_cpu_us_per_tx"),
+            "µs",
+            bench.med(f"bare_append_writes_in_transaction.{top}c", "server_cpu_us_per_tx"),
             lower_is_better=True,
         ),
     )
@@ -605,14 +626,29 @@ def _temp_bytes(cluster: BenchCluster, dbname: str) -> int:
     return int(row[0]) if row else 0
 
 
+def _ledger_events(cluster: BenchCluster, dbname: str) -> int:
+    with cluster.connect(dbname) as conn:
+        row = conn.execute("SELECT count(*) FROM os_core.work_order_ledger").fetchone()
+    return int(row[0]) if row else 0
+
+
 def _timed(
-    bench: Bench, key: str, user: str, run: Callable[[psycopg.Connection], object]
+    bench: Bench,
+    key: str,
+    user: str,
+    run: Callable[[psycopg.Connection], object],
+    dbname: str = REBUILD_DB,
 ) -> object:
-    """Run ``run`` on a fresh connection as ``user``: wall time, backend peak memory, temp."""
+    """Run ``run`` on a fresh connection to ``dbname`` as ``user``; keep its figures.
+
+    Wall time, the backend's peak private memory, temporary files written, and events
+    per second over that database's ledger.
+    """
     cluster = bench.cluster
-    bench.checkpoint(REBUILD_DB)
-    temp_before = _temp_bytes(cluster, REBUILD_DB)
-    with cluster.connect(REBUILD_DB, user) as conn:
+    bench.checkpoint(dbname)
+    temp_before = _temp_bytes(cluster, dbname)
+    events = _ledger_events(cluster, dbname)
+    with cluster.connect(dbname, user) as conn:
         pid_row = conn.execute("SELECT pg_backend_pid()").fetchone()
         assert pid_row is not None
         tracemalloc.start()
@@ -623,9 +659,9 @@ def _timed(
         client_peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
     time.sleep(0.3)  # the backend's statistics are flushed when it exits
-    temp = _temp_bytes(cluster, REBUILD_DB) - temp_before
-    events = bench.config.tenants * bench.config.rebuild_work_orders * datasets.LIFECYCLE_EVENTS
+    temp = _temp_bytes(cluster, dbname) - temp_before
     run_figures = {
+        "events": events,
         "seconds": seconds,
         "events_per_s": events / seconds,
         "backend_peak_private_mb": memory.peak_kb / 1024,
@@ -640,61 +676,87 @@ def _timed(
     return result
 
 
+_CTAS_DISTINCT_ON = (
+    "CREATE TABLE bench.ctas_current AS SELECT DISTINCT ON (tenant_id, work_order_id) * "
+    "FROM os_core.work_order_ledger "
+    "ORDER BY tenant_id, work_order_id, work_order_event_id DESC"
+)
+"""The baseline: the current projection by ``CREATE TABLE AS SELECT DISTINCT ON``."""
+_CTAS_CURRENT_VIEW = (
+    "CREATE TABLE bench.ctas_current AS SELECT * FROM os_core.work_orders_current_from_ledger"
+)
+"""The current projection computed as the rebuild computes it, into a bare table too."""
+_REPLAY_CURRENT = (
+    "INSERT INTO os_core.work_orders_current SELECT * FROM os_core.work_orders_current_from_ledger"
+)
+"""What the rebuild does with it: into work_orders_current, its three indexes, domains."""
+
+
+def _rebuild(conn: psycopg.Connection) -> Any:
+    return WorkOrderRepository(conn).rebuild()
+
+
+def _rebuild_round(bench: Bench, dbname: str, prefix: str, *, complete: bool) -> None:
+    """One run of the rebuild measurements on ``dbname``, kept under ``prefix``.
+
+    Always: the CTAS baseline, the current view as a CTAS, the rebuild of all three
+    projections from empty ones. ``complete`` adds the current view into its indexed
+    table and the rebuild of consistent projections (nothing to repair).
+    """
+    cluster = bench.cluster
+    events = _ledger_events(cluster, dbname)
+
+    def execute(*statements: str) -> None:
+        with cluster.connect(dbname) as conn:
+            for statement in statements:
+                conn.execute(statement)
+
+    execute("DROP TABLE IF EXISTS bench.ctas_current")
+    _timed(
+        bench,
+        f"{prefix}.ctas_distinct_on",
+        SUPERUSER,
+        lambda c: c.execute(_CTAS_DISTINCT_ON),
+        dbname,
+    )
+    execute("DROP TABLE bench.ctas_current")
+    _timed(bench, f"{prefix}.current", SUPERUSER, lambda c: c.execute(_CTAS_CURRENT_VIEW), dbname)
+    execute("DROP TABLE bench.ctas_current")
+    if complete:
+        execute("TRUNCATE os_core.work_orders_current")
+        _timed(
+            bench,
+            f"{prefix}.current_into_table",
+            SUPERUSER,
+            lambda c: c.execute(_REPLAY_CURRENT),
+            dbname,
+        )
+    execute(
+        "TRUNCATE os_core.work_orders_current, os_core.work_order_step_attempts, "
+        "os_core.work_order_leases"
+    )
+    result = _timed(bench, f"{prefix}.all", DBA_ROLE, _rebuild, dbname)
+    if getattr(result, "event_count", None) != events:
+        raise RuntimeError(f"the rebuild from empty projections returned {result}")
+    if complete:
+        result = _timed(bench, f"{prefix}.no_drift", DBA_ROLE, _rebuild, dbname)
+        if getattr(result, "rewritten_work_order_count", None) != 0:
+            raise RuntimeError(f"the rebuild of consistent projections returned {result}")
+
+
 def rebuild_suite(bench: Bench) -> None:
-    """Rebuild of the lifecycle data set against CTAS DISTINCT ON over the same ledger."""
+    """Rebuild of the lifecycle data set against CTAS DISTINCT ON over the same ledger.
+
+    Then the same on smaller ledgers (``rebuild_tenant_counts``): seconds against size.
+    """
     config = bench.config
     dataset = datasets.Dataset(
         "lifecycle", config.tenants, config.rebuild_work_orders, datasets.LIFECYCLE_EVENTS
     )
     bench.ensure_dataset(REBUILD_DB, dataset)
-    cluster = bench.cluster
     bench.log(f"rebuild: {dataset.total_events:,} events, {config.runs} runs")
-    ctas = (
-        "CREATE TABLE bench.ctas_current AS SELECT DISTINCT ON (tenant_id, work_order_id) * "
-        "FROM os_core.work_order_ledger "
-        "ORDER BY tenant_id, work_order_id, work_order_event_id DESC"
-    )
-    # The current projection computed the same way, into a new table: the query the
-    # rebuild runs for it, against the baseline's query, both writing a bare table.
-    ctas_view = (
-        "CREATE TABLE bench.ctas_current AS SELECT * FROM os_core.work_orders_current_from_ledger"
-    )
-    # What the rebuild does with it: into work_orders_current, its three indexes, domains.
-    replay_current = (
-        "INSERT INTO os_core.work_orders_current "
-        "SELECT * FROM os_core.work_orders_current_from_ledger"
-    )
-
-    def rebuild(conn: psycopg.Connection) -> Any:
-        return WorkOrderRepository(conn).rebuild()
-
     for _ in range(config.runs):
-        with cluster.connect(REBUILD_DB) as conn:
-            conn.execute("DROP TABLE IF EXISTS bench.ctas_current")
-        _timed(bench, "rebuild.ctas_distinct_on", SUPERUSER, lambda conn: conn.execute(ctas))
-        with cluster.connect(REBUILD_DB) as conn:
-            conn.execute("DROP TABLE bench.ctas_current")
-        _timed(bench, "rebuild.current", SUPERUSER, lambda conn: conn.execute(ctas_view))
-        with cluster.connect(REBUILD_DB) as conn:
-            conn.execute("DROP TABLE bench.ctas_current")
-            conn.execute("TRUNCATE os_core.work_orders_current")
-        _timed(
-            bench,
-            "rebuild.current_into_table",
-            SUPERUSER,
-            lambda conn: conn.execute(replay_current),
-        )
-        with cluster.connect(REBUILD_DB) as conn:
-            conn.execute(
-                "TRUNCATE os_core.work_orders_current, os_core.work_order_step_attempts, "
-                "os_core.work_order_leases"
-            )
-        result = _timed(bench, "rebuild.all", DBA_ROLE, rebuild)
-        if getattr(result, "event_count", None) != dataset.total_events:
-            raise RuntimeError(f"the rebuild from empty projections returned {result}")
-        result = _timed(bench, "rebuild.no_drift", DBA_ROLE, rebuild)
-        if getattr(result, "rewritten_work_order_count", None) != 0:
-            raise RuntimeError(f"the rebuild of consistent projections returned {result}")
+        _rebuild_round(bench, REBUILD_DB, "rebuild", complete=True)
 
     def seconds_and_rate(name: str, key: str, target: float | None) -> None:
         bench.add(
@@ -748,6 +810,35 @@ def rebuild_suite(bench: Bench) -> None:
             lower_is_better=True,
         ),
     )
+    _rebuild_size_series(bench)
+
+
+def _rebuild_size_series(bench: Bench) -> None:
+    """Rebuild and its baselines on ledgers of fewer tenants: seconds against ledger size."""
+    config = bench.config
+    for tenants in sorted(set(config.rebuild_tenant_counts)):
+        if tenants >= config.tenants:
+            continue
+        dataset = datasets.Dataset(
+            "lifecycle", tenants, config.rebuild_work_orders, datasets.LIFECYCLE_EVENTS
+        )
+        label = _rows(dataset.total_events)
+        dbname = f"{REBUILD_DB}_{label.lower()}"
+        bench.ensure_dataset(dbname, dataset)
+        bench.log(f"rebuild: {dataset.total_events:,} events, {config.runs} runs")
+        prefix = f"rebuild@{label}"
+        for _ in range(config.runs):
+            _rebuild_round(bench, dbname, prefix, complete=False)
+        for name, key in (("current_projection", "current"), ("all_projections", "all")):
+            bench.add(
+                metric(
+                    f"rebuild.{name}.seconds.{label}_events",
+                    bench.med(f"{prefix}.{key}", "seconds"),
+                    "s",
+                    bench.med(f"{prefix}.ctas_distinct_on", "seconds"),
+                    lower_is_better=True,
+                )
+            )
 
 
 # -- growth ----------------------------------------------------------------------------

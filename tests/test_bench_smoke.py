@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from benchmarks import plot
 
 ROOT = Path(__file__).resolve().parents[1]
 KEYS = ["metric", "value", "unit", "baseline", "ratio", "target", "meets"]
@@ -22,6 +23,7 @@ LOWER_IS_BETTER = "(lower is better)"
 # One figure of each suite the quick profile runs, and its target where the issue sets one.
 EXPECTED = {
     "append.tps.8c": 0.8,
+    "append.tps.8c.vs_bare_append_writes_in_transaction": None,
     "current_read.tps.8c": 0.9,
     "ledger_read.tps.8c": None,
     "rls.append.tps.8c.with_vs_without_policies": 0.9,
@@ -29,6 +31,8 @@ EXPECTED = {
     "client.append_many.events_per_s.batch50.vs_one_call_loop": 5.0,
     "rebuild.current_projection.seconds (lower is better)": 1.3,
     "rebuild.all_projections.seconds (lower is better)": 2.0,
+    # The smaller ledger of the size series (--tenants 2: one tenant of 50 x 10 events).
+    "rebuild.all_projections.seconds.500_events (lower is better)": None,
 }
 
 
@@ -74,3 +78,12 @@ def test_the_quick_benchmark_runs_and_writes_latest_json(tmp_path: Path) -> None
     assert details["config"]["profile"] == "quick"
     assert details["server"]["fsync"] == "on"
     assert details["runs"]["append.8c"] and details["runs"]["bare_insert.8c"]
+
+    # The picture, with the rebuild at both ledger sizes.
+    assert (tmp_path / "latest.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert [events for events, _ in plot.rebuild_points(details["runs"], "all")] == [500, 1000]
+    assert [clients for clients, _ in plot.append_points(details["runs"], "append", "tps")] == [
+        1,
+        4,
+        8,
+    ]
