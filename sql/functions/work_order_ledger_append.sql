@@ -248,8 +248,15 @@ BEGIN
         WHERE c.tenant_id = p_tenant_id AND c.work_order_id = p_work_order_id;
     END IF;
 
-    PERFORM os_core.project_step_attempt(_event);
-    PERFORM os_core.project_lease(_event);
+    -- Only the events that change them call the step-attempt and lease projections:
+    -- the conditions are the helpers' own, so a call skipped here would have done
+    -- nothing, and a FIELD_SET or STATUS_CHANGED event saves two calls.
+    IF _event.event_type IN ('STEP_STARTED', 'STEP_FINISHED', 'STEP_FAILED') THEN
+        PERFORM os_core.project_step_attempt(_event);
+    END IF;
+    IF _event.lease_owner_id IS NOT NULL OR os_core.is_terminal_status(_event.work_order_status) THEN
+        PERFORM os_core.project_lease(_event);
+    END IF;
 
     PERFORM ph1j.emit_append_audit(_event, 'APPENDED');
     RETURN QUERY SELECT _event.work_order_event_id, FALSE;
