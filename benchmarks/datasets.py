@@ -230,6 +230,11 @@ def load(conn: psycopg.Connection, dataset: Dataset, *, log: Any = print) -> Non
         [total],
     )
     log(f"  ledger: {total:,} events in {time.monotonic() - started:.1f} s")
+    # Statistics of the whole ledger before the views read it: autovacuum may have
+    # analyzed it after its first chunks, which hold no step events, and with those
+    # statistics the planner pairs the step attempts by a nested loop (hours, not
+    # seconds, on 1M events; docs/dba.md says the same of a rebuild after a restore).
+    conn.execute("ANALYZE os_core.work_order_ledger")
     fill_projections(conn)
     conn.execute("CREATE SCHEMA IF NOT EXISTS bench")
     conn.execute("CREATE TABLE IF NOT EXISTS bench.dataset (description jsonb NOT NULL)")

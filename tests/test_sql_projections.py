@@ -451,3 +451,61 @@ def test_an_append_to_a_work_order_whose_current_row_is_missing_is_refused(
     dba.execute("SELECT * FROM os_core.work_orders_current_rebuild()")
     history.add("FIELD_SET")
     assert verify(dba) == []
+
+
+def _plan_nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from _plan_nodes(child)
+
+
+def test_step_attempts_are_paired_without_a_nested_loop_whatever_the_statistics(
+    dba: psycopg.Connection, su: psycopg.Connection
+) -> None:
+    """Statistics from before a ledger had step events must not make the rebuild quadratic.
+
+    With them, the planner estimated one row for the starts and one for the closes, and
+    a pairing by join became a nested loop comparing every start with every close
+    (unfinished after minutes on 1M events). The view pairs them in one window pass.
+    """
+    su.execute(
+        """
+        INSERT INTO os_core.work_order_ledger (
+            tenant_id, work_order_id, correlation_id, turn_id, event_type, work_order_status,
+            reason_code, created_at
+        )
+        SELECT 'tenant-a', format('wo-%s', n), n, 1, 'WORK_ORDER_CREATED', 'DRAFT', 1, 1000
+        FROM generate_series(1, 2000) AS n
+        """
+    )
+    su.execute("ANALYZE os_core.work_order_ledger")  # statistics without a step event
+    su.execute(
+        """
+        INSERT INTO os_core.work_order_ledger (
+            tenant_id, work_order_id, correlation_id, turn_id, event_type, work_order_status,
+            reason_code, step_id, created_at
+        )
+        SELECT 'tenant-a', format('wo-%s', n), n, e.turn, e.type, 'EXECUTING', 1, 'survey',
+            1000 * e.turn
+        FROM generate_series(1, 2000) AS n
+        CROSS JOIN (VALUES (2, 'STEP_STARTED'), (3, 'STEP_FAILED'), (4, 'STEP_STARTED'))
+            AS e (turn, type)
+        ORDER BY e.turn, n
+        """
+    )
+    [[plan]] = su.execute(
+        "EXPLAIN (FORMAT JSON) SELECT * FROM os_core.work_order_step_attempts_from_ledger"
+    ).fetchone()
+    joins = ("Nested Loop", "Hash Join", "Merge Join")
+    assert [n["Node Type"] for n in _plan_nodes(plan["Plan"]) if n["Node Type"] in joins] == []
+
+    assert dba.execute("SELECT * FROM os_core.work_orders_current_rebuild()").fetchone() == (
+        1,
+        2000,
+        8000,
+        2000,
+    )
+    assert su.execute(
+        "SELECT attempt_index, attempt_status, count(*) FROM os_core.work_order_step_attempts"
+        " GROUP BY 1, 2 ORDER BY 1"
+    ).fetchall() == [(1, "FAILED", 2000), (2, "STARTED", 2000)]

@@ -2559,45 +2559,48 @@ ALTER TABLE os_core.work_order_ledger ALTER COLUMN work_order_event_id ADD GENER
 --
 
 CREATE VIEW os_core.work_order_step_attempts_from_ledger WITH (security_invoker='true') AS
- WITH started AS (
-         SELECT l.tenant_id,
-            l.work_order_id,
-            l.step_id,
-            l.step_input_hash,
-            l.work_order_event_id,
-            l.created_at,
-            row_number() OVER (PARTITION BY l.tenant_id, l.work_order_id, l.step_id ORDER BY l.work_order_event_id) AS attempt_index
-           FROM os_core.work_order_ledger l
-          WHERE ((l.event_type)::text = 'STEP_STARTED'::text)
-        ), closed AS (
-         SELECT l.tenant_id,
-            l.work_order_id,
-            l.step_id,
-            l.event_type,
-            l.reason_code,
-            l.work_order_event_id,
-            l.created_at,
-            row_number() OVER (PARTITION BY l.tenant_id, l.work_order_id, l.step_id ORDER BY l.work_order_event_id) AS attempt_index
-           FROM os_core.work_order_ledger l
-          WHERE ((l.event_type)::text = ANY (ARRAY['STEP_FINISHED'::text, 'STEP_FAILED'::text]))
-        )
- SELECT s.tenant_id,
-    s.work_order_id,
-    s.step_id,
-    (s.attempt_index)::integer AS attempt_index,
-        CASE c.event_type
+ SELECT e.tenant_id,
+    e.work_order_id,
+    e.step_id,
+    (e.attempt_index)::integer AS attempt_index,
+        CASE e.next_event_type
             WHEN 'STEP_FINISHED'::text THEN 'FINISHED'::text
             WHEN 'STEP_FAILED'::text THEN 'FAILED'::text
             ELSE 'STARTED'::text
         END AS attempt_status,
-    s.step_input_hash,
-    s.work_order_event_id AS started_event_id,
-    s.created_at AS started_at,
-    c.work_order_event_id AS finished_event_id,
-    c.created_at AS finished_at,
-    c.reason_code
-   FROM (started s
-     LEFT JOIN closed c ON ((((s.tenant_id)::text = (c.tenant_id)::text) AND ((s.work_order_id)::text = (c.work_order_id)::text) AND ((s.step_id)::text = (c.step_id)::text) AND (s.attempt_index = c.attempt_index))));
+    e.step_input_hash,
+    e.work_order_event_id AS started_event_id,
+    e.created_at AS started_at,
+        CASE
+            WHEN ((e.next_event_type)::text <> 'STEP_STARTED'::text) THEN e.next_event_id
+            ELSE NULL::bigint
+        END AS finished_event_id,
+    (
+        CASE
+            WHEN ((e.next_event_type)::text <> 'STEP_STARTED'::text) THEN (e.next_created_at)::bigint
+            ELSE NULL::bigint
+        END)::os_core.monotonic_ns AS finished_at,
+    (
+        CASE
+            WHEN ((e.next_event_type)::text <> 'STEP_STARTED'::text) THEN (e.next_reason_code)::bigint
+            ELSE NULL::bigint
+        END)::os_core.reason_code AS reason_code
+   FROM ( SELECT l.tenant_id,
+            l.work_order_id,
+            l.step_id,
+            l.step_input_hash,
+            l.event_type,
+            l.work_order_event_id,
+            l.created_at,
+            count(*) FILTER (WHERE ((l.event_type)::text = 'STEP_STARTED'::text)) OVER step AS attempt_index,
+            lead(l.event_type) OVER step AS next_event_type,
+            lead(l.work_order_event_id) OVER step AS next_event_id,
+            lead(l.created_at) OVER step AS next_created_at,
+            lead(l.reason_code) OVER step AS next_reason_code
+           FROM os_core.work_order_ledger l
+          WHERE ((l.event_type)::text = ANY (ARRAY['STEP_STARTED'::text, 'STEP_FINISHED'::text, 'STEP_FAILED'::text]))
+          WINDOW step AS (PARTITION BY l.tenant_id, l.work_order_id, l.step_id ORDER BY l.work_order_event_id)) e
+  WHERE ((e.event_type)::text = 'STEP_STARTED'::text);
 
 
 ALTER TABLE os_core.work_order_step_attempts_from_ledger OWNER TO selene_owner;
