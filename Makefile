@@ -68,11 +68,12 @@ snapshot: venv
 	SELENE_UPDATE_SNAPSHOT=1 $(BIN)/pytest tests/test_migrations.py -k snapshot
 
 # Benchmarks against bare PostgreSQL in a throwaway cluster (benchmarks/README.md):
-# about 15 minutes; BENCH_QUICK=1 for a smoke run, BENCH_ARGS for more options.
-# Both print a table and write benchmarks/results/latest.json.
+# about 9 minutes; BENCH_QUICK=1 for a smoke run, BENCH_ARGS for more options.
+# Prints a table; writes benchmarks/results/latest.json, -details.json and .png.
 bench: venv
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
-# The growth run: appends on a 1M-row and a 10M-row ledger (loading takes a while).
+# The growth run: appends on a 1M-row and a 10M-row ledger (about 5 minutes).
+# Writes benchmarks/results/large.json and large-details.json, not latest.json.
 bench-large: venv
-	$(BIN)/python -m benchmarks --profile large $(BENCH_ARGS)
+	$(BIN)/python -m benchmarks --profile large --output benchmarks/results/large.json $(BENCH_ARGS)
