@@ -140,15 +140,23 @@ def _children_cpu_seconds() -> float:
 def _wait_for_exit(
     cluster: BenchCluster, before: set[int], user: str, timeout: float = 5.0
 ) -> None:
-    """Wait until the backends pgbench started have exited (and their CPU is counted)."""
+    """Wait until the backends pgbench started have exited and been reaped.
+
+    A backend's CPU time moves into the postmaster's ``cutime`` only when the postmaster
+    reaps it; one reaped while :meth:`BenchCluster.server_cpu_seconds` walks ``/proc``
+    can be missed, which made some runs' CPU per transaction a third too low. So a
+    zombie child counts as still running.
+    """
     title = f"postgres: {user} ".encode()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         remaining = False
         for pid in cluster.backend_pids() - before:
             try:
+                state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+                remaining |= state == "Z"
                 remaining |= Path(f"/proc/{pid}/cmdline").read_bytes().startswith(title)
-            except OSError:
+            except (OSError, IndexError):
                 continue
         if not remaining:
             return
