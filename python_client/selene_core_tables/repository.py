@@ -408,7 +408,7 @@ def _append_parameters(
     event: WorkOrderLedgerEventInput, expected_event_count: int | None
 ) -> dict[str, Any]:
     if event.payload is not None:
-        _check_payload_depth(event.payload)  # first: to_dict copies the payload recursively
+        _check_payload_depth(event.payload)  # first: json.dumps recurses into it
     values = event.to_dict()
     values["expected_event_count"] = expected_event_count
     for name in _INTEGER_PARAMETERS:
