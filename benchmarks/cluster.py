@@ -180,16 +180,16 @@ class BenchCluster:
                 total += int(fields[11]) + int(fields[12])  # utime stime
         return total / ticks
 
-    def wal_written(self) -> tuple[int, int]:
-        """Return the WAL the cluster has written so far: (bytes, full-page images).
+    def wal_written(self) -> tuple[int, int, int]:
+        """Return the WAL the cluster has written so far: (bytes, records, full-page images).
 
         From ``pg_stat_wal``, which a backend updates at the latest when it exits;
         differences of it over a run (after its backends exited) are the run's WAL.
         """
         with self.connect("postgres") as conn:
-            row = conn.execute("SELECT wal_bytes, wal_fpi FROM pg_stat_wal").fetchone()
+            row = conn.execute("SELECT wal_bytes, wal_records, wal_fpi FROM pg_stat_wal").fetchone()
         assert row is not None
-        return int(row[0]), int(row[1])
+        return int(row[0]), int(row[1]), int(row[2])
 
     def backend_pids(self) -> set[int]:
         """Return the pids of the postmaster's live children."""

@@ -231,9 +231,9 @@ def load(conn: psycopg.Connection, dataset: Dataset, *, log: Any = print) -> Non
     )
     log(f"  ledger: {total:,} events in {time.monotonic() - started:.1f} s")
     # Statistics of the whole ledger before the views read it: autovacuum may have
-    # analyzed it after its first chunks, which hold no step events, and with those
-    # statistics the planner pairs the step attempts by a nested loop (hours, not
-    # seconds, on 1M events; docs/dba.md says the same of a rebuild after a restore).
+    # analyzed it after its first chunks, which hold no step events. With those, the
+    # step attempts view, when it paired starts and closes by a join (before 7da495b),
+    # ran as a nested loop that did not finish; any view may be misplanned on them.
     conn.execute("ANALYZE os_core.work_order_ledger")
     fill_projections(conn)
     conn.execute("CREATE SCHEMA IF NOT EXISTS bench")

@@ -49,7 +49,14 @@ class PgbenchRun:
     client_cpu_us_per_tx: float
     """CPU time of pgbench itself, per transaction, µs."""
     wal_bytes_per_tx: float
-    """WAL the cluster wrote during the run, per transaction, bytes."""
+    """WAL the cluster wrote during the run, per transaction, bytes.
+
+    Full-page images included: every run starts after a checkpoint, so the first change
+    to each page logs the whole page, and a run of fewer transactions spreads those
+    over fewer of them. Compare ``wal_records_per_tx`` across scripts of unequal speed.
+    """
+    wal_records_per_tx: float
+    """WAL records per transaction: what the transaction logs, whatever the run's length."""
     wal_fpi_per_tx: float
     """Full-page images among it, per transaction."""
 
@@ -102,14 +109,14 @@ def run(
         command += [f"--define={name}={value}" for name, value in variables.items()]
         command.append(dbname)
         before = cluster.backend_pids()
-        wal_bytes, wal_fpi = cluster.wal_written()
+        wal_bytes, wal_records, wal_fpi = cluster.wal_written()
         server_cpu = cluster.server_cpu_seconds()
         client_cpu = _children_cpu_seconds()
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         client_cpu = _children_cpu_seconds() - client_cpu
         _wait_for_exit(cluster, before, user)
         server_cpu = cluster.server_cpu_seconds() - server_cpu
-        wal_bytes_after, wal_fpi_after = cluster.wal_written()
+        wal_bytes_after, wal_records_after, wal_fpi_after = cluster.wal_written()
         output = result.stdout + result.stderr
         failed = _FAILED.search(output)
         if result.returncode != 0 or (failed is not None and int(failed.group(1)) > 0):
@@ -128,6 +135,7 @@ def run(
         server_cpu_us_per_tx=server_cpu * 1e6 / len(latencies),
         client_cpu_us_per_tx=client_cpu * 1e6 / len(latencies),
         wal_bytes_per_tx=(wal_bytes_after - wal_bytes) / len(latencies),
+        wal_records_per_tx=(wal_records_after - wal_records) / len(latencies),
         wal_fpi_per_tx=(wal_fpi_after - wal_fpi) / len(latencies),
     )
 

@@ -4,7 +4,8 @@ Three panels, each ours beside PostgreSQL's own ceiling measured in the same run
 (medians of the runs kept in ``latest-details.json``):
 
 - append throughput against clients: the append against the bare single-row INSERT,
-  and the bare INSERT in the append's four-statement transaction;
+  the bare INSERT in the append's four-statement transaction, and the append's three
+  writes by bare SQL in that transaction;
 - append p99 latency against clients, the same three;
 - rebuild seconds against ledger size: all three projections from empty, the current
   projection's query, and ``CREATE TABLE AS SELECT DISTINCT ON``.
@@ -30,6 +31,12 @@ _APPEND_SERIES = (
     ("append", "work_order_ledger_append", "tab:blue", "o-"),
     ("bare_insert", "bare INSERT (ceiling)", "tab:gray", "s--"),
     ("bare_insert_in_transaction", "bare INSERT in the append's transaction", "tab:gray", "^:"),
+    (
+        "bare_append_writes_in_transaction",
+        "the append's three writes by bare SQL, same transaction",
+        "tab:orange",
+        "D:",
+    ),
 )
 _REBUILD_SERIES = (
     ("all", "rebuild of all three projections", "tab:blue", "o-"),
@@ -100,11 +107,13 @@ def draw(details: Mapping[str, Any], output: Path) -> Path | None:
 
 def _append_panel(axis: Any, runs: Runs, panel: str) -> None:
     field = "tps" if panel == "tps" else "p99_ms"
+    highest = 0.0
     for name, label, color, style in _APPEND_SERIES:
         points = append_points(runs, name, field)
         if points:
             clients, values = zip(*points, strict=True)
             axis.plot(clients, values, style, color=color, label=label)
+            highest = max(highest, *values)
     axis.set_xlabel("pgbench clients")
     if panel == "tps":
         axis.set_title("append throughput")
@@ -112,9 +121,9 @@ def _append_panel(axis: Any, runs: Runs, panel: str) -> None:
     else:
         axis.set_title("append latency, p99")
         axis.set_ylabel("ms")
-    axis.set_ylim(bottom=0)
+    axis.set_ylim(0, highest * 1.5)  # room for the legend above the lines
     axis.grid(alpha=0.3)
-    axis.legend(fontsize=8)
+    axis.legend(fontsize=8, loc="upper left")
 
 
 def _rebuild_panel(axis: Any, runs: Runs) -> None:
@@ -149,9 +158,8 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--output", type=Path, help="default: <results>.png beside it")
     args = parser.parse_args(argv)
     details = json.loads(args.details.read_text(encoding="utf-8"))
-    output = args.output or args.details.with_name(
-        args.details.name.replace("-details.json", ".png")
-    )
+    stem = args.details.name.removesuffix(".json").removesuffix("-details")
+    output = args.output or args.details.with_name(f"{stem}.png")
     drawn = draw(details, output)
     print(f"wrote {drawn}" if drawn else f"{args.details} has no append or rebuild runs to draw")
     return 0

@@ -507,6 +507,13 @@ def append_suite(bench: Bench) -> None:
             lower_is_better=True,
         ),
         metric(
+            f"append.wal_records_per_tx.{top}c.vs_bare_append_writes_in_transaction",
+            bench.med(f"append.{top}c", "wal_records_per_tx"),
+            "records",
+            bench.med(f"bare_append_writes_in_transaction.{top}c", "wal_records_per_tx"),
+            lower_is_better=True,
+        ),
+        metric(
             f"append.wal_bytes_per_tx.{top}c.vs_bare_append_writes_in_transaction",
             bench.med(f"append.{top}c", "wal_bytes_per_tx"),
             "B",

@@ -46,6 +46,10 @@ def test_the_page_shows_the_committed_picture_and_names_its_run() -> None:
     text = PAGE.read_text(encoding="utf-8")
     assert "](../benchmarks/results/latest.png)" in text
     assert (RESULTS / "latest.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
-    for details_file in ("latest-details.json", "large-details.json"):
+    for target, details_file in (
+        ("bench", "latest-details.json"),
+        ("bench-large", "large-details.json"),
+    ):
         details = json.loads((RESULTS / details_file).read_text(encoding="utf-8"))
-        assert details["git_commit"][:7] in text, details_file
+        stated = re.findall(rf"`make {target}` at commit ([0-9a-f]{{7}})", text)
+        assert stated == [details["git_commit"][:7]], (details_file, stated)

@@ -28,7 +28,7 @@ SELECT  -- noqa: ST06
     e.work_order_event_id AS started_event_id,
     e.created_at AS started_at,
     CASE WHEN e.next_event_type <> 'STEP_STARTED' THEN e.next_event_id END AS finished_event_id,
-    -- lead() returns a domain's base type: the columns get their domains back.
+    -- A CASE of a domain-typed value has the domain's base type: cast back.
     CASE
         WHEN e.next_event_type <> 'STEP_STARTED' THEN e.next_created_at
     END::os_core.monotonic_ns AS finished_at,
