@@ -13,6 +13,7 @@ import math
 import re
 import resource
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -114,7 +115,12 @@ def run(
         client_cpu = _children_cpu_seconds()
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         client_cpu = _children_cpu_seconds() - client_cpu
-        _wait_for_exit(cluster, before, user)
+        if not _wait_for_exit(cluster, before, user):
+            print(
+                f"warning: pgbench {script}: backends still running 5 s after it ended;"
+                " this run's CPU and WAL per transaction may be short",
+                file=sys.stderr,
+            )
         server_cpu = cluster.server_cpu_seconds() - server_cpu
         wal_bytes_after, wal_records_after, wal_fpi_after = cluster.wal_written()
         output = result.stdout + result.stderr
@@ -147,13 +153,13 @@ def _children_cpu_seconds() -> float:
 
 def _wait_for_exit(
     cluster: BenchCluster, before: set[int], user: str, timeout: float = 5.0
-) -> None:
+) -> bool:
     """Wait until the backends pgbench started have exited and been reaped.
 
     A backend's CPU time moves into the postmaster's ``cutime`` only when the postmaster
     reaps it; one reaped while :meth:`BenchCluster.server_cpu_seconds` walks ``/proc``
     can be missed, which made some runs' CPU per transaction a third too low. So a
-    zombie child counts as still running.
+    zombie child counts as still running. Returns False when ``timeout`` ran out first.
     """
     title = f"postgres: {user} ".encode()
     deadline = time.monotonic() + timeout
@@ -167,8 +173,9 @@ def _wait_for_exit(
             except (OSError, IndexError):
                 continue
         if not remaining:
-            return
+            return True
         time.sleep(0.02)
+    return False
 
 
 def _latencies_us(logdir: Path) -> list[float]:
