@@ -56,6 +56,21 @@ RLS_TABLES = (
 )
 
 SUITES = ("read", "append", "client", "rebuild", "growth")
+
+UNITS = {
+    "tps": "tps",
+    "p50_ms": "ms",
+    "p99_ms": "ms",
+    "server_cpu_us_per_tx": "µs",
+    "wal_bytes_per_tx": "B",
+    "wal_records_per_tx": "records",
+    "seconds": "s",
+    "events_per_s": "events/s",
+    "backend_peak_private_mb": "MB",
+    "temp_written_mb": "MB",
+    "client_peak_kb": "kB",
+}
+"""The unit of each figure a run keeps."""
 """Every suite, in the order they run."""
 
 
@@ -274,40 +289,46 @@ class Bench:
         """Add metrics to the results."""
         self.metrics.extend(metrics)
 
+    def compare(
+        self,
+        name: str,
+        ours: str,
+        baseline: str,
+        field_name: str,
+        target: float | None = None,
+        *,
+        lower_is_better: bool = False,
+        baseline_field: str | None = None,
+    ) -> Metric:
+        """Return the metric of the median ``field_name`` of ``ours`` against ``baseline``.
+
+        ``baseline_field`` names the baseline's figure when it is another one (appends
+        per second against pgbench's transactions per second).
+        """
+        return metric(
+            name,
+            self.med(ours, field_name),
+            UNITS[field_name],
+            self.med(baseline, baseline_field or field_name),
+            target,
+            lower_is_better=lower_is_better,
+        )
+
     def throughput_metrics(
         self, name: str, ours: str, baseline: str, clients: int, target: float | None
     ) -> None:
-        """Add TPS (with ``target``), p50 and p99 of ``ours`` against ``baseline``."""
-        self.add(
-            metric(
-                f"{name}.tps.{clients}c",
-                self.med(ours, "tps"),
-                "tps",
-                self.med(baseline, "tps"),
-                target,
-            ),
-            metric(
-                f"{name}.p50_ms.{clients}c",
-                self.med(ours, "p50_ms"),
-                "ms",
-                self.med(baseline, "p50_ms"),
-                lower_is_better=True,
-            ),
-            metric(
-                f"{name}.p99_ms.{clients}c",
-                self.med(ours, "p99_ms"),
-                "ms",
-                self.med(baseline, "p99_ms"),
-                lower_is_better=True,
-            ),
-            metric(
-                f"{name}.server_cpu_us_per_tx.{clients}c",
-                self.med(ours, "server_cpu_us_per_tx"),
-                "µs",
-                self.med(baseline, "server_cpu_us_per_tx"),
-                lower_is_better=True,
-            ),
-        )
+        """Add TPS (with ``target``), p50, p99 and CPU of ``ours`` against ``baseline``."""
+        self.add(self.compare(f"{name}.tps.{clients}c", ours, baseline, "tps", target))
+        for field_name in ("p50_ms", "p99_ms", "server_cpu_us_per_tx"):
+            self.add(
+                self.compare(
+                    f"{name}.{field_name}.{clients}c",
+                    ours,
+                    baseline,
+                    field_name,
+                    lower_is_better=True,
+                )
+            )
 
 
 @contextlib.contextmanager
@@ -372,21 +393,13 @@ def rls_metrics(bench: Bench, name: str, ours: str, without: str, clients: int) 
     """
     label = f"{clients}c.with_vs_without_policies"
     bench.add(
-        metric(
-            f"rls.{name}.tps.{label}", bench.med(ours, "tps"), "tps", bench.med(without, "tps"), 0.9
-        ),
-        metric(
-            f"rls.{name}.p99_ms.{label}",
-            bench.med(ours, "p99_ms"),
-            "ms",
-            bench.med(without, "p99_ms"),
-            lower_is_better=True,
-        ),
-        metric(
+        bench.compare(f"rls.{name}.tps.{label}", ours, without, "tps", 0.9),
+        bench.compare(f"rls.{name}.p99_ms.{label}", ours, without, "p99_ms", lower_is_better=True),
+        bench.compare(
             f"rls.{name}.server_cpu_us_per_tx.{label}",
-            bench.med(ours, "server_cpu_us_per_tx"),
-            "µs",
-            bench.med(without, "server_cpu_us_per_tx"),
+            ours,
+            without,
+            "server_cpu_us_per_tx",
             1.1,
             lower_is_better=True,
         ),
@@ -437,11 +450,11 @@ def read_suite(bench: Bench) -> None:
                     bench.pgbench(key, APPEND_DB, user, script, clients, variables)
     bench.throughput_metrics("current_read", "current_read", "pk_lookup", clients, 0.9)
     bench.add(
-        metric(
+        bench.compare(
             f"current_read.tps.{clients}c.vs_pk_lookup_in_transaction",
-            bench.med("current_read", "tps"),
+            "current_read",
+            "pk_lookup_in_transaction",
             "tps",
-            bench.med("pk_lookup_in_transaction", "tps"),
         )
     )
     bench.throughput_metrics("ledger_read", "ledger_read", "range_scan", clients, None)
@@ -485,56 +498,31 @@ def append_suite(bench: Bench) -> None:
         bench.throughput_metrics(
             "append", f"append.{clients}c", f"bare_insert.{clients}c", clients, target
         )
-    bench.add(
-        metric(
-            f"append.tps.{top}c.vs_bare_insert_in_transaction",
-            bench.med(f"append.{top}c", "tps"),
-            "tps",
-            bench.med(f"bare_insert_in_transaction.{top}c", "tps"),
-        ),
-        metric(
-            f"append.server_cpu_us_per_tx.{top}c.vs_bare_insert_in_transaction",
-            bench.med(f"append.{top}c", "server_cpu_us_per_tx"),
-            "µs",
-            bench.med(f"bare_insert_in_transaction.{top}c", "server_cpu_us_per_tx"),
-            lower_is_better=True,
-        ),
-        metric(
-            f"append.wal_bytes_per_tx.{top}c",
-            bench.med(f"append.{top}c", "wal_bytes_per_tx"),
-            "B",
-            bench.med(f"bare_insert.{top}c", "wal_bytes_per_tx"),
-            lower_is_better=True,
-        ),
-        metric(
-            f"append.wal_records_per_tx.{top}c.vs_bare_append_writes_in_transaction",
-            bench.med(f"append.{top}c", "wal_records_per_tx"),
-            "records",
-            bench.med(f"bare_append_writes_in_transaction.{top}c", "wal_records_per_tx"),
-            lower_is_better=True,
-        ),
-        metric(
-            f"append.wal_bytes_per_tx.{top}c.vs_bare_append_writes_in_transaction",
-            bench.med(f"append.{top}c", "wal_bytes_per_tx"),
-            "B",
-            bench.med(f"bare_append_writes_in_transaction.{top}c", "wal_bytes_per_tx"),
-            lower_is_better=True,
-        ),
-        metric(
-            f"append.tps.{top}c.vs_bare_append_writes_in_transaction",
-            bench.med(f"append.{top}c", "tps"),
-            "tps",
-            bench.med(f"bare_append_writes_in_transaction.{top}c", "tps"),
-        ),
-        metric(
-            f"append.server_cpu_us_per_tx.{top}c.vs_bare_append_writes_in_transaction",
-            bench.med(f"append.{top}c", "server_cpu_us_per_tx"),
-            "µs",
-            bench.med(f"bare_append_writes_in_transaction.{top}c", "server_cpu_us_per_tx"),
-            lower_is_better=True,
-        ),
+    ours = f"append.{top}c"
+    in_transaction, writes = "bare_insert_in_transaction", "bare_append_writes_in_transaction"
+    # (figure, baseline); every figure but TPS is lower-is-better, and the name says the
+    # baseline unless it is the target's own, the bare INSERT.
+    comparisons = (
+        ("tps", in_transaction),
+        ("server_cpu_us_per_tx", in_transaction),
+        ("wal_bytes_per_tx", "bare_insert"),
+        ("wal_records_per_tx", writes),
+        ("wal_bytes_per_tx", writes),
+        ("tps", writes),
+        ("server_cpu_us_per_tx", writes),
     )
-    rls_metrics(bench, "append", f"append.{top}c", f"append_without_rls.{top}c", top)
+    for field_name, baseline in comparisons:
+        suffix = "" if baseline == "bare_insert" else f".vs_{baseline}"
+        bench.add(
+            bench.compare(
+                f"append.{field_name}.{top}c{suffix}",
+                ours,
+                f"{baseline}.{top}c",
+                field_name,
+                lower_is_better=field_name != "tps",
+            )
+        )
+    rls_metrics(bench, "append", ours, f"append_without_rls.{top}c", top)
 
 
 # -- client ----------------------------------------------------------------------------
@@ -592,25 +580,24 @@ def client_suite(bench: Bench) -> None:
             bench.pgbench(
                 "client.pgbench", APPEND_DB, APP_ROLE, "append", 1, variables, transactions=count
             )
+    many, loop, pgbench_1c = "client.append_many", "client.append_loop", "client.pgbench"
     bench.add(
-        metric(
-            f"client.append_many.events_per_s.batch{size}.vs_one_call_loop",
-            bench.med("client.append_many", "events_per_s"),
-            "events/s",
-            bench.med("client.append_loop", "events_per_s"),
-            5.0,
+        bench.compare(
+            f"{many}.events_per_s.batch{size}.vs_one_call_loop", many, loop, "events_per_s", 5.0
         ),
-        metric(
-            "client.append_loop.events_per_s.vs_pgbench_1c",
-            bench.med("client.append_loop", "events_per_s"),
-            "events/s",
-            bench.med("client.pgbench", "tps"),
+        bench.compare(
+            f"{loop}.events_per_s.vs_pgbench_1c",
+            loop,
+            pgbench_1c,
+            "events_per_s",
+            baseline_field="tps",
         ),
-        metric(
-            f"client.append_many.events_per_s.batch{size}.vs_pgbench_1c",
-            bench.med("client.append_many", "events_per_s"),
-            "events/s",
-            bench.med("client.pgbench", "tps"),
+        bench.compare(
+            f"{many}.events_per_s.batch{size}.vs_pgbench_1c",
+            many,
+            pgbench_1c,
+            "events_per_s",
+            baseline_field="tps",
         ),
     )
 
@@ -790,22 +777,12 @@ def rebuild_suite(bench: Bench) -> None:
     for _ in range(config.runs):
         _rebuild_round(bench, REBUILD_DB, "rebuild", complete=True)
 
+    ctas = "rebuild.ctas_distinct_on"
+
     def seconds_and_rate(name: str, key: str, target: float | None) -> None:
         bench.add(
-            metric(
-                f"{name}.seconds",
-                bench.med(key, "seconds"),
-                "s",
-                bench.med("rebuild.ctas_distinct_on", "seconds"),
-                target,
-                lower_is_better=True,
-            ),
-            metric(
-                f"{name}.events_per_s",
-                bench.med(key, "events_per_s"),
-                "events/s",
-                bench.med("rebuild.ctas_distinct_on", "events_per_s"),
-            ),
+            bench.compare(f"{name}.seconds", key, ctas, "seconds", target, lower_is_better=True),
+            bench.compare(f"{name}.events_per_s", key, ctas, "events_per_s"),
         )
 
     seconds_and_rate("rebuild.current_projection", "rebuild.current", 1.3)
@@ -819,20 +796,20 @@ def rebuild_suite(bench: Bench) -> None:
         ("rebuild.no_drift", "all_projections.nothing_to_repair"),
     ):
         bench.add(
-            metric(
+            bench.compare(
                 f"rebuild.{name}.backend_peak_private_mb",
-                bench.med(key, "backend_peak_private_mb"),
-                "MB",
-                bench.med("rebuild.ctas_distinct_on", "backend_peak_private_mb"),
+                key,
+                ctas,
+                "backend_peak_private_mb",
                 lower_is_better=True,
             ),
         )
     bench.add(
-        metric(
+        bench.compare(
             "rebuild.all_projections.temp_written_mb",
-            bench.med("rebuild.all", "temp_written_mb"),
-            "MB",
-            bench.med("rebuild.ctas_distinct_on", "temp_written_mb"),
+            "rebuild.all",
+            ctas,
+            "temp_written_mb",
             lower_is_better=True,
         ),
         metric(
@@ -863,11 +840,11 @@ def _rebuild_size_series(bench: Bench) -> None:
             _rebuild_round(bench, dbname, prefix, complete=False)
         for name, key in (("current_projection", "current"), ("all_projections", "all")):
             bench.add(
-                metric(
+                bench.compare(
                     f"rebuild.{name}.seconds.{label}_events",
-                    bench.med(f"{prefix}.{key}", "seconds"),
-                    "s",
-                    bench.med(f"{prefix}.ctas_distinct_on", "seconds"),
+                    f"{prefix}.{key}",
+                    f"{prefix}.ctas_distinct_on",
+                    "seconds",
                     lower_is_better=True,
                 )
             )
@@ -905,18 +882,12 @@ def growth_suite(bench: Bench) -> None:
         ours, base = f"append@{names[LARGE_DB]}.{clients}c", f"append@{names[APPEND_DB]}.{clients}c"
         label = f"{names[LARGE_DB]}_vs_{names[APPEND_DB]}_rows"
         bench.add(
-            metric(
-                f"growth.append.tps.{clients}c.{label}",
-                bench.med(ours, "tps"),
-                "tps",
-                bench.med(base, "tps"),
-                0.9,
-            ),
-            metric(
+            bench.compare(f"growth.append.tps.{clients}c.{label}", ours, base, "tps", 0.9),
+            bench.compare(
                 f"growth.append.p99_ms.{clients}c.{label}",
-                bench.med(ours, "p99_ms"),
-                "ms",
-                bench.med(base, "p99_ms"),
+                ours,
+                base,
+                "p99_ms",
                 1.2,
                 lower_is_better=True,
             ),
