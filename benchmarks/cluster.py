@@ -163,22 +163,14 @@ class BenchCluster:
         processes, backends still connected). Differences of it over a run are the
         server's CPU cost of the run, whatever else the machine is doing meanwhile.
         """
-        pid_file = self.data_dir / "postmaster.pid"
-        postmaster = int(pid_file.read_text().split("\n")[0])
-        ticks = os.sysconf("SC_CLK_TCK")
+        postmaster = self._postmaster_pid()
         total = 0
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rpartition(")")[2].split()
-            except OSError:
-                continue
-            pid = int(stat.parent.name)
-            # fields[0] is the state (field 3 of proc(5)); ppid is field 4 -> index 1.
+        for pid, fields in _process_stats():
             if pid == postmaster:
                 total += sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
             elif int(fields[1]) == postmaster:
                 total += int(fields[11]) + int(fields[12])  # utime stime
-        return total / ticks
+        return total / os.sysconf("SC_CLK_TCK")
 
     def wal_written(self) -> tuple[int, int, int]:
         """Return the WAL the cluster has written so far: (bytes, records, full-page images).
@@ -193,16 +185,15 @@ class BenchCluster:
 
     def backend_pids(self) -> set[int]:
         """Return the pids of the postmaster's live children."""
-        postmaster = int((self.data_dir / "postmaster.pid").read_text().split("\n")[0])
-        children = set()
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rpartition(")")[2].split()
-            except OSError:
-                continue
-            if int(fields[1]) == postmaster:
-                children.add(int(stat.parent.name))
-        return children
+        return set(self.children())
+
+    def children(self) -> dict[int, str]:
+        """Return the postmaster's children (zombies too): pid -> state (``Z``: zombie)."""
+        postmaster = self._postmaster_pid()
+        return {pid: fields[0] for pid, fields in _process_stats() if int(fields[1]) == postmaster}
+
+    def _postmaster_pid(self) -> int:
+        return int((self.data_dir / "postmaster.pid").read_text().split("\n")[0])
 
     def pgbench_path(self) -> Path:
         """Return the pgbench binary of the server's installation."""
@@ -273,3 +264,17 @@ def throwaway_cluster(
                     if not path.exists():
                         break
                     time.sleep(0.5)
+
+
+def _process_stats() -> Iterator[tuple[int, list[str]]]:
+    """Yield (pid, fields of /proc/PID/stat after the command name) of every process.
+
+    ``fields[0]`` is the state (field 3 of proc(5)), ``fields[1]`` the parent's pid,
+    ``fields[11:15]`` utime, stime, cutime and cstime. A process gone meanwhile is skipped.
+    """
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        yield int(stat.parent.name), fields

@@ -284,16 +284,16 @@ def create_bare_tables(conn: psycopg.Connection) -> None:
     (empty, as the loaded audit trail is). No row-level security, no triggers, no
     function: what PostgreSQL itself needs for the rows an append writes.
     """
-    copies = (
-        ("bare_ledger", "os_core.work_order_ledger", "OVERRIDING SYSTEM VALUE"),
-        ("bare_current", "os_core.work_orders_current", ""),
-        ("bare_audit", "ph1j.audit_events", None),
+    copies = (  # (name, source, whether its rows are copied)
+        ("bare_ledger", "os_core.work_order_ledger", True),
+        ("bare_current", "os_core.work_orders_current", True),
+        ("bare_audit", "ph1j.audit_events", False),
     )
-    for name, source, overriding in copies:
+    for name, source, with_rows in copies:
         conn.execute(f"DROP TABLE IF EXISTS bench.{name}")
         conn.execute(f"CREATE TABLE bench.{name} (LIKE {source} INCLUDING ALL)")
-        if overriding is not None:
-            conn.execute(f"INSERT INTO bench.{name} {overriding} SELECT * FROM {source}")
+        if with_rows:  # the ledger's event ids as they are (its identity column)
+            conn.execute(f"INSERT INTO bench.{name} OVERRIDING SYSTEM VALUE SELECT * FROM {source}")
     conn.execute(
         "SELECT setval(pg_get_serial_sequence('bench.bare_ledger', 'work_order_event_id'), "
         "(SELECT max(work_order_event_id) FROM os_core.work_order_ledger))"

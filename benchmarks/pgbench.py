@@ -165,12 +165,13 @@ def _wait_for_exit(
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         remaining = False
-        for pid in cluster.backend_pids() - before:
+        for pid, state in cluster.children().items():
+            if pid in before:
+                continue
+            remaining |= state == "Z"
             try:
-                state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
-                remaining |= state == "Z"
                 remaining |= Path(f"/proc/{pid}/cmdline").read_bytes().startswith(title)
-            except (OSError, IndexError):
+            except OSError:
                 continue
         if not remaining:
             return True
