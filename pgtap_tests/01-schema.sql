@@ -27,9 +27,9 @@ SELECT columns_are(
         'tenant_id', 'work_order_event_id', 'schema_version', 'work_order_id', 'correlation_id',
         'turn_id', 'event_type', 'work_order_status', 'reason_code', 'step_id', 'step_input_hash',
         'lease_owner_id', 'lease_token_hash', 'lease_expires_at', 'created_at', 'idempotency_key',
-        'payload', 'recorded_at', 'paging_horizon'
+        'payload', 'recorded_at', 'paging_horizon', 'paging_node_id'
     ],
-    'The ledger has the event id, the contract fields, the payload, recorded_at and the paging horizon, and nothing else.'
+    'The ledger has the event id, the contract fields, the payload, recorded_at and the paging horizon with its node, and nothing else.'
 );
 SELECT columns_are(
     'os_core', 'work_orders_current',
@@ -365,8 +365,8 @@ SELECT is(
         WHERE
             p.policyname = 'tenant_isolation' AND p.cmd = 'ALL' AND p.permissive = 'PERMISSIVE'
             AND p.roles = '{public}'
-            AND p.qual = '((tenant_id)::text = os_core.current_tenant_id())'
-            AND p.with_check = '((tenant_id)::text = os_core.current_tenant_id())'
+            AND p.qual = '(tenant_id = os_core.current_tenant_id())'
+            AND p.with_check = '(tenant_id = os_core.current_tenant_id())'
     ),
     5::bigint,
     'Each tenant_isolation policy covers every command and compares tenant_id with the declared tenant, for reads and writes.'

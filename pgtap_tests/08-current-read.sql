@@ -20,7 +20,7 @@ SELECT 'created', work_order_event_id FROM tap.append(p_work_order_id => 'wo-r',
 
 SELECT results_eq(
     $$SELECT * FROM os_core.work_order_current_read('acme', 'wo-r')$$,
-    $$SELECT 'acme'::os_core.tenant_id, 'wo-r'::os_core.work_order_id, 1, 42::os_core.correlation_id,
+    $$SELECT 'acme'::text, 'wo-r'::os_core.work_order_id, 1, 42::os_core.correlation_id,
         1::os_core.turn_id, 'DRAFT'::os_core.work_order_status, i.work_order_event_id,
         10::os_core.reason_code, 100::os_core.monotonic_ns, NULL::os_core.step_id,
         NULL::os_core.token_text, NULL::os_core.token_text, NULL::os_core.token_text,
@@ -37,7 +37,7 @@ SELECT 'started', work_order_event_id FROM tap.append(p_work_order_id => 'wo-r',
 
 SELECT results_eq(
     $$SELECT * FROM os_core.work_order_current_read('acme', 'wo-r')$$,
-    $$SELECT 'acme'::os_core.tenant_id, 'wo-r'::os_core.work_order_id, 1, 42::os_core.correlation_id,
+    $$SELECT 'acme'::text, 'wo-r'::os_core.work_order_id, 1, 42::os_core.correlation_id,
         2::os_core.turn_id, 'EXECUTING'::os_core.work_order_status, i.work_order_event_id,
         20::os_core.reason_code, 200::os_core.monotonic_ns, 'step-1'::os_core.step_id,
         'in-1'::os_core.token_text, 'worker-1'::os_core.token_text, 'tok-1'::os_core.token_text,

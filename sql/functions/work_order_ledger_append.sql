@@ -36,6 +36,7 @@ DECLARE
     _differing text;
     _bound_to text;
     _event_id bigint;
+    _last_event_id bigint;
     _paging_horizon xid8;
 BEGIN
     -- The usual case in one comparison, without a call: require_tenant_scope runs
@@ -174,20 +175,31 @@ BEGIN
     -- The transaction takes its xid before it draws the event id, and the event
     -- records the horizon read after drawing it: together they let a tenant-wide
     -- reader page past the event only when no smaller id can still commit.
+    -- The ids of a tenant keep growing on another node (after a shard move or a
+    -- restore, whose sequence may be behind): an id not above the tenant's last
+    -- committed one is drawn again past it.
     PERFORM pg_current_xact_id();
     _event_id := nextval('os_core.work_order_ledger_work_order_event_id_seq');
+    SELECT l.work_order_event_id INTO _last_event_id
+    FROM os_core.work_order_ledger AS l
+    WHERE l.tenant_id = p_tenant_id
+    ORDER BY l.work_order_event_id DESC
+    LIMIT 1;
+    IF _event_id <= _last_event_id THEN
+        _event_id := os_core.next_event_id_after(_last_event_id);
+    END IF;
     _paging_horizon := os_core.paging_horizon();
 
     INSERT INTO os_core.work_order_ledger (
         tenant_id, work_order_event_id, schema_version, work_order_id, correlation_id,
         turn_id, event_type, work_order_status, reason_code, step_id, step_input_hash,
         lease_owner_id, lease_token_hash, lease_expires_at, created_at, idempotency_key,
-        payload, paging_horizon
+        payload, paging_horizon, paging_node_id
     ) OVERRIDING SYSTEM VALUE VALUES (
         p_tenant_id, _event_id, p_schema_version, p_work_order_id, p_correlation_id,
         p_turn_id, p_event_type, p_work_order_status, p_reason_code, p_step_id,
         p_step_input_hash, p_lease_owner_id, p_lease_token_hash, p_lease_expires_at,
-        p_created_at, p_idempotency_key, p_payload, _paging_horizon
+        p_created_at, p_idempotency_key, p_payload, _paging_horizon, os_core.node_id()
     )
     RETURNING * INTO _event;
 

@@ -17,6 +17,7 @@ DECLARE
     _snapshot pg_snapshot := pg_current_snapshot();
     _own xid8 := pg_current_xact_id_if_assigned();
     _horizon xid8;
+    _node bigint := os_core.node_id();
 BEGIN
     -- The usual case in one comparison, without a call: require_tenant_scope runs
     -- only when the check fails, and raises exactly its error (no tenant declared,
@@ -61,6 +62,10 @@ BEGIN
                 END
             );
         END IF;
+        -- An event appended on another node (before a shard move or a restore) was
+        -- committed there before its rows came here, and its horizon counts that
+        -- node's transaction ids: it is passed. Every event still to commit here
+        -- draws a larger id than it (the append draws past the tenant's last id).
         -- The page is the run of events, in id order, up to the first one whose
         -- horizon is not reached: that one and all after it wait for a later page
         -- (a later event may have a lower horizon, and must not be read past it).
@@ -72,11 +77,14 @@ BEGIN
             p.correlation_id, p.turn_id, p.event_type, p.work_order_status, p.reason_code,
             p.step_id, p.step_input_hash, p.lease_owner_id, p.lease_token_hash,
             p.lease_expires_at, p.created_at, p.idempotency_key, p.payload, p.recorded_at,
-            p.paging_horizon
+            p.paging_horizon, p.paging_node_id
         FROM (
             SELECT
                 l.*,
-                bool_and(coalesce(l.paging_horizon, '0'::xid8) <= _horizon) OVER (
+                bool_and(
+                    l.paging_node_id <> _node
+                    OR coalesce(l.paging_horizon, '0'::xid8) <= _horizon
+                ) OVER (
                     ORDER BY l.work_order_event_id ROWS UNBOUNDED PRECEDING
                 ) AS reached
             FROM os_core.work_order_ledger AS l

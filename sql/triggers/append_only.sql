@@ -25,6 +25,11 @@ COMMENT ON FUNCTION os_core.tg_append_only__refuse_mutation() IS
 
 ALTER FUNCTION os_core.tg_append_only__refuse_mutation() OWNER TO selene_owner;
 
+-- On Citus (migration 0007) the tables are distributed, and Citus creates triggers
+-- on distributed tables, and on every shard, only with this setting. Elsewhere it is
+-- an inert placeholder.
+SELECT pg_catalog.set_config('citus.enable_unsafe_triggers', 'on', TRUE);
+
 CREATE OR REPLACE TRIGGER _100_refuse_update_delete
 BEFORE UPDATE OR DELETE ON os_core.work_order_ledger
 FOR EACH STATEMENT EXECUTE FUNCTION os_core.tg_append_only__refuse_mutation();

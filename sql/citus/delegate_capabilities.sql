@@ -1,0 +1,36 @@
+-- On Citus (the tables distributed by migration 0007): every capability function
+-- whose first argument is p_tenant_id runs on the worker holding that tenant's
+-- shards, routed by its value, also inside BEGIN ... COMMIT (force_delegation),
+-- which is how callers use them: set_tenant first, then the capabilities, all on
+-- that worker in the same distributed transaction. Capabilities are the functions
+-- granted to selene_os, read from the catalog, so a new one is delegated without a
+-- list to keep. Without Citus, or before 0007, nothing.
+
+DO $delegate$
+DECLARE
+    _capability regprocedure;
+BEGIN
+    IF to_regclass('pg_catalog.pg_dist_partition') IS NULL OR NOT EXISTS (
+        SELECT FROM pg_dist_partition AS p
+        WHERE p.logicalrelid = 'os_core.work_order_ledger'::regclass
+    ) THEN
+        RETURN;
+    END IF;
+    FOR _capability IN
+        SELECT p.oid::regprocedure
+        FROM pg_catalog.pg_proc AS p
+        WHERE
+            p.pronamespace = 'os_core'::regnamespace
+            AND p.proargnames[1] = 'p_tenant_id'
+            AND pg_catalog.has_function_privilege('selene_os', p.oid, 'EXECUTE')
+        ORDER BY 1
+    LOOP
+        PERFORM create_distributed_function(
+            _capability,
+            distribution_arg_name => 'p_tenant_id',
+            colocate_with => 'os_core.work_order_ledger',
+            force_delegation => TRUE
+        );
+    END LOOP;
+END;
+$delegate$;
