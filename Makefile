@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: test test-long demo lint format pytest pytest-partitioned pgtap snapshot system-deps venv clean bench bench-large
+.PHONY: test test-citus test-long demo lint format pytest pytest-partitioned pgtap snapshot system-deps venv clean bench bench-large
 
 test: lint pytest pytest-partitioned
 
@@ -51,6 +51,17 @@ PARTITIONED_SUITES := tests/test_pgtap.py tests/test_sql_*.py tests/test_tenant_
 	tests/test_migrations.py
 pytest-partitioned: venv
 	SELENE_TEST_LAYOUT=partitioned $(BIN)/pytest $(PARTITIONED_SUITES)
+
+# The suites that make sense on a Citus cluster, against a throwaway coordinator and two
+# workers (tests/citus_cluster.py), plus the Citus-only tests (tests/test_citus.py).
+# Installs Citus first when missing: CITUS_SOURCE=DIR (a Citus source with install.sh,
+# ../shared/vendor/citus here) or CITUS_APT_PACKAGE=NAME. docs/scaling.md.
+CITUS_SUITES := tests/test_citus.py tests/test_client_repository.py \
+	tests/test_client_cancel_pending.py tests/test_client_errors.py tests/test_ledger_paging.py \
+	tests/test_sql_reads.py
+test-citus: venv
+	scripts/install-citus.sh
+	SELENE_TEST_LAYOUT=citus $(BIN)/pytest -m 'not single_node' $(CITUS_SUITES)
 
 # The reliability suites with larger counts (docs/guarantees.md): about 10 minutes.
 test-long: venv

@@ -470,6 +470,7 @@ SELECT set_eq(
     $$,
     ARRAY[
         'os_core.error_codes()',
+        'os_core.is_blank(text)',
         'os_core.set_tenant(text)',
         'os_core.work_order_current_read(text,text)',
         'os_core.work_order_ledger_append(text,text,numeric,bigint,text,text,bigint,bigint,text,text,text,text,bigint,text,jsonb,integer,bigint)',
@@ -482,7 +483,7 @@ SELECT set_eq(
         'os_core.work_orders_current_verify(text,boolean)',
         'os_core.tenant_stats(text)'
     ],
-    'selene_os may execute exactly the capability functions, set_tenant and error_codes.'
+    'selene_os may execute exactly the capability functions, set_tenant, error_codes and is_blank.'
 );
 SELECT set_eq(
     $$
@@ -494,6 +495,7 @@ SELECT set_eq(
     $$,
     ARRAY[
         'os_core.error_codes()',
+        'os_core.is_blank(text)',
         'os_core.set_tenant(text)',
         'os_core.work_order_current_read(text,text)',
         'os_core.work_order_ledger_append(text,text,numeric,bigint,text,text,bigint,bigint,text,text,text,text,bigint,text,jsonb,integer,bigint)',
@@ -506,7 +508,7 @@ SELECT set_eq(
         'os_core.work_orders_current_verify(text,boolean)',
         'os_core.tenant_stats(text)'
     ],
-    'selene_dba may execute exactly the capability functions, set_tenant and error_codes.'
+    'selene_dba may execute exactly the capability functions, set_tenant, error_codes and is_blank.'
 );
 SELECT is_empty(
     $$

@@ -44,7 +44,7 @@ INSERT INTO tap.internal_statements VALUES
     ($$SELECT os_core.work_order_event_contract_violation(1, 'acme', 'wo-1', 1, 1, 'WORK_ORDER_CREATED', 'DRAFT', 1,
         NULL, NULL, NULL, NULL, NULL, 1, NULL, NULL)$$, 'os_core.work_order_event_contract_violation cannot be called.'),
     ($$SELECT os_core.current_tenant_id()$$, 'os_core.current_tenant_id cannot be called.'),
-    ($$SELECT os_core.is_blank('x')$$, 'os_core.is_blank cannot be called.'),
+    ($$SELECT os_core.next_event_id_after(1)$$, 'os_core.next_event_id_after cannot be called.'),
     ($$SELECT os_core.is_terminal_status('DONE')$$, 'os_core.is_terminal_status cannot be called.'),
     ($$SELECT os_core.tg_append_only__refuse_mutation()$$, 'the trigger function cannot be called.'),
     ($$SELECT nextval('os_core.work_order_ledger_work_order_event_id_seq')$$, 'the ledger''s event id sequence cannot be advanced.'),

@@ -6,6 +6,7 @@ fresh database per test of conftest.py's ``postgresql`` fixture (about 0.15 s ea
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +17,14 @@ from pytest_postgresql.janitor import DatabaseJanitor
 
 @contextmanager
 def cloned_database(executor: PostgreSQLExecutor, prefix: str) -> Iterator[str]:
-    """Create ``<prefix>_<random>`` from the template; drop it afterwards. Yields its name."""
+    """Create ``<prefix>_<random>`` from the template; drop it afterwards. Yields its name.
+
+    On the Citus layout there is no template (shards live on the workers): the
+    module gets the cluster's one test database, as its tests do.
+    """
+    if os.environ.get("SELENE_TEST_LAYOUT") == "citus":
+        yield executor.dbname
+        return
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     janitor = DatabaseJanitor(
         user=executor.user,

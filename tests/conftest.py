@@ -10,6 +10,10 @@ group roles: ``selene_test_app`` (selene_os) and ``selene_test_dba`` (selene_dba
 With ``SELENE_TEST_LAYOUT=partitioned`` the template is then converted by
 ``CALL os_core.partition_by_tenant(8)``, so that the same suites run on the ledger and
 audit trail partitioned by hash of tenant_id (``make test`` runs a second pass so).
+
+With ``SELENE_TEST_LAYOUT=citus`` (``make test-citus``) the server is the coordinator of
+a Citus cluster with two workers (tests/citus_cluster.py): the migrations distribute
+the tables, and every test gets the one test database with its shards emptied.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from pytest_postgresql.janitor import DatabaseJanitor
 from selene_core_tables.embedded import EmbeddedCluster, EmbeddedClusterError
 from selene_core_tables.migrate import apply_migrations
 from selene_core_tables.server import hand_over
+from tests.citus_cluster import CITUS_SETTINGS, CitusNodes, create_citus_database, reset_data
 
 PG_CTL = Path(sys.executable).parent / "selene-core-tables-pg-ctl"
 APP_ROLE = "selene_test_app"
@@ -39,9 +44,10 @@ DBA_ROLE = "selene_test_dba"
 # "partitioned": the template's ledger and audit trail are partitioned (docs/dba.md).
 LAYOUT = os.environ.get("SELENE_TEST_LAYOUT", "plain")
 PARTITIONED = LAYOUT == "partitioned"
+CITUS = LAYOUT == "citus"
 TEST_PARTITIONS = 8
-if LAYOUT not in {"plain", "partitioned"}:
-    raise RuntimeError(f"SELENE_TEST_LAYOUT must be plain or partitioned, not {LAYOUT!r}")
+if LAYOUT not in {"plain", "partitioned", "citus"}:
+    raise RuntimeError(f"SELENE_TEST_LAYOUT must be plain, partitioned or citus, not {LAYOUT!r}")
 SERVER_SETTINGS = " ".join(
     [
         # Throwaway data: durability off for speed (the crash suite starts its own server).
@@ -58,11 +64,9 @@ def conninfo(executor: PostgreSQLExecutor, dbname: str, user: str | None = None)
     return f"postgresql://{user or executor.user}@{executor.host}:{executor.port}/{dbname}"
 
 
-@pytest.fixture(scope="session")
-def postgresql_proc() -> Iterator[PostgreSQLExecutor]:
-    workdir = Path(tempfile.mkdtemp(prefix="selene-test-pg-"))
+def _executor(workdir: Path, options: str) -> PostgreSQLExecutor:
     hand_over(workdir)
-    executor = PostgreSQLExecutor(
+    return PostgreSQLExecutor(
         executable=str(PG_CTL),
         host="127.0.0.1",
         port=port_for.select_random(),
@@ -71,8 +75,48 @@ def postgresql_proc() -> Iterator[PostgreSQLExecutor]:
         logfile=str(workdir / "postgresql.log"),
         startparams="-w",
         dbname="selene_test",
-        postgres_options=SERVER_SETTINGS,
+        postgres_options=options,
     )
+
+
+def _create_login_roles(conninfo_: str) -> None:
+    with psycopg.connect(conninfo_, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {APP_ROLE} LOGIN IN ROLE selene_os")
+        admin.execute(f"CREATE ROLE {DBA_ROLE} LOGIN IN ROLE selene_dba")
+
+
+@pytest.fixture(scope="session")
+def citus_nodes() -> Iterator[CitusNodes | None]:
+    """The Citus coordinator and workers, started and migrated (None outside the citus layout)."""
+    if not CITUS:
+        yield None
+        return
+    workdirs = [Path(tempfile.mkdtemp(prefix=f"selene-citus-{n}-")) for n in range(3)]
+    executors = [_executor(d, f"{SERVER_SETTINGS} {CITUS_SETTINGS}") for d in workdirs]
+    nodes = CitusNodes(coordinator=executors[0], workers=executors[1:])
+    try:
+        for executor in executors:
+            executor.start()
+        dbname = nodes.coordinator.dbname
+        create_citus_database(nodes, dbname)
+        apply_migrations(conninfo(nodes.coordinator, dbname))
+        _create_login_roles(conninfo(nodes.coordinator, dbname))
+        yield nodes
+    finally:
+        for executor in executors:
+            with suppress(Exception):
+                executor.stop()
+        for workdir in workdirs:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgresql_proc(citus_nodes: CitusNodes | None) -> Iterator[PostgreSQLExecutor]:
+    if citus_nodes is not None:
+        yield citus_nodes.coordinator
+        return
+    workdir = Path(tempfile.mkdtemp(prefix="selene-test-pg-"))
+    executor = _executor(workdir, SERVER_SETTINGS)
     executor.start()
     try:
         DatabaseJanitor(
@@ -86,16 +130,26 @@ def postgresql_proc() -> Iterator[PostgreSQLExecutor]:
         if PARTITIONED:
             with psycopg.connect(conninfo(executor, executor.template_dbname)) as template:
                 template.execute(f"CALL os_core.partition_by_tenant({TEST_PARTITIONS})")
-        with psycopg.connect(conninfo(executor, "postgres"), autocommit=True) as admin:
-            admin.execute(f"CREATE ROLE {APP_ROLE} LOGIN IN ROLE selene_os")
-            admin.execute(f"CREATE ROLE {DBA_ROLE} LOGIN IN ROLE selene_dba")
+        _create_login_roles(conninfo(executor, "postgres"))
         yield executor
     finally:
         executor.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-postgresql = factories.postgresql("postgresql_proc")
+if CITUS:
+
+    @pytest.fixture
+    def postgresql(
+        citus_nodes: CitusNodes, postgresql_proc: PostgreSQLExecutor
+    ) -> Iterator[psycopg.Connection]:
+        """The cluster's test database with every shard emptied, as the superuser."""
+        reset_data(citus_nodes, postgresql_proc.dbname)
+        with psycopg.connect(conninfo(postgresql_proc, postgresql_proc.dbname)) as conn:
+            yield conn
+
+else:
+    postgresql = factories.postgresql("postgresql_proc")
 
 
 @pytest.fixture

@@ -6,23 +6,20 @@ unique index and exclusion constraint includes it; no foreign key crosses tenant
 sequence is a bigint owned by a column (Citus gives each node its own bigint range); every
 capability function takes p_tenant_id, its distribution argument. Each check returns the
 offenders, and a test plants one of each in a rolled-back transaction to prove the check
-sees it. Finally the distribution script of docs/scaling.md names every table and function
-with the catalog's exact signature.
+sees it. The distribution itself is migration 0007's, proven on a real cluster by
+tests/test_citus.py (make test-citus); these checks keep a single-node change from
+breaking it unnoticed.
 """
 
 from __future__ import annotations
-
-import re
-from pathlib import Path
 
 import psycopg
 import pytest
 
 SCHEMAS = ("os_core", "ph1j")
-SCALING = Path(__file__).resolve().parents[1] / "docs" / "scaling.md"
 LEDGER = "os_core.work_order_ledger"
 # Capability functions that read or write no table, so need no distribution argument.
-TABLELESS_CAPABILITIES = {"os_core.error_codes()"}
+TABLELESS_CAPABILITIES = {"os_core.error_codes()", "os_core.is_blank(text)"}
 
 TABLES_SQL = """
     SELECT c.oid::regclass::text
@@ -49,7 +46,11 @@ def distributed_tables(conn: psycopg.Connection) -> list[str]:
 
 
 def tables_without_tenant_id(conn: psycopg.Connection) -> list[str]:
-    """Tables with no NOT NULL tenant_id of type os_core.tenant_id."""
+    """Tables with no NOT NULL text tenant_id checked by the os_core.tenant_id rule.
+
+    Text, not the domain: Citus routes a call by its text p_tenant_id and cannot coerce
+    it to a domain (migration 0006); the CHECK casts to the domain, the one rule.
+    """
     return [
         name
         for (name,) in conn.execute(
@@ -61,7 +62,12 @@ def tables_without_tenant_id(conn: psycopg.Connection) -> list[str]:
             WHERE c.relnamespace::regnamespace::text = ANY(%(schemas)s)
               AND c.relkind IN ('r', 'p')
               AND (a.attnum IS NULL OR NOT a.attnotnull
-                   OR a.atttypid <> 'os_core.tenant_id'::regtype)
+                   OR a.atttypid <> 'text'::regtype
+                   OR NOT EXISTS (
+                       SELECT FROM pg_constraint AS k
+                       WHERE k.conrelid = c.oid AND k.contype = 'c'
+                         AND pg_get_constraintdef(k.oid)
+                             = 'CHECK (((tenant_id)::os_core.tenant_id IS NOT NULL))'))
             ORDER BY 1
             """,
             {"schemas": list(SCHEMAS)},
@@ -252,7 +258,7 @@ def test_every_check_catches_what_it_guards_against(postgresql: psycopg.Connecti
         CREATE TABLE os_core.tap_no_tenant (id bigint PRIMARY KEY);
         CREATE SEQUENCE os_core.tap_int_sequence AS integer;
         CREATE TABLE os_core.tap_child (
-            tenant_id os_core.tenant_id NOT NULL,
+            tenant_id text NOT NULL CHECK (tenant_id::os_core.tenant_id IS NOT NULL),
             parent_id bigint,
             during tsrange,
             UNIQUE (parent_id),
@@ -281,79 +287,3 @@ def test_every_check_catches_what_it_guards_against(postgresql: psycopg.Connecti
         assert capabilities_without_tenant_argument(conn) == ["os_core.tap_capability(text)"]
     finally:
         conn.rollback()
-
-
-# --- docs/scaling.md ---------------------------------------------------------------------
-
-
-def distribution_script() -> str:
-    """The SQL block of docs/scaling.md whose marker names ``citus-distribution-script``."""
-    text = SCALING.read_text(encoding="utf-8")
-    match = re.search(r"<!-- [^>]*citus-distribution-script[^>]* -->\n```sql\n(.*?)```", text, re.S)
-    assert match, "docs/scaling.md lost its citus-distribution-script SQL block"
-    return match.group(1)
-
-
-def script_calls(function: str) -> list[list[str]]:
-    """The arguments of each SELECT <function>(...) of the script, as SQL text."""
-    calls = []
-    for match in re.finditer(rf"SELECT {function}\((.*?)\);", distribution_script(), re.S):
-        arguments = re.findall(r"'[^']*'|\w+ => (?:'[^']*'|\w+)", match.group(1))
-        calls.append([" ".join(argument.split()) for argument in arguments])
-    return calls
-
-
-def functions(conn: psycopg.Connection, kind: str = "f") -> list[str]:
-    """Signatures of the functions (``kind="f"``) or procedures (``"p"``) of our schemas."""
-    return [
-        signature
-        for (signature,) in conn.execute(
-            """
-            SELECT p.oid::regprocedure::text FROM pg_proc AS p
-            WHERE p.pronamespace::regnamespace::text = ANY(%(schemas)s) AND p.prokind = %(kind)s
-            ORDER BY 1
-            """,
-            {"schemas": list(SCHEMAS), "kind": kind},
-        )
-    ]
-
-
-def test_the_scaling_guide_distributes_every_table_by_tenant_id(
-    postgresql: psycopg.Connection,
-) -> None:
-    calls = script_calls("create_distributed_table")
-    assert calls[0] == [f"'{LEDGER}'", "'tenant_id'", "colocate_with => 'none'"]
-    for call in calls[1:]:
-        assert call[1:] == ["'tenant_id'", f"colocate_with => '{LEDGER}'"], call
-    assert sorted(call[0].strip("'") for call in calls) == distributed_tables(postgresql)
-    # Nothing is a reference table: every table has tenant_id.
-    assert script_calls("create_reference_table") == []
-
-
-def test_the_scaling_guide_distributes_every_function_with_its_exact_signature(
-    postgresql: psycopg.Connection,
-) -> None:
-    calls = script_calls("create_distributed_function")
-    documented = {call[0].strip("'").replace(", ", ","): call[1:] for call in calls}
-    # Procedures (the once-only partition_by_tenant) run on the coordinator before the
-    # script and are not distributed; the guide says so, naming each one.
-    procedures = functions(postgresql, kind="p")
-    assert procedures, "expected os_core.partition_by_tenant(integer)"
-    for procedure in procedures:
-        assert f"`{procedure}`" in SCALING.read_text(encoding="utf-8"), procedure
-    assert len(documented) == len(calls), "a function is distributed twice"
-    assert sorted(documented) == functions(postgresql)
-    routed = {
-        signature
-        for signature, arguments in capability_functions(postgresql).items()
-        if signature not in TABLELESS_CAPABILITIES
-    }
-    for signature, options in documented.items():
-        if signature in routed:
-            assert options == [
-                "distribution_arg_name => 'p_tenant_id'",
-                f"colocate_with => '{LEDGER}'",
-                "force_delegation => true",
-            ], signature
-        else:
-            assert options == [], f"{signature} is not a capability: no distribution argument"

@@ -274,6 +274,9 @@ def worker() -> Iterator[ThreadPoolExecutor]:
         yield pool
 
 
+@pytest.mark.single_node(
+    "watches the coordinator's backends for a lock wait that happens on a worker"
+)
 @pytest.mark.parametrize("first_commits", [True, False], ids=["commit", "rollback"])
 def test_two_racing_cancels_one_work_order_exactly_one_wins(
     connect: Connect,
@@ -396,6 +399,7 @@ def test_list_pending_refuses_bad_arguments(
     assert ledger_state(su) == before
 
 
+@pytest.mark.single_node("reads the plan of the function's query on the server that runs it")
 def test_list_pending_is_served_by_the_index(su: psycopg.Connection) -> None:
     """On 20000 work orders of 10 tenants, each status is one ordered index scan."""
     su.execute(

@@ -33,11 +33,7 @@ def test_the_client_mirrors_the_database_error_catalogue(postgresql: psycopg.Con
             "SE003",
         ),
         ("SELECT os_core.set_tenant('not a tenant')", ContractValidationFailed, "SE004"),
-        (
-            "INSERT INTO os_core.work_orders_current (tenant_id) VALUES ('bad tenant')",
-            ContractValidationFailed,
-            "23514",
-        ),
+        ("SELECT 'bad tenant'::os_core.tenant_id", ContractValidationFailed, "23514"),
     ],
 )
 def test_a_database_refusal_maps_to_its_exception(

@@ -9,11 +9,15 @@
 DO $delegate$
 DECLARE
     _capability regprocedure;
+    _distributed boolean;
 BEGIN
-    IF to_regclass('pg_catalog.pg_dist_partition') IS NULL OR NOT EXISTS (
-        SELECT FROM pg_dist_partition AS p
-        WHERE p.logicalrelid = 'os_core.work_order_ledger'::regclass
-    ) THEN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'citus') THEN
+        RETURN;
+    END IF;
+    EXECUTE 'SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1)'
+    INTO _distributed
+    USING 'os_core.work_order_ledger'::regclass;
+    IF NOT _distributed THEN
         RETURN;
     END IF;
     FOR _capability IN

@@ -9,7 +9,7 @@ SET search_path = pg_catalog, pg_temp
 -- On Citus the LOCK below must lock this node's table only (the tenant's rows and
 -- its rebuild are all on this node); Citus would take it on every node. Elsewhere
 -- the setting is an inert placeholder.
-SET citus.enable_ddl_propagation = off
+SET "citus.enable_ddl_propagation" TO off
 AS $$
 BEGIN
     -- A rebuild takes SHARE ROW EXCLUSIVE on the projection: wait for it here,

@@ -53,6 +53,12 @@ os_core.work_orders_current_verify(text, boolean),
 os_core.tenant_stats(text)
 TO selene_os, selene_dba;
 
+-- The rule of the domains work_order_id, step_id and token_text. Reading a
+-- capability's rows checks their domains again where the rows arrive as text: on a
+-- Citus coordinator, from the worker that ran the call, as the caller. It reads and
+-- reveals nothing.
+GRANT EXECUTE ON FUNCTION os_core.is_blank(text) TO selene_os, selene_dba;
+
 -- Rebuild and verify run as selene_projector: they read the ledger through the
 -- *_from_ledger views (security_invoker), rewrite the projections, and audit.
 GRANT SELECT ON os_core.work_order_ledger TO selene_projector;

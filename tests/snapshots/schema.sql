@@ -325,6 +325,7 @@ COMMENT ON FUNCTION os_core.is_terminal_status(p_work_order_status text) IS 'Tru
 CREATE FUNCTION os_core.lock_work_order(p_tenant_id text, p_work_order_id text) RETURNS void
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
+    SET "citus.enable_ddl_propagation" TO 'off'
     AS $$
 BEGIN
     -- A rebuild takes SHARE ROW EXCLUSIVE on the projection: wait for it here,
@@ -345,6 +346,57 @@ ALTER FUNCTION os_core.lock_work_order(p_tenant_id text, p_work_order_id text) O
 --
 
 COMMENT ON FUNCTION os_core.lock_work_order(p_tenant_id text, p_work_order_id text) IS 'Waits for a running rebuild, then locks one work order until the end of the transaction, so that its appends are serialised. Every writer of a work order calls it before reading its projection. Internal.';
+
+
+--
+-- Name: next_event_id_after(bigint); Type: FUNCTION; Schema: os_core; Owner: selene_owner
+--
+
+CREATE FUNCTION os_core.next_event_id_after(p_last_event_id bigint) RETURNS bigint
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+    -- This node's sequence is behind a tenant whose events were appended on another
+    -- node (a shard move, a restore). Move it past them, forwards only: one caller
+    -- at a time compares and moves it, and nextval never goes back, so every id
+    -- drawn here afterwards, by any tenant, is larger.
+    PERFORM pg_advisory_xact_lock(hashtext('os_core.next_event_id_after'), 0);
+    IF (SELECT q.last_value FROM os_core.work_order_ledger_work_order_event_id_seq AS q)
+        < p_last_event_id
+        THEN
+        PERFORM setval('os_core.work_order_ledger_work_order_event_id_seq', p_last_event_id);
+    END IF;
+    RETURN nextval('os_core.work_order_ledger_work_order_event_id_seq');
+END;
+$$;
+
+
+ALTER FUNCTION os_core.next_event_id_after(p_last_event_id bigint) OWNER TO selene_owner;
+
+--
+-- Name: FUNCTION next_event_id_after(p_last_event_id bigint); Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON FUNCTION os_core.next_event_id_after(p_last_event_id bigint) IS 'Draws an event id above p_last_event_id from this node''s sequence, moving the sequence forwards first when it is behind (a tenant whose events were appended on another node). Called by the append when the id it drew is not above the tenant''s last one. Internal.';
+
+
+--
+-- Name: node_id(); Type: FUNCTION; Schema: os_core; Owner: selene_owner
+--
+
+CREATE FUNCTION os_core.node_id() RETURNS bigint
+    LANGUAGE sql STABLE PARALLEL SAFE
+    RETURN (pg_control_system()).system_identifier;
+
+
+ALTER FUNCTION os_core.node_id() OWNER TO selene_owner;
+
+--
+-- Name: FUNCTION node_id(); Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON FUNCTION os_core.node_id() IS 'This node''s PostgreSQL system identifier: shared by a primary and its streaming standbys (one transaction-id space), different on every other node. The default of work_order_ledger.paging_node_id. Internal.';
 
 
 --
@@ -781,7 +833,7 @@ SET default_table_access_method = heap;
 --
 
 CREATE TABLE os_core.work_order_ledger (
-    tenant_id os_core.tenant_id NOT NULL,
+    tenant_id text NOT NULL,
     work_order_event_id bigint NOT NULL,
     schema_version integer DEFAULT 1 NOT NULL,
     work_order_id os_core.work_order_id NOT NULL,
@@ -800,6 +852,7 @@ CREATE TABLE os_core.work_order_ledger (
     payload jsonb,
     recorded_at timestamp with time zone DEFAULT statement_timestamp() NOT NULL,
     paging_horizon xid8,
+    paging_node_id bigint DEFAULT os_core.node_id() NOT NULL,
     CONSTRAINT canceled_event_has_canceled_status CHECK ((((event_type)::text = 'WORK_ORDER_CANCELED'::text) = ((work_order_status)::text = 'CANCELED'::text))),
     CONSTRAINT lease_expires_after_created CHECK (((lease_expires_at IS NULL) OR ((lease_expires_at)::bigint > (created_at)::bigint))),
     CONSTRAINT lease_fields_together CHECK ((((lease_owner_id IS NULL) = (lease_token_hash IS NULL)) AND ((lease_owner_id IS NULL) = (lease_expires_at IS NULL)))),
@@ -807,7 +860,8 @@ CREATE TABLE os_core.work_order_ledger (
     CONSTRAINT payload_is_bounded_object CHECK (((payload IS NULL) OR ((jsonb_typeof(payload) = 'object'::text) AND (pg_column_size(payload) <= 65536)))),
     CONSTRAINT schema_version_v1 CHECK ((schema_version = 1)),
     CONSTRAINT step_event_has_step_id CHECK ((((event_type)::text <> ALL (ARRAY['STEP_STARTED'::text, 'STEP_FINISHED'::text, 'STEP_FAILED'::text])) OR (step_id IS NOT NULL))),
-    CONSTRAINT step_input_hash_has_step_id CHECK (((step_input_hash IS NULL) OR (step_id IS NOT NULL)))
+    CONSTRAINT step_input_hash_has_step_id CHECK (((step_input_hash IS NULL) OR (step_id IS NOT NULL))),
+    CONSTRAINT tenant_id_format CHECK (((tenant_id)::os_core.tenant_id IS NOT NULL))
 );
 
 ALTER TABLE ONLY os_core.work_order_ledger FORCE ROW LEVEL SECURITY;
@@ -862,6 +916,13 @@ COMMENT ON COLUMN os_core.work_order_ledger.recorded_at IS 'Wall-clock time of t
 --
 
 COMMENT ON COLUMN os_core.work_order_ledger.paging_horizon IS 'One above the highest running transaction id, read just after the event id was drawn (os_core.paging_horizon). A tenant-wide ledger read returns the event once no transaction it cannot see has an xid below it: then none that could still commit a smaller event id is running. NULL (rows written before migration 0003) counts as reached.';
+
+
+--
+-- Name: COLUMN work_order_ledger.paging_node_id; Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON COLUMN os_core.work_order_ledger.paging_node_id IS 'System identifier of the node that appended the event, whose transaction ids paging_horizon counts in. A tenant-wide read on another node (after a shard move or a restore) passes the event without its horizon.';
 
 
 --
@@ -1007,8 +1068,13 @@ COMMENT ON FUNCTION os_core.project_step_attempt(p_event os_core.work_order_ledg
 --
 
 CREATE FUNCTION os_core.projection_drift(p_tenant_id text) RETURNS TABLE(tenant_id text, work_order_id text, projection text, row_key text, difference text, expected text, actual text)
-    LANGUAGE sql STABLE PARALLEL SAFE
+    LANGUAGE plpgsql STABLE PARALLEL SAFE
     AS $$
+#variable_conflict use_column
+BEGIN
+    -- PL/pgSQL, not SQL: Citus plans the queries of a SQL function with parameters
+    -- only when they touch no distributed table.
+    RETURN QUERY
     -- Pairs are compared as rows (the views' columns are in the tables' order: column
     -- by column, with each column's own equality) and turned into jsonb, to name the
     -- differing columns, only when they differ: to_jsonb() of both sides of every pair
@@ -1079,8 +1145,8 @@ CREATE FUNCTION os_core.projection_drift(p_tenant_id text) RETURNS TABLE(tenant_
     )
 
     SELECT
-        p.tenant_id,
-        p.work_order_id,
+        p.tenant_id::text,
+        p.work_order_id::text,
         p.projection,
         p.row_key,
         d.difference,
@@ -1107,6 +1173,7 @@ CREATE FUNCTION os_core.projection_drift(p_tenant_id text) RETURNS TABLE(tenant_
         FROM jsonb_each(p.expected_row) AS k
         WHERE p.actual_row IS NOT NULL AND k.value IS DISTINCT FROM p.actual_row -> k.key
     ) AS d;
+END;
 $$;
 
 
@@ -1528,7 +1595,7 @@ COMMENT ON FUNCTION os_core.work_order_cancel(p_tenant_id text, p_work_order_id 
 --
 
 CREATE TABLE os_core.work_orders_current (
-    tenant_id os_core.tenant_id NOT NULL,
+    tenant_id text NOT NULL,
     work_order_id os_core.work_order_id NOT NULL,
     schema_version integer NOT NULL,
     correlation_id os_core.correlation_id NOT NULL,
@@ -1543,7 +1610,8 @@ CREATE TABLE os_core.work_orders_current (
     lease_token_hash os_core.token_text,
     lease_expires_at os_core.monotonic_ns,
     event_count bigint NOT NULL,
-    CONSTRAINT event_count_positive CHECK ((event_count > 0))
+    CONSTRAINT event_count_positive CHECK ((event_count > 0)),
+    CONSTRAINT tenant_id_format CHECK (((tenant_id)::os_core.tenant_id IS NOT NULL))
 );
 
 ALTER TABLE ONLY os_core.work_orders_current FORCE ROW LEVEL SECURITY;
@@ -1648,7 +1716,7 @@ COMMENT ON FUNCTION os_core.work_order_event_contract_violation(p_schema_version
 --
 
 CREATE TABLE os_core.work_order_leases (
-    tenant_id os_core.tenant_id NOT NULL,
+    tenant_id text NOT NULL,
     work_order_id os_core.work_order_id NOT NULL,
     lease_owner_id os_core.token_text NOT NULL,
     lease_token_hash os_core.token_text NOT NULL,
@@ -1659,7 +1727,8 @@ CREATE TABLE os_core.work_order_leases (
     last_event_id bigint NOT NULL,
     released_at os_core.monotonic_ns,
     CONSTRAINT lease_released_at_when_released CHECK (((lease_state = 'RELEASED'::text) = (released_at IS NOT NULL))),
-    CONSTRAINT lease_state_known CHECK ((lease_state = ANY (ARRAY['ACTIVE'::text, 'RELEASED'::text])))
+    CONSTRAINT lease_state_known CHECK ((lease_state = ANY (ARRAY['ACTIVE'::text, 'RELEASED'::text]))),
+    CONSTRAINT tenant_id_format CHECK (((tenant_id)::os_core.tenant_id IS NOT NULL))
 );
 
 ALTER TABLE ONLY os_core.work_order_leases FORCE ROW LEVEL SECURITY;
@@ -1717,6 +1786,7 @@ DECLARE
     _differing text;
     _bound_to text;
     _event_id bigint;
+    _last_event_id bigint;
     _paging_horizon xid8;
 BEGIN
     -- The usual case in one comparison, without a call: require_tenant_scope runs
@@ -1855,20 +1925,31 @@ BEGIN
     -- The transaction takes its xid before it draws the event id, and the event
     -- records the horizon read after drawing it: together they let a tenant-wide
     -- reader page past the event only when no smaller id can still commit.
+    -- The ids of a tenant keep growing on another node (after a shard move or a
+    -- restore, whose sequence may be behind): an id not above the tenant's last
+    -- committed one is drawn again past it.
     PERFORM pg_current_xact_id();
     _event_id := nextval('os_core.work_order_ledger_work_order_event_id_seq');
+    SELECT l.work_order_event_id INTO _last_event_id
+    FROM os_core.work_order_ledger AS l
+    WHERE l.tenant_id = p_tenant_id
+    ORDER BY l.work_order_event_id DESC
+    LIMIT 1;
+    IF _event_id <= _last_event_id THEN
+        _event_id := os_core.next_event_id_after(_last_event_id);
+    END IF;
     _paging_horizon := os_core.paging_horizon();
 
     INSERT INTO os_core.work_order_ledger (
         tenant_id, work_order_event_id, schema_version, work_order_id, correlation_id,
         turn_id, event_type, work_order_status, reason_code, step_id, step_input_hash,
         lease_owner_id, lease_token_hash, lease_expires_at, created_at, idempotency_key,
-        payload, paging_horizon
+        payload, paging_horizon, paging_node_id
     ) OVERRIDING SYSTEM VALUE VALUES (
         p_tenant_id, _event_id, p_schema_version, p_work_order_id, p_correlation_id,
         p_turn_id, p_event_type, p_work_order_status, p_reason_code, p_step_id,
         p_step_input_hash, p_lease_owner_id, p_lease_token_hash, p_lease_expires_at,
-        p_created_at, p_idempotency_key, p_payload, _paging_horizon
+        p_created_at, p_idempotency_key, p_payload, _paging_horizon, os_core.node_id()
     )
     RETURNING * INTO _event;
 
@@ -1966,6 +2047,7 @@ DECLARE
     _snapshot pg_snapshot := pg_current_snapshot();
     _own xid8 := pg_current_xact_id_if_assigned();
     _horizon xid8;
+    _node bigint := os_core.node_id();
 BEGIN
     -- The usual case in one comparison, without a call: require_tenant_scope runs
     -- only when the check fails, and raises exactly its error (no tenant declared,
@@ -2010,6 +2092,10 @@ BEGIN
                 END
             );
         END IF;
+        -- An event appended on another node (before a shard move or a restore) was
+        -- committed there before its rows came here, and its horizon counts that
+        -- node's transaction ids: it is passed. Every event still to commit here
+        -- draws a larger id than it (the append draws past the tenant's last id).
         -- The page is the run of events, in id order, up to the first one whose
         -- horizon is not reached: that one and all after it wait for a later page
         -- (a later event may have a lower horizon, and must not be read past it).
@@ -2021,11 +2107,14 @@ BEGIN
             p.correlation_id, p.turn_id, p.event_type, p.work_order_status, p.reason_code,
             p.step_id, p.step_input_hash, p.lease_owner_id, p.lease_token_hash,
             p.lease_expires_at, p.created_at, p.idempotency_key, p.payload, p.recorded_at,
-            p.paging_horizon
+            p.paging_horizon, p.paging_node_id
         FROM (
             SELECT
                 l.*,
-                bool_and(coalesce(l.paging_horizon, '0'::xid8) <= _horizon) OVER (
+                bool_and(
+                    l.paging_node_id <> _node
+                    OR coalesce(l.paging_horizon, '0'::xid8) <= _horizon
+                ) OVER (
                     ORDER BY l.work_order_event_id ROWS UNBOUNDED PRECEDING
                 ) AS reached
             FROM os_core.work_order_ledger AS l
@@ -2063,7 +2152,7 @@ COMMENT ON FUNCTION os_core.work_order_ledger_read(p_tenant_id text, p_work_orde
 --
 
 CREATE TABLE os_core.work_order_step_attempts (
-    tenant_id os_core.tenant_id NOT NULL,
+    tenant_id text NOT NULL,
     work_order_id os_core.work_order_id NOT NULL,
     step_id os_core.step_id NOT NULL,
     attempt_index integer NOT NULL,
@@ -2076,7 +2165,8 @@ CREATE TABLE os_core.work_order_step_attempts (
     reason_code os_core.reason_code,
     CONSTRAINT attempt_finish_fields_together CHECK ((((attempt_status = 'STARTED'::text) = (finished_event_id IS NULL)) AND ((finished_event_id IS NULL) = (finished_at IS NULL)))),
     CONSTRAINT attempt_index_positive CHECK ((attempt_index > 0)),
-    CONSTRAINT attempt_status_known CHECK ((attempt_status = ANY (ARRAY['STARTED'::text, 'FINISHED'::text, 'FAILED'::text])))
+    CONSTRAINT attempt_status_known CHECK ((attempt_status = ANY (ARRAY['STARTED'::text, 'FINISHED'::text, 'FAILED'::text]))),
+    CONSTRAINT tenant_id_format CHECK (((tenant_id)::os_core.tenant_id IS NOT NULL))
 );
 
 ALTER TABLE ONLY os_core.work_order_step_attempts FORCE ROW LEVEL SECURITY;
@@ -2519,13 +2609,13 @@ CREATE VIEW os_core.work_order_leases_from_ledger WITH (security_invoker='true')
             e.lease_expires_at,
             e.work_order_event_id
            FROM os_core.work_order_ledger e
-          WHERE (((e.tenant_id)::text = (w.tenant_id)::text) AND (e.work_order_event_id = w.lease_event_id))
+          WHERE ((e.tenant_id = w.tenant_id) AND (e.work_order_event_id = w.lease_event_id))
          OFFSET 0) lease_event ON (true))
      LEFT JOIN LATERAL ( SELECT e.work_order_event_id,
             e.created_at,
             e.work_order_status
            FROM os_core.work_order_ledger e
-          WHERE (((e.tenant_id)::text = (w.tenant_id)::text) AND ((e.work_order_id)::text = (w.work_order_id)::text))
+          WHERE ((e.tenant_id = w.tenant_id) AND ((e.work_order_id)::text = (w.work_order_id)::text))
           ORDER BY e.work_order_event_id DESC
          LIMIT 1) ended ON (os_core.is_terminal_status((ended.work_order_status)::text)))
   WHERE (w.acquired IS NOT NULL);
@@ -2660,18 +2750,18 @@ CREATE VIEW os_core.work_orders_current_from_ledger WITH (security_invoker='true
             e.reason_code,
             e.created_at
            FROM os_core.work_order_ledger e
-          WHERE (((e.tenant_id)::text = (w.tenant_id)::text) AND (e.work_order_event_id = w.last_event_id))
+          WHERE ((e.tenant_id = w.tenant_id) AND (e.work_order_event_id = w.last_event_id))
          OFFSET 0) last_event ON (true))
      LEFT JOIN LATERAL ( SELECT e.step_id,
             e.step_input_hash
            FROM os_core.work_order_ledger e
-          WHERE (((e.tenant_id)::text = (w.tenant_id)::text) AND (e.work_order_event_id = w.step_event_id))
+          WHERE ((e.tenant_id = w.tenant_id) AND (e.work_order_event_id = w.step_event_id))
          OFFSET 0) step_event ON (true))
      LEFT JOIN LATERAL ( SELECT e.lease_owner_id,
             e.lease_token_hash,
             e.lease_expires_at
            FROM os_core.work_order_ledger e
-          WHERE (((e.tenant_id)::text = (w.tenant_id)::text) AND (e.work_order_event_id = w.lease_event_id))
+          WHERE ((e.tenant_id = w.tenant_id) AND (e.work_order_event_id = w.lease_event_id))
          OFFSET 0) lease_event ON (true));
 
 
@@ -2689,7 +2779,7 @@ COMMENT ON VIEW os_core.work_orders_current_from_ledger IS 'What os_core.work_or
 --
 
 CREATE TABLE ph1j.audit_events (
-    tenant_id os_core.tenant_id NOT NULL,
+    tenant_id text NOT NULL,
     audit_event_id bigint NOT NULL,
     capability text NOT NULL,
     outcome text NOT NULL,
@@ -2705,7 +2795,8 @@ CREATE TABLE ph1j.audit_events (
     CONSTRAINT append_audit_names_its_event CHECK (((capability <> 'OS_WORK_ORDER_LEDGER_APPEND'::text) OR ((work_order_id IS NOT NULL) AND (correlation_id IS NOT NULL) AND (turn_id IS NOT NULL) AND (event_type IS NOT NULL) AND (reason_code IS NOT NULL) AND (work_order_event_id IS NOT NULL) AND (outcome = ANY (ARRAY['APPENDED'::text, 'OS_WORK_ORDER_IDEMPOTENCY_REPLAY'::text]))))),
     CONSTRAINT capability_known CHECK ((capability = ANY (ARRAY['OS_WORK_ORDER_LEDGER_APPEND'::text, 'OS_WORK_ORDER_CURRENT_REBUILD'::text, 'OS_WORK_ORDER_CURRENT_VERIFY'::text]))),
     CONSTRAINT diagnostic_audit_has_details CHECK (((capability = 'OS_WORK_ORDER_LEDGER_APPEND'::text) OR ((details IS NOT NULL) AND (jsonb_typeof(details) = 'object'::text)))),
-    CONSTRAINT outcome_known CHECK ((outcome = ANY (ARRAY['APPENDED'::text, 'OS_WORK_ORDER_IDEMPOTENCY_REPLAY'::text, 'REBUILT'::text, 'VERIFIED'::text])))
+    CONSTRAINT outcome_known CHECK ((outcome = ANY (ARRAY['APPENDED'::text, 'OS_WORK_ORDER_IDEMPOTENCY_REPLAY'::text, 'REBUILT'::text, 'VERIFIED'::text]))),
+    CONSTRAINT tenant_id_format CHECK (((tenant_id)::os_core.tenant_id IS NOT NULL))
 );
 
 ALTER TABLE ONLY ph1j.audit_events FORCE ROW LEVEL SECURITY;
@@ -2906,7 +2997,7 @@ COMMENT ON TRIGGER _100_refuse_update_delete ON ph1j.audit_events IS 'The audit 
 -- Name: work_order_leases tenant_isolation; Type: POLICY; Schema: os_core; Owner: selene_owner
 --
 
-CREATE POLICY tenant_isolation ON os_core.work_order_leases USING (((tenant_id)::text = os_core.current_tenant_id())) WITH CHECK (((tenant_id)::text = os_core.current_tenant_id()));
+CREATE POLICY tenant_isolation ON os_core.work_order_leases USING ((tenant_id = os_core.current_tenant_id())) WITH CHECK ((tenant_id = os_core.current_tenant_id()));
 
 
 --
@@ -2920,7 +3011,7 @@ COMMENT ON POLICY tenant_isolation ON os_core.work_order_leases IS 'Rows of the 
 -- Name: work_order_ledger tenant_isolation; Type: POLICY; Schema: os_core; Owner: selene_owner
 --
 
-CREATE POLICY tenant_isolation ON os_core.work_order_ledger USING (((tenant_id)::text = os_core.current_tenant_id())) WITH CHECK (((tenant_id)::text = os_core.current_tenant_id()));
+CREATE POLICY tenant_isolation ON os_core.work_order_ledger USING ((tenant_id = os_core.current_tenant_id())) WITH CHECK ((tenant_id = os_core.current_tenant_id()));
 
 
 --
@@ -2934,7 +3025,7 @@ COMMENT ON POLICY tenant_isolation ON os_core.work_order_ledger IS 'Rows of the 
 -- Name: work_order_step_attempts tenant_isolation; Type: POLICY; Schema: os_core; Owner: selene_owner
 --
 
-CREATE POLICY tenant_isolation ON os_core.work_order_step_attempts USING (((tenant_id)::text = os_core.current_tenant_id())) WITH CHECK (((tenant_id)::text = os_core.current_tenant_id()));
+CREATE POLICY tenant_isolation ON os_core.work_order_step_attempts USING ((tenant_id = os_core.current_tenant_id())) WITH CHECK ((tenant_id = os_core.current_tenant_id()));
 
 
 --
@@ -2948,7 +3039,7 @@ COMMENT ON POLICY tenant_isolation ON os_core.work_order_step_attempts IS 'Rows 
 -- Name: work_orders_current tenant_isolation; Type: POLICY; Schema: os_core; Owner: selene_owner
 --
 
-CREATE POLICY tenant_isolation ON os_core.work_orders_current USING (((tenant_id)::text = os_core.current_tenant_id())) WITH CHECK (((tenant_id)::text = os_core.current_tenant_id()));
+CREATE POLICY tenant_isolation ON os_core.work_orders_current USING ((tenant_id = os_core.current_tenant_id())) WITH CHECK ((tenant_id = os_core.current_tenant_id()));
 
 
 --
@@ -2992,7 +3083,7 @@ ALTER TABLE ph1j.audit_events ENABLE ROW LEVEL SECURITY;
 -- Name: audit_events tenant_isolation; Type: POLICY; Schema: ph1j; Owner: selene_owner
 --
 
-CREATE POLICY tenant_isolation ON ph1j.audit_events USING (((tenant_id)::text = os_core.current_tenant_id())) WITH CHECK (((tenant_id)::text = os_core.current_tenant_id()));
+CREATE POLICY tenant_isolation ON ph1j.audit_events USING ((tenant_id = os_core.current_tenant_id())) WITH CHECK ((tenant_id = os_core.current_tenant_id()));
 
 
 --
@@ -3023,6 +3114,8 @@ GRANT USAGE ON SCHEMA ph1j TO selene_projector;
 --
 
 REVOKE ALL ON FUNCTION os_core.is_blank(p_value text) FROM PUBLIC;
+GRANT ALL ON FUNCTION os_core.is_blank(p_value text) TO selene_os;
+GRANT ALL ON FUNCTION os_core.is_blank(p_value text) TO selene_dba;
 GRANT ALL ON FUNCTION os_core.is_blank(p_value text) TO selene_projector;
 
 
@@ -3058,6 +3151,20 @@ GRANT ALL ON FUNCTION os_core.is_terminal_status(p_work_order_status text) TO se
 
 REVOKE ALL ON FUNCTION os_core.lock_work_order(p_tenant_id text, p_work_order_id text) FROM PUBLIC;
 GRANT ALL ON FUNCTION os_core.lock_work_order(p_tenant_id text, p_work_order_id text) TO selene_projector;
+
+
+--
+-- Name: FUNCTION next_event_id_after(p_last_event_id bigint); Type: ACL; Schema: os_core; Owner: selene_owner
+--
+
+REVOKE ALL ON FUNCTION os_core.next_event_id_after(p_last_event_id bigint) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION node_id(); Type: ACL; Schema: os_core; Owner: selene_owner
+--
+
+REVOKE ALL ON FUNCTION os_core.node_id() FROM PUBLIC;
 
 
 --

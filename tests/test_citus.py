@@ -1,0 +1,468 @@
+"""Citus only (``make test-citus``): placement, delegation, and a tenant's shards on the move.
+
+The cluster is tests/citus_cluster.py's coordinator and two workers, migrated on the
+coordinator. Every call goes through the coordinator as a login role of selene_os, the
+way services call; what the workers hold is read on the workers themselves.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import psycopg
+import pytest
+
+from selene_core_tables import WorkOrderRepository
+from selene_core_tables.errors import AppendOnlyViolation, TenantScopeViolation, storage_errors
+from tests.citus_cluster import CitusNodes, node_conninfo
+from tests.client_helpers import created
+from tests.conftest import APP_ROLE, CITUS
+
+pytestmark = pytest.mark.skipif(not CITUS, reason="needs the Citus layout (make test-citus)")
+
+TABLES = (
+    "os_core.work_order_ledger",
+    "os_core.work_orders_current",
+    "os_core.work_order_step_attempts",
+    "os_core.work_order_leases",
+    "ph1j.audit_events",
+)
+
+
+def worker_of(coordinator: psycopg.Connection, tenant_id: str) -> tuple[str, int]:
+    """The (host, port) of the worker holding the tenant's ledger shard."""
+    row = coordinator.execute(
+        """
+        SELECT s.nodename, s.nodeport
+        FROM citus_shards AS s
+        WHERE s.shardid = get_shard_id_for_distribution_column(
+            'os_core.work_order_ledger', %s::text)
+        """,
+        [tenant_id],
+    ).fetchone()
+    assert row is not None
+    return row[0], row[1]
+
+
+def node_for(nodes: CitusNodes, host_port: tuple[str, int]):
+    for worker in nodes.workers:
+        if (worker.host, worker.port) == host_port:
+            return worker
+    raise AssertionError(f"no worker at {host_port}")
+
+
+@contextmanager
+def owner_may_log_in(conn: psycopg.Connection) -> Iterator[None]:
+    """Citus moves and splits shards over connections as the tables' owner (docs/scaling.md)."""
+    conn.execute("ALTER ROLE selene_owner LOGIN")
+    try:
+        yield
+    finally:
+        conn.execute("ALTER ROLE selene_owner NOLOGIN")
+
+
+@contextmanager
+def repository(conninfo: str) -> Iterator[WorkOrderRepository]:
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        yield WorkOrderRepository(conn)
+
+
+def test_the_migrations_distribute_every_table_in_one_colocation_group_on_the_workers(
+    postgresql: psycopg.Connection, citus_nodes: CitusNodes
+) -> None:
+    rows = postgresql.execute(
+        """
+        SELECT p.logicalrelid::text, p.partmethod, a.attname, p.colocationid
+        FROM pg_dist_partition AS p
+        JOIN pg_attribute AS a ON a.attrelid = p.logicalrelid AND a.attnum = 1
+        WHERE p.logicalrelid::text = ANY(%s)
+        ORDER BY 1
+        """,
+        [list(TABLES)],
+    ).fetchall()
+    assert sorted(r[0] for r in rows) == sorted(TABLES)
+    assert {r[1] for r in rows} == {"h"}, "hash-distributed"
+    assert len({r[3] for r in rows}) == 1, "one co-location group"
+    distribution_columns = postgresql.execute(
+        "SELECT DISTINCT column_to_column_name(logicalrelid, partkey) FROM pg_dist_partition"
+        " WHERE logicalrelid::text = ANY(%s)",
+        [list(TABLES)],
+    ).fetchall()
+    assert distribution_columns == [("tenant_id",)]
+    ports = {
+        port
+        for (port,) in postgresql.execute(
+            "SELECT DISTINCT nodeport FROM citus_shards WHERE table_name::text = ANY(%s)",
+            [list(TABLES)],
+        )
+    }
+    assert ports == {w.port for w in citus_nodes.workers}, (
+        "shards on both workers, none on the coordinator"
+    )
+
+
+def test_every_capability_with_a_tenant_is_force_delegated_by_it(
+    postgresql: psycopg.Connection,
+) -> None:
+    capabilities = postgresql.execute(
+        """
+        SELECT p.oid::regprocedure::text
+        FROM pg_proc AS p
+        WHERE p.pronamespace = 'os_core'::regnamespace AND p.proargnames[1] = 'p_tenant_id'
+          AND has_function_privilege('selene_os', p.oid, 'EXECUTE')
+        ORDER BY 1
+        """
+    ).fetchall()
+    assert len(capabilities) >= 11
+    delegated = postgresql.execute(
+        """
+        SELECT d.objid::regprocedure::text, d.distribution_argument_index, d.force_delegation,
+               d.colocationid = (SELECT colocationid FROM pg_dist_partition
+                                 WHERE logicalrelid = 'os_core.work_order_ledger'::regclass)
+        FROM pg_dist_object AS d
+        WHERE d.classid = 'pg_proc'::regclass AND d.distribution_argument_index IS NOT NULL
+        ORDER BY 1
+        """
+    ).fetchall()
+    assert [(name, 0, True, True) for (name,) in capabilities] == delegated
+
+
+def test_a_call_runs_on_the_worker_of_its_tenant_and_writes_only_there(
+    postgresql: psycopg.Connection, postgresql_proc, citus_nodes: CitusNodes, dbname: str
+) -> None:
+    tenant = "tenant-a"
+    holder = node_for(citus_nodes, worker_of(postgresql, tenant))
+    other = next(w for w in citus_nodes.workers if w is not holder)
+    remote_commands: list[str] = []
+    app = psycopg.connect(node_conninfo(postgresql_proc, dbname, APP_ROLE))
+    try:
+        app.add_notice_handler(lambda d: remote_commands.append(str(d.message_primary)))
+        app.execute("SET citus.log_remote_commands = on")
+        app.commit()
+        result = WorkOrderRepository(app).append(created("wo-1", tenant_id=tenant))
+    finally:
+        app.close()
+    calls = [c for c in remote_commands if "work_order_ledger_append" in c]
+    assert len(calls) == 1, remote_commands
+    assert "set_tenant" in " ".join(remote_commands)
+
+    def count_on(node) -> int:
+        with psycopg.connect(node_conninfo(node, dbname)) as conn:
+            conn.execute("SET citus.override_table_visibility TO off")
+            shard = conn.execute(
+                "SELECT shard_name(%s::regclass, get_shard_id_for_distribution_column("
+                "'os_core.work_order_ledger', %s::text))",
+                ["os_core.work_order_ledger", tenant],
+            ).fetchone()[0]
+            exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", [shard]).fetchone()[0]
+            if not exists:
+                return 0
+            return conn.execute(
+                f"SELECT count(*) FROM {shard} WHERE work_order_event_id = %s",
+                [result.work_order_event_id],
+            ).fetchone()[0]
+
+    assert count_on(holder) == 1
+    assert count_on(other) == 0
+
+
+def test_a_call_without_its_tenant_declared_fails_closed_through_the_coordinator(
+    postgresql_proc, dbname: str
+) -> None:
+    with psycopg.connect(node_conninfo(postgresql_proc, dbname, APP_ROLE)) as app:
+        with pytest.raises(psycopg.Error) as refused:
+            app.execute(
+                "SELECT * FROM os_core.work_order_current_read(%s::text, %s::text)",
+                ["tenant-a", "wo-1"],
+            )
+        assert refused.value.sqlstate == "SE003"
+        app.rollback()
+        # Another tenant declared: its worker may not be tenant-a's, where then no
+        # tenant is declared at all. Refused either way.
+        with pytest.raises(TenantScopeViolation), storage_errors(), app.transaction():
+            app.execute("SELECT os_core.set_tenant(%s::text)", ["tenant-b"])
+            app.execute(
+                "SELECT * FROM os_core.work_order_current_read(%s::text, %s::text)",
+                ["tenant-a", "wo-1"],
+            )
+    with psycopg.connect(node_conninfo(postgresql_proc, dbname)) as admin:
+        assert admin.execute("SELECT count(*) FROM os_core.work_order_ledger").fetchone() == (0,)
+
+
+def test_row_level_security_is_forced_on_every_shard(postgresql: psycopg.Connection) -> None:
+    for table in TABLES:
+        results = postgresql.execute(
+            "SELECT success, result FROM run_command_on_shards(%s, $$SELECT relrowsecurity AND "
+            "relforcerowsecurity FROM pg_class WHERE oid = '%%s'::regclass$$)",
+            [table],
+        ).fetchall()
+        assert results, table
+        assert all(success and result == "t" for success, result in results), (table, results)
+
+
+def test_the_ledger_refuses_changes_on_a_workers_shard_and_through_the_coordinator(
+    postgresql: psycopg.Connection, postgresql_proc, citus_nodes: CitusNodes, dbname: str
+) -> None:
+    with repository(node_conninfo(postgresql_proc, dbname, APP_ROLE)) as repo:
+        repo.append(created("wo-1"))
+    for statement in (
+        "UPDATE os_core.work_order_ledger SET turn_id = 2",
+        "DELETE FROM os_core.work_order_ledger",
+        "TRUNCATE os_core.work_order_ledger",
+    ):
+        with pytest.raises(psycopg.Error) as refused:
+            postgresql.execute(statement)
+        assert refused.value.sqlstate == "SE001", statement
+        postgresql.rollback()
+    holder = node_for(citus_nodes, worker_of(postgresql, "tenant-a"))
+    with psycopg.connect(node_conninfo(holder, dbname)) as worker:
+        worker.execute("SET citus.override_table_visibility TO off")
+        worker.execute("SET citus.enable_manual_changes_to_shards TO on")
+        shard = worker.execute(
+            "SELECT shard_name('os_core.work_order_ledger'::regclass,"
+            " get_shard_id_for_distribution_column('os_core.work_order_ledger', 'tenant-a'))"
+        ).fetchone()[0]
+        with pytest.raises(psycopg.Error) as refused:
+            worker.execute(f"UPDATE {shard} SET turn_id = 2")
+        assert refused.value.sqlstate == "SE001"
+    assert postgresql.execute("SELECT count(*) FROM os_core.work_order_ledger").fetchone() == (1,)
+    with pytest.raises(AppendOnlyViolation), storage_errors():
+        postgresql.execute("DELETE FROM ph1j.audit_events")
+
+
+def test_the_product_roles_and_grants_exist_on_every_node(
+    citus_nodes: CitusNodes, dbname: str
+) -> None:
+    def privileges(node) -> list[tuple]:
+        with psycopg.connect(node_conninfo(node, dbname)) as conn:
+            return conn.execute(
+                """
+                SELECT r.rolname, r.rolcanlogin, r.rolbypassrls,
+                       array(SELECT p.oid::regprocedure::text FROM pg_proc AS p
+                             WHERE p.pronamespace = 'os_core'::regnamespace
+                               AND has_function_privilege(r.oid, p.oid, 'EXECUTE')
+                             ORDER BY 1)
+                FROM pg_roles AS r WHERE r.rolname LIKE 'selene\\_%%' ORDER BY 1
+                """
+            ).fetchall()
+
+    coordinator = privileges(citus_nodes.coordinator)
+    assert [r[0] for r in coordinator][:4] == [
+        "selene_dba",
+        "selene_os",
+        "selene_owner",
+        "selene_projector",
+    ]
+    for worker in citus_nodes.workers:
+        assert privileges(worker) == coordinator
+
+
+# -- A tenant's shards move while writers append and a reader pages -----------------
+
+
+class Load:
+    """Writers appending to their own work orders of one tenant, and a paging reader.
+
+    Each writer appends FIELD_SET events to its work order in a loop and records the
+    ids acknowledged; the reader pages the tenant's ledger from its last id and records
+    every id it sees. Both run until stopped.
+    """
+
+    def __init__(self, conninfo: str, tenant: str, writers: int) -> None:
+        self.conninfo = conninfo
+        self.tenant = tenant
+        self.stop = threading.Event()
+        self.acknowledged: list[list[int]] = [[] for _ in range(writers)]
+        self.seen: list[int] = []
+        self.errors: list[BaseException] = []
+        self.threads = [
+            threading.Thread(target=self._write, args=(n,), daemon=True) for n in range(writers)
+        ]
+        self.threads.append(threading.Thread(target=self._read, daemon=True))
+
+    def start(self) -> None:
+        with repository(self.conninfo) as repo:
+            for n in range(len(self.acknowledged)):
+                first = repo.append(created(f"wo-{n}", tenant_id=self.tenant, created_at=1))
+                self.acknowledged[n].append(first.work_order_event_id)
+        for thread in self.threads:
+            thread.start()
+
+    def _guard(self, body: Callable[[], None]) -> None:
+        try:
+            body()
+        except BaseException as error:
+            self.errors.append(error)
+
+    def _write(self, n: int) -> None:
+        def body() -> None:
+            with repository(self.conninfo) as repo:
+                created_at = 2
+                while not self.stop.is_set():
+                    event = created(
+                        f"wo-{n}",
+                        tenant_id=self.tenant,
+                        event_type="FIELD_SET",
+                        turn_id=2,
+                        created_at=created_at,
+                        payload={"n": created_at},
+                    )
+                    try:
+                        result = repo.append(event)
+                    except psycopg.Error:
+                        # A shard move may refuse a write for a moment; try the next.
+                        time.sleep(0.05)
+                        continue
+                    self.acknowledged[n].append(result.work_order_event_id)
+                    created_at += 1
+
+        self._guard(body)
+
+    def _read(self) -> None:
+        def body() -> None:
+            with repository(self.conninfo) as repo:
+                while not self.stop.is_set():
+                    after = self.seen[-1] if self.seen else 0
+                    try:
+                        self.seen.extend(
+                            e.work_order_event_id for e in repo.ledger(self.tenant, after=after)
+                        )
+                    except psycopg.Error:
+                        time.sleep(0.05)
+                    time.sleep(0.01)
+
+        self._guard(body)
+
+    def finish(self) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=60)
+        assert not self.errors, self.errors
+        # Read on to the end, as a reader that keeps going would.
+        with repository(self.conninfo) as repo:
+            after = self.seen[-1] if self.seen else 0
+            self.seen.extend(e.work_order_event_id for e in repo.ledger(self.tenant, after=after))
+
+    def check(self) -> None:
+        every = sorted(i for ids in self.acknowledged for i in ids)
+        assert len(every) == len(set(every)), "an id acknowledged twice"
+        assert len(self.seen) == len(set(self.seen)), "the reader saw an event twice"
+        assert self.seen == sorted(self.seen), "the reader's ids do not grow"
+        assert set(every) <= set(self.seen), "the reader passed over acknowledged events"
+        for ids in self.acknowledged:
+            assert ids == sorted(ids), "a work order's ids do not grow in commit order"
+
+
+def _move_and_check(
+    postgresql: psycopg.Connection,
+    conninfo: str,
+    tenant: str,
+    operation: Callable[[psycopg.Connection], None],
+) -> Load:
+    load = Load(conninfo, tenant, writers=3)
+    load.start()
+    try:
+        time.sleep(1.0)
+        before = max(max(ids) for ids in load.acknowledged)
+        with owner_may_log_in(postgresql):
+            operation(postgresql)
+        time.sleep(1.0)
+    finally:
+        load.finish()
+    load.check()
+    after_move = [i for ids in load.acknowledged for i in ids if i > before]
+    assert after_move, "no append acknowledged after the move"
+    return load
+
+
+def test_a_shard_move_keeps_ids_growing_and_paging_exact(
+    postgresql: psycopg.Connection, postgresql_proc, citus_nodes: CitusNodes, dbname: str
+) -> None:
+    tenant = "tenant-mover"
+    postgresql.autocommit = True
+    source = worker_of(postgresql, tenant)
+    target = next((w.host, w.port) for w in citus_nodes.workers if (w.host, w.port) != source)
+
+    def move(conn: psycopg.Connection) -> None:
+        shard = conn.execute(
+            "SELECT get_shard_id_for_distribution_column('os_core.work_order_ledger', %s::text)",
+            [tenant],
+        ).fetchone()[0]
+        conn.execute(
+            "SELECT citus_move_shard_placement(%s, %s, %s, %s, %s,"
+            " shard_transfer_mode => 'block_writes')",
+            [shard, source[0], source[1], target[0], target[1]],
+        )
+
+    load = _move_and_check(
+        postgresql, node_conninfo(postgresql_proc, dbname, APP_ROLE), tenant, move
+    )
+    assert worker_of(postgresql, tenant) == target
+    # Appends after the move drew ids on the target, past every id drawn on the source.
+    with repository(node_conninfo(postgresql_proc, dbname, APP_ROLE)) as repo:
+        events = list(repo.ledger(tenant))
+    assert [e.work_order_event_id for e in events] == sorted(load.seen)
+
+
+def test_isolating_a_tenant_to_its_own_shard_keeps_ids_growing_and_paging_exact(
+    postgresql: psycopg.Connection, postgresql_proc, dbname: str
+) -> None:
+    tenant = "tenant-isolated"
+    postgresql.autocommit = True
+
+    def isolate(conn: psycopg.Connection) -> None:
+        conn.execute(
+            "SELECT isolate_tenant_to_new_shard('os_core.work_order_ledger', %s::text,"
+            " cascade_option => 'CASCADE', shard_transfer_mode => 'block_writes')",
+            [tenant],
+        )
+
+    _move_and_check(postgresql, node_conninfo(postgresql_proc, dbname, APP_ROLE), tenant, isolate)
+    shard_size = postgresql.execute(
+        "SELECT shardminvalue = shardmaxvalue FROM pg_dist_shard WHERE shardid ="
+        " get_shard_id_for_distribution_column('os_core.work_order_ledger', %s::text)",
+        [tenant],
+    ).fetchone()[0]
+    assert shard_size, "the tenant has a shard of its own"
+
+
+def test_events_appended_before_a_move_are_paged_past_on_the_new_worker(
+    postgresql: psycopg.Connection, postgresql_proc, citus_nodes: CitusNodes, dbname: str
+) -> None:
+    """Horizons count the old worker's transaction ids; the new worker passes them."""
+    tenant = "tenant-horizons"
+    postgresql.autocommit = True
+    conninfo = node_conninfo(postgresql_proc, dbname, APP_ROLE)
+    with repository(conninfo) as repo:
+        before = [
+            repo.append(created(f"wo-{n}", tenant_id=tenant)).work_order_event_id for n in range(3)
+        ]
+    source = worker_of(postgresql, tenant)
+    target = next((w.host, w.port) for w in citus_nodes.workers if (w.host, w.port) != source)
+    # Burn transaction ids on the source so that its horizons lie far above the target's.
+    with psycopg.connect(
+        node_conninfo(node_for(citus_nodes, source), dbname), autocommit=True
+    ) as w:
+        for _ in range(200):
+            w.execute("SELECT pg_current_xact_id()")
+    with repository(conninfo) as repo:
+        later = repo.append(created("wo-late", tenant_id=tenant)).work_order_event_id
+    shard = postgresql.execute(
+        "SELECT get_shard_id_for_distribution_column('os_core.work_order_ledger', %s::text)",
+        [tenant],
+    ).fetchone()[0]
+    with owner_may_log_in(postgresql):
+        postgresql.execute(
+            "SELECT citus_move_shard_placement(%s, %s, %s, %s, %s,"
+            " shard_transfer_mode => 'block_writes')",
+            [shard, source[0], source[1], target[0], target[1]],
+        )
+    with repository(conninfo) as repo:
+        seen = [e.work_order_event_id for e in repo.ledger(tenant)]
+        assert seen == [*before, later]
+        moved = repo.append(created("wo-moved", tenant_id=tenant)).work_order_event_id
+        assert moved > later
+        assert [e.work_order_event_id for e in repo.ledger(tenant, after=later)] == [moved]
