@@ -59,6 +59,14 @@ SERVER_SETTINGS = " ".join(
 )
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "single_node(reason): observes what a Citus cluster does differently;"
+        " make test-citus deselects it",
+    )
+
+
 def conninfo(executor: PostgreSQLExecutor, dbname: str, user: str | None = None) -> str:
     """A libpq URI for ``dbname`` on the test server, as ``user`` (default: the superuser)."""
     return f"postgresql://{user or executor.user}@{executor.host}:{executor.port}/{dbname}"

@@ -355,6 +355,7 @@ COMMENT ON FUNCTION os_core.lock_work_order(p_tenant_id text, p_work_order_id te
 CREATE FUNCTION os_core.next_event_id_after(p_last_event_id bigint) RETURNS bigint
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
+    SET "citus.enable_ddl_propagation" TO 'off'
     AS $$
 BEGIN
     -- This node's sequence is behind a tenant whose events were appended on another
@@ -362,6 +363,15 @@ BEGIN
     -- at a time compares and moves it, and nextval never goes back, so every id
     -- drawn here afterwards, by any tenant, is larger.
     PERFORM pg_advisory_xact_lock(hashtext('os_core.next_event_id_after'), 0);
+    -- Citus gives each worker's sequence a range with a maximum; a tenant from a
+    -- worker of a higher range needs this one's raised (docs/scaling.md).
+    IF (
+        SELECT s.seqmax FROM pg_catalog.pg_sequence AS s
+        WHERE s.seqrelid = 'os_core.work_order_ledger_work_order_event_id_seq'::regclass
+    ) <= p_last_event_id THEN
+        ALTER SEQUENCE os_core.work_order_ledger_work_order_event_id_seq
+        MAXVALUE 9223372036854775807;
+    END IF;
     IF (SELECT q.last_value FROM os_core.work_order_ledger_work_order_event_id_seq AS q)
         < p_last_event_id
         THEN
