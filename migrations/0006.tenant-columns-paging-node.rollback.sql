@@ -14,21 +14,25 @@ DROP POLICY IF EXISTS tenant_isolation ON os_core.work_order_step_attempts;
 DROP POLICY IF EXISTS tenant_isolation ON os_core.work_order_leases;
 DROP POLICY IF EXISTS tenant_isolation ON ph1j.audit_events;
 
-ALTER TABLE os_core.work_order_ledger
-DROP CONSTRAINT tenant_id_format,
-ALTER COLUMN tenant_id TYPE os_core.tenant_id;
-ALTER TABLE os_core.work_orders_current
-DROP CONSTRAINT tenant_id_format,
-ALTER COLUMN tenant_id TYPE os_core.tenant_id;
-ALTER TABLE os_core.work_order_step_attempts
-DROP CONSTRAINT tenant_id_format,
-ALTER COLUMN tenant_id TYPE os_core.tenant_id;
-ALTER TABLE os_core.work_order_leases
-DROP CONSTRAINT tenant_id_format,
-ALTER COLUMN tenant_id TYPE os_core.tenant_id;
-ALTER TABLE ph1j.audit_events
-DROP CONSTRAINT tenant_id_format,
-ALTER COLUMN tenant_id TYPE os_core.tenant_id;
+-- A partitioned table cannot change its partition key's type: it keeps text and
+-- the check, the same rule.
+DO $tenant_columns$
+DECLARE
+    _table regclass;
+BEGIN
+    FOREACH _table IN ARRAY ARRAY[
+        'os_core.work_order_ledger', 'os_core.work_orders_current',
+        'os_core.work_order_step_attempts', 'os_core.work_order_leases', 'ph1j.audit_events'
+    ]::regclass[] LOOP
+        CONTINUE WHEN (SELECT c.relkind FROM pg_catalog.pg_class AS c WHERE c.oid = _table) = 'p';
+        EXECUTE format(
+            'ALTER TABLE %s DROP CONSTRAINT tenant_id_format,'
+            ' ALTER COLUMN tenant_id TYPE os_core.tenant_id',
+            _table
+        );
+    END LOOP;
+END;
+$tenant_columns$;
 
 CREATE POLICY tenant_isolation ON os_core.work_order_ledger
 USING (tenant_id = os_core.current_tenant_id())
