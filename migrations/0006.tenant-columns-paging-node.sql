@@ -49,6 +49,8 @@ BEGIN
 END;
 $tenant_columns$;
 
+-- The column's default needs os_core.node_id() now; post-apply installs the same
+-- definition again from sql/functions/node_id.sql, which owns it from then on.
 CREATE OR REPLACE FUNCTION os_core.node_id()
 RETURNS bigint
 LANGUAGE sql

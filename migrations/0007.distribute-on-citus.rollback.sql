@@ -13,13 +13,7 @@ BEGIN
         'ph1j.audit_events', 'os_core.work_order_leases', 'os_core.work_order_step_attempts',
         'os_core.work_orders_current', 'os_core.work_order_ledger'
     ]::regclass[] LOOP
-        IF EXISTS (
-            SELECT FROM pg_catalog.pg_class AS c
-            JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
-            WHERE c.oid = _table AND EXISTS (
-                SELECT FROM pg_dist_partition AS p WHERE p.logicalrelid = c.oid
-            )
-        ) THEN
+        IF EXISTS (SELECT FROM pg_dist_partition AS p WHERE p.logicalrelid = _table) THEN
             PERFORM undistribute_table(_table, cascade_via_foreign_keys => FALSE);
         END IF;
     END LOOP;

@@ -24,6 +24,7 @@ import psycopg
 from pytest_postgresql.executors import PostgreSQLExecutor
 
 from selene_core_tables.server import find_bindir
+from tests.servers import conninfo
 
 
 def _plugin_allow_list() -> list[str]:
@@ -90,19 +91,15 @@ class CitusNodes:
         return [self.coordinator, *self.workers]
 
 
-def node_conninfo(node: PostgreSQLExecutor, dbname: str, user: str | None = None) -> str:
-    return f"postgresql://{user or node.user}@{node.host}:{node.port}/{dbname}"
-
-
 def create_citus_database(nodes: CitusNodes, dbname: str) -> None:
     """Create ``dbname`` with the citus extension on every node; add the workers to it."""
     for node in nodes.all:
-        with psycopg.connect(node_conninfo(node, "postgres"), autocommit=True) as admin:
+        with psycopg.connect(conninfo(node, "postgres"), autocommit=True) as admin:
             admin.execute(f'CREATE DATABASE "{dbname}"')
-        with psycopg.connect(node_conninfo(node, dbname), autocommit=True) as conn:
+        with psycopg.connect(conninfo(node, dbname), autocommit=True) as conn:
             conn.execute("CREATE EXTENSION citus")
     coordinator = nodes.coordinator
-    with psycopg.connect(node_conninfo(coordinator, dbname), autocommit=True) as conn:
+    with psycopg.connect(conninfo(coordinator, dbname), autocommit=True) as conn:
         conn.execute(
             "SELECT citus_set_coordinator_host(%s, %s)", (coordinator.host, coordinator.port)
         )
@@ -114,7 +111,7 @@ def reset_data(nodes: CitusNodes, dbname: str) -> None:
     """Empty every table of the product on every worker (the coordinator holds no shard)."""
 
     def reset(node: PostgreSQLExecutor) -> None:
-        with psycopg.connect(node_conninfo(node, dbname), autocommit=True) as conn:
+        with psycopg.connect(conninfo(node, dbname), autocommit=True) as conn:
             conn.execute(RESET_SHARDS_SQL)
 
     with ThreadPoolExecutor(max_workers=len(nodes.workers)) as pool:

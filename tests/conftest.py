@@ -37,6 +37,7 @@ from selene_core_tables.embedded import EmbeddedCluster, EmbeddedClusterError
 from selene_core_tables.migrate import apply_migrations
 from selene_core_tables.server import hand_over
 from tests.citus_cluster import CITUS_SETTINGS, CitusNodes, create_citus_database, reset_data
+from tests.servers import conninfo
 
 PG_CTL = Path(sys.executable).parent / "selene-core-tables-pg-ctl"
 APP_ROLE = "selene_test_app"
@@ -65,11 +66,6 @@ def pytest_configure(config: pytest.Config) -> None:
         "single_node(reason): observes what a Citus cluster does differently;"
         " make test-citus deselects it",
     )
-
-
-def conninfo(executor: PostgreSQLExecutor, dbname: str, user: str | None = None) -> str:
-    """A libpq URI for ``dbname`` on the test server, as ``user`` (default: the superuser)."""
-    return f"postgresql://{user or executor.user}@{executor.host}:{executor.port}/{dbname}"
 
 
 def _executor(workdir: Path, options: str) -> PostgreSQLExecutor:

@@ -14,6 +14,15 @@ import psycopg
 from psycopg.rows import dict_row, namedtuple_row
 from psycopg.types.json import Jsonb
 
+# The product's five tables: the ledger, the three projections and the audit trail.
+TABLES = (
+    "os_core.work_order_ledger",
+    "os_core.work_orders_current",
+    "os_core.work_order_step_attempts",
+    "os_core.work_order_leases",
+    "ph1j.audit_events",
+)
+
 TENANT_A = "tenant-a"
 TENANT_B = "tenant-b"
 

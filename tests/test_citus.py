@@ -17,30 +17,35 @@ import pytest
 
 from selene_core_tables import WorkOrderRepository
 from selene_core_tables.errors import AppendOnlyViolation, TenantScopeViolation, storage_errors
-from tests.citus_cluster import CitusNodes, node_conninfo
+from tests.citus_cluster import CitusNodes
 from tests.client_helpers import created
 from tests.conftest import APP_ROLE, CITUS
+from tests.servers import conninfo
+from tests.sql_helpers import TABLES
 
 pytestmark = pytest.mark.skipif(not CITUS, reason="needs the Citus layout (make test-citus)")
 
-TABLES = (
-    "os_core.work_order_ledger",
-    "os_core.work_orders_current",
-    "os_core.work_order_step_attempts",
-    "os_core.work_order_leases",
-    "ph1j.audit_events",
-)
+LEDGER_SHARD_SQL = "get_shard_id_for_distribution_column('os_core.work_order_ledger', %s::text)"
+
+
+def ledger_shard(conn: psycopg.Connection, tenant_id: str) -> int:
+    """The id of the ledger shard that holds the tenant's rows (any node can tell)."""
+    return conn.execute(f"SELECT {LEDGER_SHARD_SQL}", [tenant_id]).fetchone()[0]
+
+
+def ledger_shard_name(conn: psycopg.Connection, tenant_id: str) -> str:
+    """The name of the tenant's ledger shard table, as a worker holding it knows it."""
+    return conn.execute(
+        f"SELECT shard_name('os_core.work_order_ledger'::regclass, {LEDGER_SHARD_SQL})",
+        [tenant_id],
+    ).fetchone()[0]
 
 
 def worker_of(coordinator: psycopg.Connection, tenant_id: str) -> tuple[str, int]:
     """The (host, port) of the worker holding the tenant's ledger shard."""
     row = coordinator.execute(
-        """
-        SELECT s.nodename, s.nodeport
-        FROM citus_shards AS s
-        WHERE s.shardid = get_shard_id_for_distribution_column(
-            'os_core.work_order_ledger', %s::text)
-        """,
+        f"SELECT s.nodename, s.nodeport FROM citus_shards AS s"
+        f" WHERE s.shardid = {LEDGER_SHARD_SQL}",
         [tenant_id],
     ).fetchone()
     assert row is not None
@@ -65,8 +70,8 @@ def owner_may_log_in(conn: psycopg.Connection) -> Iterator[None]:
 
 
 @contextmanager
-def repository(conninfo: str) -> Iterator[WorkOrderRepository]:
-    with psycopg.connect(conninfo, autocommit=True) as conn:
+def repository(dsn: str) -> Iterator[WorkOrderRepository]:
+    with psycopg.connect(dsn, autocommit=True) as conn:
         yield WorkOrderRepository(conn)
 
 
@@ -137,7 +142,7 @@ def test_a_call_runs_on_the_worker_of_its_tenant_and_writes_only_there(
     holder = node_for(citus_nodes, worker_of(postgresql, tenant))
     other = next(w for w in citus_nodes.workers if w is not holder)
     remote_commands: list[str] = []
-    app = psycopg.connect(node_conninfo(postgresql_proc, dbname, APP_ROLE))
+    app = psycopg.connect(conninfo(postgresql_proc, dbname, APP_ROLE))
     try:
         app.add_notice_handler(lambda d: remote_commands.append(str(d.message_primary)))
         app.execute("SET citus.log_remote_commands = on")
@@ -150,13 +155,9 @@ def test_a_call_runs_on_the_worker_of_its_tenant_and_writes_only_there(
     assert "set_tenant" in " ".join(remote_commands)
 
     def count_on(node) -> int:
-        with psycopg.connect(node_conninfo(node, dbname)) as conn:
+        with psycopg.connect(conninfo(node, dbname)) as conn:
             conn.execute("SET citus.override_table_visibility TO off")
-            shard = conn.execute(
-                "SELECT shard_name(%s::regclass, get_shard_id_for_distribution_column("
-                "'os_core.work_order_ledger', %s::text))",
-                ["os_core.work_order_ledger", tenant],
-            ).fetchone()[0]
+            shard = ledger_shard_name(conn, tenant)
             exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", [shard]).fetchone()[0]
             if not exists:
                 return 0
@@ -172,7 +173,7 @@ def test_a_call_runs_on_the_worker_of_its_tenant_and_writes_only_there(
 def test_a_call_without_its_tenant_declared_fails_closed_through_the_coordinator(
     postgresql_proc, dbname: str
 ) -> None:
-    with psycopg.connect(node_conninfo(postgresql_proc, dbname, APP_ROLE)) as app:
+    with psycopg.connect(conninfo(postgresql_proc, dbname, APP_ROLE)) as app:
         with pytest.raises(psycopg.Error) as refused:
             app.execute(
                 "SELECT * FROM os_core.work_order_current_read(%s::text, %s::text)",
@@ -188,7 +189,7 @@ def test_a_call_without_its_tenant_declared_fails_closed_through_the_coordinator
                 "SELECT * FROM os_core.work_order_current_read(%s::text, %s::text)",
                 ["tenant-a", "wo-1"],
             )
-    with psycopg.connect(node_conninfo(postgresql_proc, dbname)) as admin:
+    with psycopg.connect(conninfo(postgresql_proc, dbname)) as admin:
         assert admin.execute("SELECT count(*) FROM os_core.work_order_ledger").fetchone() == (0,)
 
 
@@ -206,7 +207,7 @@ def test_row_level_security_is_forced_on_every_shard(postgresql: psycopg.Connect
 def test_the_ledger_refuses_changes_on_a_workers_shard_and_through_the_coordinator(
     postgresql: psycopg.Connection, postgresql_proc, citus_nodes: CitusNodes, dbname: str
 ) -> None:
-    with repository(node_conninfo(postgresql_proc, dbname, APP_ROLE)) as repo:
+    with repository(conninfo(postgresql_proc, dbname, APP_ROLE)) as repo:
         repo.append(created("wo-1"))
     for statement in (
         "UPDATE os_core.work_order_ledger SET turn_id = 2",
@@ -218,13 +219,10 @@ def test_the_ledger_refuses_changes_on_a_workers_shard_and_through_the_coordinat
         assert refused.value.sqlstate == "SE001", statement
         postgresql.rollback()
     holder = node_for(citus_nodes, worker_of(postgresql, "tenant-a"))
-    with psycopg.connect(node_conninfo(holder, dbname)) as worker:
+    with psycopg.connect(conninfo(holder, dbname)) as worker:
         worker.execute("SET citus.override_table_visibility TO off")
         worker.execute("SET citus.enable_manual_changes_to_shards TO on")
-        shard = worker.execute(
-            "SELECT shard_name('os_core.work_order_ledger'::regclass,"
-            " get_shard_id_for_distribution_column('os_core.work_order_ledger', 'tenant-a'))"
-        ).fetchone()[0]
+        shard = ledger_shard_name(worker, "tenant-a")
         with pytest.raises(psycopg.Error) as refused:
             worker.execute(f"UPDATE {shard} SET turn_id = 2")
         assert refused.value.sqlstate == "SE001"
@@ -237,7 +235,7 @@ def test_the_product_roles_and_grants_exist_on_every_node(
     citus_nodes: CitusNodes, dbname: str
 ) -> None:
     def privileges(node) -> list[tuple]:
-        with psycopg.connect(node_conninfo(node, dbname)) as conn:
+        with psycopg.connect(conninfo(node, dbname)) as conn:
             return conn.execute(
                 """
                 SELECT r.rolname, r.rolcanlogin, r.rolbypassrls,
@@ -271,8 +269,8 @@ class Load:
     every id it sees. Both run until stopped.
     """
 
-    def __init__(self, conninfo: str, tenant: str, writers: int) -> None:
-        self.conninfo = conninfo
+    def __init__(self, dsn: str, tenant: str, writers: int) -> None:
+        self.dsn = dsn
         self.tenant = tenant
         self.stop = threading.Event()
         self.acknowledged: list[list[int]] = [[] for _ in range(writers)]
@@ -284,7 +282,7 @@ class Load:
         self.threads.append(threading.Thread(target=self._read, daemon=True))
 
     def start(self) -> None:
-        with repository(self.conninfo) as repo:
+        with repository(self.dsn) as repo:
             for n in range(len(self.acknowledged)):
                 first = repo.append(created(f"wo-{n}", tenant_id=self.tenant, created_at=1))
                 self.acknowledged[n].append(first.work_order_event_id)
@@ -299,7 +297,7 @@ class Load:
 
     def _write(self, n: int) -> None:
         def body() -> None:
-            with repository(self.conninfo) as repo:
+            with repository(self.dsn) as repo:
                 created_at = 2
                 while not self.stop.is_set():
                     event = created(
@@ -323,7 +321,7 @@ class Load:
 
     def _read(self) -> None:
         def body() -> None:
-            with repository(self.conninfo) as repo:
+            with repository(self.dsn) as repo:
                 while not self.stop.is_set():
                     after = self.seen[-1] if self.seen else 0
                     try:
@@ -342,7 +340,7 @@ class Load:
             thread.join(timeout=60)
         assert not self.errors, self.errors
         # Read on to the end, as a reader that keeps going would.
-        with repository(self.conninfo) as repo:
+        with repository(self.dsn) as repo:
             after = self.seen[-1] if self.seen else 0
             self.seen.extend(e.work_order_event_id for e in repo.ledger(self.tenant, after=after))
 
@@ -358,11 +356,11 @@ class Load:
 
 def _move_and_check(
     postgresql: psycopg.Connection,
-    conninfo: str,
+    dsn: str,
     tenant: str,
     operation: Callable[[psycopg.Connection], None],
 ) -> Load:
-    load = Load(conninfo, tenant, writers=3)
+    load = Load(dsn, tenant, writers=3)
     load.start()
     try:
         time.sleep(1.0)
@@ -387,22 +385,17 @@ def test_a_shard_move_keeps_ids_growing_and_paging_exact(
     target = next((w.host, w.port) for w in citus_nodes.workers if (w.host, w.port) != source)
 
     def move(conn: psycopg.Connection) -> None:
-        shard = conn.execute(
-            "SELECT get_shard_id_for_distribution_column('os_core.work_order_ledger', %s::text)",
-            [tenant],
-        ).fetchone()[0]
+        shard = ledger_shard(conn, tenant)
         conn.execute(
             "SELECT citus_move_shard_placement(%s, %s, %s, %s, %s,"
             " shard_transfer_mode => 'block_writes')",
             [shard, source[0], source[1], target[0], target[1]],
         )
 
-    load = _move_and_check(
-        postgresql, node_conninfo(postgresql_proc, dbname, APP_ROLE), tenant, move
-    )
+    load = _move_and_check(postgresql, conninfo(postgresql_proc, dbname, APP_ROLE), tenant, move)
     assert worker_of(postgresql, tenant) == target
     # Appends after the move drew ids on the target, past every id drawn on the source.
-    with repository(node_conninfo(postgresql_proc, dbname, APP_ROLE)) as repo:
+    with repository(conninfo(postgresql_proc, dbname, APP_ROLE)) as repo:
         events = list(repo.ledger(tenant))
     assert [e.work_order_event_id for e in events] == sorted(load.seen)
 
@@ -420,11 +413,10 @@ def test_isolating_a_tenant_to_its_own_shard_keeps_ids_growing_and_paging_exact(
             [tenant],
         )
 
-    _move_and_check(postgresql, node_conninfo(postgresql_proc, dbname, APP_ROLE), tenant, isolate)
+    _move_and_check(postgresql, conninfo(postgresql_proc, dbname, APP_ROLE), tenant, isolate)
     shard_size = postgresql.execute(
-        "SELECT shardminvalue = shardmaxvalue FROM pg_dist_shard WHERE shardid ="
-        " get_shard_id_for_distribution_column('os_core.work_order_ledger', %s::text)",
-        [tenant],
+        "SELECT shardminvalue = shardmaxvalue FROM pg_dist_shard WHERE shardid = %s",
+        [ledger_shard(postgresql, tenant)],
     ).fetchone()[0]
     assert shard_size, "the tenant has a shard of its own"
 
@@ -435,32 +427,27 @@ def test_events_appended_before_a_move_are_paged_past_on_the_new_worker(
     """Horizons count the old worker's transaction ids; the new worker passes them."""
     tenant = "tenant-horizons"
     postgresql.autocommit = True
-    conninfo = node_conninfo(postgresql_proc, dbname, APP_ROLE)
-    with repository(conninfo) as repo:
+    app_conninfo = conninfo(postgresql_proc, dbname, APP_ROLE)
+    with repository(app_conninfo) as repo:
         before = [
             repo.append(created(f"wo-{n}", tenant_id=tenant)).work_order_event_id for n in range(3)
         ]
     source = worker_of(postgresql, tenant)
     target = next((w.host, w.port) for w in citus_nodes.workers if (w.host, w.port) != source)
     # Burn transaction ids on the source so that its horizons lie far above the target's.
-    with psycopg.connect(
-        node_conninfo(node_for(citus_nodes, source), dbname), autocommit=True
-    ) as w:
+    with psycopg.connect(conninfo(node_for(citus_nodes, source), dbname), autocommit=True) as w:
         for _ in range(200):
             w.execute("SELECT pg_current_xact_id()")
-    with repository(conninfo) as repo:
+    with repository(app_conninfo) as repo:
         later = repo.append(created("wo-late", tenant_id=tenant)).work_order_event_id
-    shard = postgresql.execute(
-        "SELECT get_shard_id_for_distribution_column('os_core.work_order_ledger', %s::text)",
-        [tenant],
-    ).fetchone()[0]
+    shard = ledger_shard(postgresql, tenant)
     with owner_may_log_in(postgresql):
         postgresql.execute(
             "SELECT citus_move_shard_placement(%s, %s, %s, %s, %s,"
             " shard_transfer_mode => 'block_writes')",
             [shard, source[0], source[1], target[0], target[1]],
         )
-    with repository(conninfo) as repo:
+    with repository(app_conninfo) as repo:
         seen = [e.work_order_event_id for e in repo.ledger(tenant)]
         assert seen == [*before, later]
         moved = repo.append(created("wo-moved", tenant_id=tenant)).work_order_event_id

@@ -46,7 +46,7 @@ from selene_core_tables.records import WorkOrderLedgerEventInput
 from selene_core_tables.repository import WorkOrderRepository
 from tests.cloned_database import cloned_database
 from tests.conftest import APP_ROLE, DBA_ROLE, conninfo
-from tests.sql_helpers import append, append_committed, event, set_tenant
+from tests.sql_helpers import TABLES, append, append_committed, event, set_tenant
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -64,13 +64,6 @@ VICTIM_MARKERS = (
     "victim-step",
     "victim-key",
     "victim-hash",
-)
-TABLES = (
-    "os_core.work_order_ledger",
-    "os_core.work_orders_current",
-    "os_core.work_order_step_attempts",
-    "os_core.work_order_leases",
-    "ph1j.audit_events",
 )
 VIEWS = (
     "os_core.work_orders_current_from_ledger",

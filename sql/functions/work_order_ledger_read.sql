@@ -17,7 +17,7 @@ DECLARE
     _snapshot pg_snapshot := pg_current_snapshot();
     _own xid8 := pg_current_xact_id_if_assigned();
     _horizon xid8;
-    _node bigint := os_core.node_id();
+    _node bigint;
 BEGIN
     -- The usual case in one comparison, without a call: require_tenant_scope runs
     -- only when the check fails, and raises exactly its error (no tenant declared,
@@ -66,6 +66,7 @@ BEGIN
         -- committed there before its rows came here, and its horizon counts that
         -- node's transaction ids: it is passed. Every event still to commit here
         -- draws a larger id than it (the append draws past the tenant's last id).
+        _node := os_core.node_id();
         -- The page is the run of events, in id order, up to the first one whose
         -- horizon is not reached: that one and all after it wait for a later page
         -- (a later event may have a lower horizon, and must not be read past it).
