@@ -65,15 +65,21 @@ SET citus.enable_manual_changes_to_shards TO on;
 SET session_replication_role = replica;
 DO $$
 DECLARE
-    _shards text;
+    _shard text;
 BEGIN
-    SELECT string_agg(c.oid::regclass::text, ', ') INTO _shards
-    FROM pg_class AS c
-    WHERE c.relnamespace IN ('os_core'::regnamespace, 'ph1j'::regnamespace)
-      AND c.relkind = 'r' AND c.relname ~ '_[0-9]+$';
-    IF _shards IS NOT NULL THEN
-        EXECUTE 'TRUNCATE ' || _shards;
-    END IF;
+    FOR _shard IN
+        SELECT format('%I.%I', n.nspname, c.relname)
+        FROM pg_class AS c
+        JOIN pg_namespace AS n ON n.oid = c.relnamespace
+        WHERE n.nspname IN ('os_core', 'ph1j') AND c.relkind = 'r' AND c.relname ~ '_[0-9]+$'
+    LOOP
+        BEGIN
+            EXECUTE 'TRUNCATE ' || _shard;
+        EXCEPTION WHEN undefined_table THEN
+            -- The old placement of a moved shard, dropped by Citus's cleanup meanwhile.
+            NULL;
+        END;
+    END LOOP;
 END
 $$;
 """
