@@ -20,5 +20,8 @@ BEGIN
     EXECUTE format(
         'ALTER DATABASE %I RESET citus.enable_unsafe_triggers', pg_catalog.current_database()
     );
+    EXECUTE format(
+        'ALTER DATABASE %I RESET citus.propagate_set_commands', pg_catalog.current_database()
+    );
 END;
 $undistribute$;

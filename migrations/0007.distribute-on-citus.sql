@@ -8,6 +8,9 @@
 -- The append-only triggers are triggers on distributed tables, which Citus allows
 -- only with citus.enable_unsafe_triggers; they are then created on every shard.
 -- They are safe here: statement-level, refusing, and reading no other table.
+--
+-- citus.propagate_set_commands = local makes Citus send a transaction's SET LOCAL on
+-- to the workers it uses: os_core.set_tenant declares the tenant so on every worker.
 -- depends: 0006.tenant-columns-paging-node
 
 DO $distribute$
@@ -17,6 +20,10 @@ BEGIN
     END IF;
     EXECUTE format(
         'ALTER DATABASE %I SET citus.enable_unsafe_triggers = on', pg_catalog.current_database()
+    );
+    EXECUTE format(
+        'ALTER DATABASE %I SET citus.propagate_set_commands = local',
+        pg_catalog.current_database()
     );
     PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', 'on', TRUE);
     -- Citus runs the DDL of a distributed table over one connection per worker

@@ -1,10 +1,11 @@
 -- On Citus (the tables distributed by migration 0007): every capability function
 -- whose first argument is p_tenant_id runs on the worker holding that tenant's
 -- shards, routed by its value, also inside BEGIN ... COMMIT (force_delegation),
--- which is how callers use them: set_tenant first, then the capabilities, all on
--- that worker in the same distributed transaction. Capabilities are the functions
--- granted to selene_os, read from the catalog, so a new one is delegated without a
--- list to keep. Without Citus, or before 0007, nothing.
+-- which is how callers use them. Capabilities are the functions granted to
+-- selene_os, read from the catalog, so a new one is delegated without a list to
+-- keep. Not set_tenant: it runs on the coordinator, whose SET LOCAL Citus sends on
+-- to every worker of the transaction (sql/functions/tenant_scope.sql). Without
+-- Citus, or before 0007, nothing.
 
 DO $delegate$
 DECLARE
@@ -27,6 +28,7 @@ BEGIN
             p.pronamespace = 'os_core'::regnamespace
             AND p.proargnames[1] = 'p_tenant_id'
             AND pg_catalog.has_function_privilege('selene_os', p.oid, 'EXECUTE')
+            AND p.oid <> 'os_core.set_tenant(text)'::regprocedure
         ORDER BY 1
     LOOP
         PERFORM create_distributed_function(

@@ -31,6 +31,13 @@ BEGIN
             'tenant_id must be 1 to 64 characters of A-Z, a-z, 0-9, _ . : -'
         );
     END IF;
+    -- On a Citus coordinator (migration 0007 sets citus.propagate_set_commands to
+    -- local), Citus sends a SET LOCAL, not a set_config, on to every worker this
+    -- transaction uses, now or later: the tenant is declared wherever its calls run,
+    -- also when a shard move between two calls sends them to different workers.
+    IF pg_catalog.current_setting('citus.propagate_set_commands', TRUE) = 'local' THEN
+        EXECUTE format('SET LOCAL selene.tenant_id = %L', p_tenant_id);
+    END IF;
     RETURN pg_catalog.set_config('selene.tenant_id', p_tenant_id, TRUE);
 END;
 $$;
