@@ -1943,8 +1943,10 @@ BEGIN
     -- records the horizon read after drawing it: together they let a tenant-wide
     -- reader page past the event only when no smaller id can still commit.
     -- The ids of a tenant keep growing on another node (after a shard move or a
-    -- restore, whose sequence may be behind): an id not above the tenant's last
-    -- committed one is drawn again past it.
+    -- restore, whose sequence may be behind): an id not above an id the tenant got
+    -- on another node is drawn again past its last one. (An id below one drawn here
+    -- and committed first is the usual race of concurrent appends, which paging
+    -- horizons cover: it needs nothing.)
     PERFORM pg_current_xact_id();
     _event_id := nextval('os_core.work_order_ledger_work_order_event_id_seq');
     SELECT l.work_order_event_id INTO _last_event_id
@@ -1952,7 +1954,13 @@ BEGIN
     WHERE l.tenant_id = p_tenant_id
     ORDER BY l.work_order_event_id DESC
     LIMIT 1;
-    IF _event_id <= _last_event_id THEN
+    IF _event_id <= _last_event_id AND EXISTS (
+        SELECT FROM os_core.work_order_ledger AS l
+        WHERE
+            l.tenant_id = p_tenant_id
+            AND l.work_order_event_id > _event_id
+            AND l.paging_node_id <> os_core.node_id()
+    ) THEN
         _event_id := os_core.next_event_id_after(_last_event_id);
     END IF;
     _paging_horizon := os_core.paging_horizon();
