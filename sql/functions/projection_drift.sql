@@ -10,15 +10,10 @@ RETURNS TABLE (
     expected text,
     actual text
 )
-LANGUAGE plpgsql
+LANGUAGE sql
 STABLE
 PARALLEL SAFE
 AS $$
-#variable_conflict use_column
-BEGIN
-    -- PL/pgSQL, not SQL: Citus plans the queries of a SQL function with parameters
-    -- only when they touch no distributed table.
-    RETURN QUERY
     -- Pairs are compared as rows (the views' columns are in the tables' order: column
     -- by column, with each column's own equality) and turned into jsonb, to name the
     -- differing columns, only when they differ: to_jsonb() of both sides of every pair
@@ -89,8 +84,8 @@ BEGIN
     )
 
     SELECT
-        p.tenant_id::text,
-        p.work_order_id::text,
+        p.tenant_id,
+        p.work_order_id,
         p.projection,
         p.row_key,
         d.difference,
@@ -117,7 +112,6 @@ BEGIN
         FROM jsonb_each(p.expected_row) AS k
         WHERE p.actual_row IS NOT NULL AND k.value IS DISTINCT FROM p.actual_row -> k.key
     ) AS d;
-END;
 $$;
 
 COMMENT ON FUNCTION os_core.projection_drift(text) IS

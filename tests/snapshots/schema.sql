@@ -1078,13 +1078,8 @@ COMMENT ON FUNCTION os_core.project_step_attempt(p_event os_core.work_order_ledg
 --
 
 CREATE FUNCTION os_core.projection_drift(p_tenant_id text) RETURNS TABLE(tenant_id text, work_order_id text, projection text, row_key text, difference text, expected text, actual text)
-    LANGUAGE plpgsql STABLE PARALLEL SAFE
+    LANGUAGE sql STABLE PARALLEL SAFE
     AS $$
-#variable_conflict use_column
-BEGIN
-    -- PL/pgSQL, not SQL: Citus plans the queries of a SQL function with parameters
-    -- only when they touch no distributed table.
-    RETURN QUERY
     -- Pairs are compared as rows (the views' columns are in the tables' order: column
     -- by column, with each column's own equality) and turned into jsonb, to name the
     -- differing columns, only when they differ: to_jsonb() of both sides of every pair
@@ -1155,8 +1150,8 @@ BEGIN
     )
 
     SELECT
-        p.tenant_id::text,
-        p.work_order_id::text,
+        p.tenant_id,
+        p.work_order_id,
         p.projection,
         p.row_key,
         d.difference,
@@ -1183,7 +1178,6 @@ BEGIN
         FROM jsonb_each(p.expected_row) AS k
         WHERE p.actual_row IS NOT NULL AND k.value IS DISTINCT FROM p.actual_row -> k.key
     ) AS d;
-END;
 $$;
 
 
