@@ -5,7 +5,7 @@
 BEGIN;
 \ir support/helpers.sql
 
-SELECT plan(97);
+SELECT plan(100);
 
 -- A role with no grant of its own holds exactly what PUBLIC holds.
 CREATE ROLE tap_public_only NOLOGIN;
@@ -216,12 +216,16 @@ SELECT is_definer(
     'work_orders_list_pending is SECURITY DEFINER.'
 );
 SELECT is_definer(
-    'os_core', 'work_orders_current_rebuild', ARRAY['text', 'boolean'],
-    'work_orders_current_rebuild is SECURITY DEFINER.'
+    'os_core', 'work_orders_current_rebuild_local', ARRAY['text', 'boolean'],
+    'work_orders_current_rebuild_local (the rebuild''s work) is SECURITY DEFINER.'
 );
 SELECT is_definer(
-    'os_core', 'work_orders_current_verify', ARRAY['text', 'boolean'],
-    'work_orders_current_verify is SECURITY DEFINER.'
+    'os_core', 'work_orders_current_verify_local', ARRAY['text', 'boolean'],
+    'work_orders_current_verify_local (the verify''s work) is SECURITY DEFINER.'
+);
+SELECT isnt_definer(
+    'os_core', 'work_orders_current_rebuild', ARRAY['text', 'boolean'],
+    'work_orders_current_rebuild runs as its caller (on Citus its calls connect to workers as the caller).'
 );
 SELECT is_definer(
     'os_core', 'work_order_step_attempts_read', ARRAY['text', 'text'],
@@ -239,8 +243,8 @@ SELECT isnt_definer(
     'os_core', 'error_codes', ARRAY[]::name[], 'error_codes runs as its caller.'
 );
 SELECT function_owner_is(
-    'os_core', 'work_orders_current_rebuild', ARRAY['text', 'boolean'], 'selene_projector',
-    'The rebuild is owned by selene_projector, the one BYPASSRLS role.'
+    'os_core', 'work_orders_current_rebuild_local', ARRAY['text', 'boolean'], 'selene_projector',
+    'The rebuild''s work is owned by selene_projector, the one BYPASSRLS role.'
 );
 SELECT set_eq(
     $$
@@ -251,11 +255,11 @@ SELECT set_eq(
         AND p.proowner <> 'selene_owner'::regrole
     $$,
     ARRAY[
-        'os_core.work_orders_current_rebuild(text,boolean)',
-        'os_core.work_orders_current_verify(text,boolean)',
-        'os_core.tenant_stats(text)'
+        'os_core.work_orders_current_rebuild_local(text,boolean)',
+        'os_core.work_orders_current_verify_local(text,boolean)',
+        'os_core.tenant_stats_local(text)'
     ],
-    'Every function of os_core and ph1j but rebuild, verify and tenant_stats (selene_projector''s) is owned by selene_owner.'
+    'Every function of os_core and ph1j but the work of rebuild, verify and tenant_stats (selene_projector''s) is owned by selene_owner.'
 );
 SELECT is_empty(
     $$
@@ -353,11 +357,19 @@ SELECT is_empty(
     $$,
     'Row-level security is enabled and forced on every partition too, if there are any.'
 );
-SELECT policies_are('os_core', 'work_order_ledger', ARRAY['tenant_isolation'], 'The ledger has only the tenant_isolation policy.');
-SELECT policies_are('os_core', 'work_orders_current', ARRAY['tenant_isolation'], 'work_orders_current has only the tenant_isolation policy.');
-SELECT policies_are('os_core', 'work_order_step_attempts', ARRAY['tenant_isolation'], 'work_order_step_attempts has only the tenant_isolation policy.');
-SELECT policies_are('os_core', 'work_order_leases', ARRAY['tenant_isolation'], 'work_order_leases has only the tenant_isolation policy.');
+SELECT policies_are('os_core', 'work_order_ledger', ARRAY['tenant_isolation', 'tenant_list'], 'The ledger has only the tenant_isolation and tenant_list policies.');
+SELECT policies_are('os_core', 'work_orders_current', ARRAY['tenant_isolation', 'tenant_list'], 'work_orders_current has only the tenant_isolation and tenant_list policies.');
+SELECT policies_are('os_core', 'work_order_step_attempts', ARRAY['tenant_isolation', 'tenant_list'], 'work_order_step_attempts has only the tenant_isolation and tenant_list policies.');
+SELECT policies_are('os_core', 'work_order_leases', ARRAY['tenant_isolation', 'tenant_list'], 'work_order_leases has only the tenant_isolation and tenant_list policies.');
 SELECT policies_are('ph1j', 'audit_events', ARRAY['tenant_isolation'], 'audit_events has only the tenant_isolation policy.');
+SELECT column_privs_are(
+    'os_core', 'work_order_ledger', 'tenant_id', 'selene_dba', ARRAY['SELECT'],
+    'selene_dba may read the ledger''s tenant_id column: the list of tenants (tenant_list).'
+);
+SELECT column_privs_are(
+    'os_core', 'work_order_ledger', 'payload', 'selene_dba', ARRAY[]::text[],
+    'selene_dba may read no other column of the ledger.'
+);
 SELECT is(
     (
         SELECT count(*)
@@ -481,9 +493,14 @@ SELECT set_eq(
         'os_core.work_order_lease_read(text,text)',
         'os_core.work_orders_current_rebuild(text,boolean)',
         'os_core.work_orders_current_verify(text,boolean)',
-        'os_core.tenant_stats(text)'
+        'os_core.tenant_stats(text)',
+        'os_core.work_orders_current_rebuild_local(text,boolean)',
+        'os_core.work_orders_current_verify_local(text,boolean)',
+        'os_core.tenant_stats_local(text)',
+        'os_core.is_distributed()',
+        'os_core.require_dba_or_tenant_scope(text)'
     ],
-    'selene_os may execute exactly the capability functions, set_tenant, error_codes and is_blank.'
+    'selene_os may execute exactly the capability functions, set_tenant, error_codes, is_blank, the work of rebuild, verify and tenant_stats and their checks.'
 );
 SELECT set_eq(
     $$
@@ -506,9 +523,15 @@ SELECT set_eq(
         'os_core.work_order_lease_read(text,text)',
         'os_core.work_orders_current_rebuild(text,boolean)',
         'os_core.work_orders_current_verify(text,boolean)',
-        'os_core.tenant_stats(text)'
+        'os_core.tenant_stats(text)',
+        'os_core.work_orders_current_rebuild_local(text,boolean)',
+        'os_core.work_orders_current_verify_local(text,boolean)',
+        'os_core.tenant_stats_local(text)',
+        'os_core.is_distributed()',
+        'os_core.require_dba_or_tenant_scope(text)',
+        'os_core.tenant_ids()'
     ],
-    'selene_dba may execute exactly the capability functions, set_tenant, error_codes and is_blank.'
+    'selene_dba may execute exactly the capability functions, set_tenant, error_codes, is_blank, the work of rebuild, verify and tenant_stats and their checks.'
 );
 SELECT is_empty(
     $$
@@ -582,7 +605,7 @@ SELECT function_privs_are(
     'selene_dba may execute work_orders_current_rebuild.'
 );
 SELECT function_privs_are(
-    'os_core', 'projection_drift', ARRAY['text'], 'selene_os', ARRAY[]::name[],
+    'os_core', 'projection_drift', ARRAY['text', 'boolean'], 'selene_os', ARRAY[]::name[],
     'selene_os may not execute the internal projection_drift.'
 );
 SELECT function_privs_are(

@@ -9,7 +9,7 @@
 BEGIN;
 \ir support/helpers.sql
 
-SELECT plan(179);
+SELECT plan(176);
 
 CREATE ROLE tap_public_only NOLOGIN;
 
@@ -53,8 +53,7 @@ INSERT INTO tap.internal_statements VALUES
     ($$SELECT os_core.paging_horizon()$$, 'os_core.paging_horizon cannot be called.'),
     ($$SELECT os_core.project_step_attempt(NULL::os_core.work_order_ledger)$$, 'os_core.project_step_attempt cannot be called.'),
     ($$SELECT os_core.project_lease(NULL::os_core.work_order_ledger)$$, 'os_core.project_lease cannot be called.'),
-    ($$SELECT * FROM os_core.projection_drift('acme')$$, 'os_core.projection_drift cannot be called.'),
-    ($$SELECT os_core.require_dba_or_tenant_scope('acme')$$, 'os_core.require_dba_or_tenant_scope cannot be called.'),
+    ($$SELECT os_core.projection_drift('acme', FALSE)$$, 'os_core.projection_drift cannot be called.'),
     ($$SELECT ph1j.emit_diagnostic_audit('acme', 'OS_WORK_ORDER_CURRENT_VERIFY', 'VERIFIED', '{}')$$,
         'ph1j.emit_diagnostic_audit cannot be called.'),
     ($$SELECT * FROM os_core.work_orders_current_from_ledger$$, 'the current projection''s ledger view cannot be read.'),

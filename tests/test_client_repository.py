@@ -259,7 +259,6 @@ def pool(postgresql_proc: Any, dbname: str) -> Iterator[ConnectionPool]:
         yield pool
 
 
-@pytest.mark.single_node("rebuild and verify do not run on Citus yet (docs/scaling.md)")
 def test_a_pool_serves_every_capability(pool: ConnectionPool) -> None:
     repo = WorkOrderRepository(pool)
     first = repo.append(created())
@@ -274,7 +273,6 @@ def test_a_pool_serves_every_capability(pool: ConnectionPool) -> None:
         repo.rebuild()
 
 
-@pytest.mark.single_node("rebuild and verify do not run on Citus yet (docs/scaling.md)")
 def test_step_attempts_lease_and_verify_through_the_client(
     repo: WorkOrderRepository,
     connect: Callable[..., psycopg.Connection],
@@ -322,7 +320,6 @@ def test_step_attempts_lease_and_verify_through_the_client(
     assert dba.verify() == []
 
 
-@pytest.mark.single_node("rebuild and verify do not run on Citus yet (docs/scaling.md)")
 def test_stats_through_the_client_and_their_scope(
     repo: WorkOrderRepository,
     connect: Callable[..., psycopg.Connection],

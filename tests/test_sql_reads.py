@@ -198,7 +198,6 @@ def test_a_correlation_id_written_with_trailing_zeros_reads_back_as_the_integer(
     assert Decimal(value).as_tuple().exponent == 0, f"read back {value!r}"
 
 
-@pytest.mark.single_node("rebuild and verify do not run on Citus yet (docs/scaling.md)")
 def test_a_rebuild_reproduces_the_current_row_when_correlation_ids_differ_in_scale(
     app: psycopg.Connection,
 ) -> None:

@@ -89,9 +89,18 @@ CAPABILITIES = {
     "os_core.work_orders_current_verify",
     "os_core.work_orders_list_pending",
 }
-# Not a capability, yet executable: the domains' blank rule, which reading a capability's
-# rows checks again on a Citus coordinator, as the caller. It reads and reveals nothing.
-EXECUTABLE = CAPABILITIES | {"os_core.is_blank"}
+# Not capabilities, yet executable: the domains' blank rule, which reading a capability's
+# rows checks again on a Citus coordinator, as the caller; the work of rebuild, verify and
+# tenant_stats, which those call as the caller (on Citus, delegated to the tenant's worker),
+# and the checks they make first. None reads or reveals anything of another tenant.
+EXECUTABLE = CAPABILITIES | {
+    "os_core.is_blank",
+    "os_core.work_orders_current_rebuild_local",
+    "os_core.work_orders_current_verify_local",
+    "os_core.tenant_stats_local",
+    "os_core.is_distributed",
+    "os_core.require_dba_or_tenant_scope",
+}
 
 Connect = Callable[..., psycopg.Connection]
 

@@ -5,6 +5,9 @@ RETURNS void
 LANGUAGE plpgsql
 STABLE
 PARALLEL SAFE
+-- As its owner: rebuild, verify and tenant_stats call it as their caller on Citus,
+-- who may not run what it calls (raise_error, require_tenant_scope).
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
@@ -33,6 +36,6 @@ END;
 $$;
 
 COMMENT ON FUNCTION os_core.require_dba_or_tenant_scope(text) IS
-'Raises OS_WORK_ORDER_TENANT_SCOPE_VIOLATION unless the session user is in selene_dba or p_tenant_id is the declared tenant, then OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED for a malformed tenant id. Internal, for rebuild and verify.';
+'Raises OS_WORK_ORDER_TENANT_SCOPE_VIOLATION unless the session user is in selene_dba or p_tenant_id is the declared tenant, then OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED for a malformed tenant id. Internal, for rebuild, verify and tenant_stats; executable by selene_os and selene_dba, to whom it reveals nothing.';
 
 ALTER FUNCTION os_core.require_dba_or_tenant_scope(text) OWNER TO selene_owner;

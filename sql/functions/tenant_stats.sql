@@ -1,6 +1,13 @@
--- tenant_stats: what a DBA or a service watches, per tenant, without table privileges.
+-- tenant_stats: what a DBA or a service watches, per tenant, without table privileges:
+-- the work in tenant_stats_local, which runs where the rows are (on Citus, the
+-- tenant's worker), and the capability, which calls it once or, for every tenant on
+-- Citus, once per tenant.
 
-CREATE OR REPLACE FUNCTION os_core.tenant_stats(p_tenant_id text DEFAULT NULL)
+-- Citus may hold the capability as a delegated function: it no longer is one (a NULL
+-- tenant in a delegated call crashes Citus 13.2).
+DROP FUNCTION IF EXISTS os_core.tenant_stats(text);
+
+CREATE OR REPLACE FUNCTION os_core.tenant_stats_local(p_tenant_id text)
 RETURNS TABLE (
     tenant_id text,
     ledger_events bigint,
@@ -61,7 +68,10 @@ BEGIN
         l.last_event_id,
         (
             SELECT e.recorded_at FROM os_core.work_order_ledger AS e
-            WHERE e.tenant_id = t.tenant_id AND e.work_order_event_id = l.last_event_id
+            WHERE
+                e.tenant_id = t.tenant_id AND e.work_order_event_id = l.last_event_id
+                -- Said again for Citus, which routes a statement by its constants.
+                AND (p_tenant_id IS NULL OR e.tenant_id = p_tenant_id)
         ),
         coalesce(p.work_orders, 0),
         coalesce(p.by_status, '{}'::jsonb),
@@ -78,7 +88,45 @@ BEGIN
 END;
 $$;
 
+COMMENT ON FUNCTION os_core.tenant_stats_local(text) IS
+'The work of os_core.tenant_stats for p_tenant_id, or every tenant (NULL) on a single node, run where the rows are (on Citus, delegated to the tenant''s worker). Same checks and rows. Internal: call os_core.tenant_stats.';
+
+ALTER FUNCTION os_core.tenant_stats_local(text) OWNER TO selene_projector;
+
+CREATE OR REPLACE FUNCTION os_core.tenant_stats(p_tenant_id text DEFAULT NULL)
+RETURNS TABLE (
+    tenant_id text,
+    ledger_events bigint,
+    last_event_id bigint,
+    last_recorded_at timestamptz,
+    work_orders bigint,
+    work_orders_by_status jsonb,
+    active_leases bigint,
+    projected_events bigint,
+    projected_last_event_id bigint,
+    projection_agrees boolean
+)
+LANGUAGE plpgsql
+STABLE
+PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    _tenant text;
+BEGIN
+    IF p_tenant_id IS NOT NULL OR NOT os_core.is_distributed() THEN
+        RETURN QUERY SELECT * FROM os_core.tenant_stats_local(p_tenant_id);
+        RETURN;
+    END IF;
+    -- Every tenant on Citus: one delegated call per tenant, in tenant order.
+    PERFORM os_core.require_dba_or_tenant_scope(NULL);
+    FOR _tenant IN SELECT t.tenant_id FROM os_core.tenant_ids() AS t LOOP
+        RETURN QUERY SELECT * FROM os_core.tenant_stats_local(_tenant);
+    END LOOP;
+END;
+$$;
+
 COMMENT ON FUNCTION os_core.tenant_stats(text) IS
 'Monitoring, per tenant (one, or every tenant with NULL, which needs selene_dba): ledger events, last event id and its recorded_at, work orders by status, active leases, and whether the projection''s event counts and last event agree with the ledger (projection_agrees false: run verify). active_leases counts leases not released, expired or not. Reads the tenant''s ledger index and projections once; writes nothing. Errors: OS_WORK_ORDER_TENANT_SCOPE_VIOLATION (SE003), OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED (SE004) for a malformed tenant id.';
 
-ALTER FUNCTION os_core.tenant_stats(text) OWNER TO selene_projector;
+ALTER FUNCTION os_core.tenant_stats(text) OWNER TO selene_owner;

@@ -1,8 +1,15 @@
--- work_orders_current_verify: every drift between the projections and the ledger.
+-- work_orders_current_verify: every drift between the projections and the ledger:
+-- the work in work_orders_current_verify_local, which runs where the rows are (on
+-- Citus, the tenant's worker), and the capability, which calls it once or, for every
+-- tenant on Citus, once per tenant.
 
-CREATE OR REPLACE FUNCTION os_core.work_orders_current_verify(
-    p_tenant_id text DEFAULT NULL,
-    p_emit_audit boolean DEFAULT FALSE
+-- Citus may hold the capability as a delegated function: it no longer is one (a NULL
+-- tenant in a delegated call crashes Citus 13.2).
+DROP FUNCTION IF EXISTS os_core.work_orders_current_verify(text, boolean);
+
+CREATE OR REPLACE FUNCTION os_core.work_orders_current_verify_local(
+    p_tenant_id text,
+    p_emit_audit boolean
 )
 RETURNS TABLE (
     tenant_id text,
@@ -24,35 +31,27 @@ SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
 DECLARE
-    _difference record;
+    _drift refcursor;
     _per_tenant jsonb := '{}'::jsonb;
 BEGIN
     PERFORM os_core.require_dba_or_tenant_scope(p_tenant_id);
+    _drift := os_core.projection_drift(p_tenant_id, TRUE);
+    LOOP
+        FETCH _drift INTO tenant_id, work_order_id, projection, row_key, difference, expected, actual;
+        EXIT WHEN NOT FOUND;
+        RETURN NEXT;
+        IF coalesce(p_emit_audit, FALSE) THEN
+            -- Count the differences per tenant, for the audit.
+            _per_tenant := jsonb_set(
+                _per_tenant, ARRAY[tenant_id],
+                to_jsonb(coalesce((_per_tenant ->> tenant_id)::bigint, 0) + 1)
+            );
+        END IF;
+    END LOOP;
+    CLOSE _drift;
     IF NOT coalesce(p_emit_audit, FALSE) THEN
-        RETURN QUERY
-        SELECT d.* FROM os_core.projection_drift(p_tenant_id) AS d
-        ORDER BY d.tenant_id, d.work_order_id, d.projection, d.row_key, d.difference;
         RETURN;
     END IF;
-
-    -- With the audit: count the differences per tenant as they are returned.
-    FOR _difference IN
-        SELECT d.* FROM os_core.projection_drift(p_tenant_id) AS d
-        ORDER BY d.tenant_id, d.work_order_id, d.projection, d.row_key, d.difference
-    LOOP
-        tenant_id := _difference.tenant_id;
-        work_order_id := _difference.work_order_id;
-        projection := _difference.projection;
-        row_key := _difference.row_key;
-        difference := _difference.difference;
-        expected := _difference.expected;
-        actual := _difference.actual;
-        RETURN NEXT;
-        _per_tenant := jsonb_set(
-            _per_tenant, ARRAY[_difference.tenant_id],
-            to_jsonb(coalesce((_per_tenant ->> _difference.tenant_id)::bigint, 0) + 1)
-        );
-    END LOOP;
 
     PERFORM ph1j.emit_diagnostic_audit(
         t.tenant_id, 'OS_WORK_ORDER_CURRENT_VERIFY', 'VERIFIED',
@@ -72,7 +71,48 @@ BEGIN
 END;
 $$;
 
+COMMENT ON FUNCTION os_core.work_orders_current_verify_local(text, boolean) IS
+'The work of os_core.work_orders_current_verify for p_tenant_id, or every tenant (NULL) on a single node, run where the rows are (on Citus, delegated to the tenant''s worker). Same checks, rows and audit. Internal: call os_core.work_orders_current_verify.';
+
+ALTER FUNCTION os_core.work_orders_current_verify_local(text, boolean) OWNER TO selene_projector;
+
+CREATE OR REPLACE FUNCTION os_core.work_orders_current_verify(
+    p_tenant_id text DEFAULT NULL,
+    p_emit_audit boolean DEFAULT FALSE
+)
+RETURNS TABLE (
+    tenant_id text,
+    work_order_id text,
+    projection text,
+    row_key text,
+    difference text,
+    expected text,
+    actual text
+)
+LANGUAGE plpgsql
+VOLATILE
+PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    _tenant text;
+BEGIN
+    IF p_tenant_id IS NOT NULL OR NOT os_core.is_distributed() THEN
+        RETURN QUERY
+        SELECT * FROM os_core.work_orders_current_verify_local(p_tenant_id, p_emit_audit);
+        RETURN;
+    END IF;
+    -- Every tenant on Citus: one delegated call per tenant, in tenant order, so the
+    -- rows come in the same order as from one node.
+    PERFORM os_core.require_dba_or_tenant_scope(NULL);
+    FOR _tenant IN SELECT t.tenant_id FROM os_core.tenant_ids() AS t LOOP
+        RETURN QUERY
+        SELECT * FROM os_core.work_orders_current_verify_local(_tenant, p_emit_audit);
+    END LOOP;
+END;
+$$;
+
 COMMENT ON FUNCTION os_core.work_orders_current_verify(text, boolean) IS
 'Compares work_orders_current, work_order_step_attempts and work_order_leases with what the ledger defines, for the declared tenant or, for selene_dba, for p_tenant_id or every tenant (NULL). One row per difference (missing row, unexpected row, or a column with its expected and actual value); no row when all agree. Writes nothing, except with p_emit_audit one PH1.J audit row per tenant (outcome VERIFIED). Safe while appends continue: it reads one snapshot.';
 
-ALTER FUNCTION os_core.work_orders_current_verify(text, boolean) OWNER TO selene_projector;
+ALTER FUNCTION os_core.work_orders_current_verify(text, boolean) OWNER TO selene_owner;

@@ -50,8 +50,26 @@ os_core.work_order_step_attempts_read(text, text),
 os_core.work_order_lease_read(text, text),
 os_core.work_orders_current_rebuild(text, boolean),
 os_core.work_orders_current_verify(text, boolean),
-os_core.tenant_stats(text)
+os_core.tenant_stats(text),
+-- What those three call as the caller: their work, where the rows are (on Citus,
+-- delegated to the tenant's worker, which runs it as the caller's login role) ...
+os_core.work_orders_current_rebuild_local(text, boolean),
+os_core.work_orders_current_verify_local(text, boolean),
+os_core.tenant_stats_local(text),
+-- ... and the checks they make first, which raise errors and reveal nothing.
+os_core.is_distributed(),
+os_core.require_dba_or_tenant_scope(text)
 TO selene_os, selene_dba;
+
+-- Every tenant at once, on Citus: the list of tenants is read as the DBA (only login
+-- roles connect to the workers), from the tenant_id column alone (policy tenant_list).
+GRANT EXECUTE ON FUNCTION os_core.tenant_ids() TO selene_dba;
+GRANT SELECT (tenant_id) ON
+os_core.work_order_ledger,
+os_core.work_orders_current,
+os_core.work_order_step_attempts,
+os_core.work_order_leases
+TO selene_dba;
 
 -- The rule of the domains work_order_id, step_id and token_text. Reading a
 -- capability's rows checks their domains again where the rows arrive as text: on a
@@ -81,6 +99,7 @@ os_core.require_dba_or_tenant_scope(text),
 os_core.lock_work_order(text, text),
 os_core.raise_error(text, text, text),
 os_core.error_codes(),
-os_core.projection_drift(text),
+os_core.projection_drift(text, boolean),
+os_core.is_distributed(),
 ph1j.emit_diagnostic_audit(text, text, text, jsonb)
 TO selene_projector;

@@ -301,6 +301,40 @@ COMMENT ON FUNCTION os_core.error_codes() IS 'The error catalogue: SQLSTATE, rea
 
 
 --
+-- Name: is_distributed(); Type: FUNCTION; Schema: os_core; Owner: selene_owner
+--
+
+CREATE FUNCTION os_core.is_distributed() RETURNS boolean
+    LANGUAGE plpgsql STABLE PARALLEL SAFE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $_$
+DECLARE
+    _distributed boolean;
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'citus') THEN
+        RETURN FALSE;
+    END IF;
+    -- Citus's catalog exists only with the extension: named at run time.
+    EXECUTE format(
+        'SELECT EXISTS (SELECT FROM %s WHERE logicalrelid = $1)', 'pg_catalog.pg_dist_partition'
+    )
+    INTO _distributed
+    USING 'os_core.work_order_ledger'::regclass;
+    RETURN _distributed;
+END;
+$_$;
+
+
+ALTER FUNCTION os_core.is_distributed() OWNER TO selene_owner;
+
+--
+-- Name: FUNCTION is_distributed(); Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON FUNCTION os_core.is_distributed() IS 'True when the citus extension is in this database and os_core.work_order_ledger is distributed (migration 0007): the capabilities then run on the worker holding the tenant. Internal.';
+
+
+--
 -- Name: is_terminal_status(text); Type: FUNCTION; Schema: os_core; Owner: selene_owner
 --
 
@@ -1074,120 +1108,137 @@ COMMENT ON FUNCTION os_core.project_step_attempt(p_event os_core.work_order_ledg
 
 
 --
--- Name: projection_drift(text); Type: FUNCTION; Schema: os_core; Owner: selene_owner
+-- Name: projection_drift(text, boolean); Type: FUNCTION; Schema: os_core; Owner: selene_owner
 --
 
-CREATE FUNCTION os_core.projection_drift(p_tenant_id text) RETURNS TABLE(tenant_id text, work_order_id text, projection text, row_key text, difference text, expected text, actual text)
-    LANGUAGE sql STABLE PARALLEL SAFE
+CREATE FUNCTION os_core.projection_drift(p_tenant_id text, p_in_key_order boolean) RETURNS refcursor
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
-    -- Pairs are compared as rows (the views' columns are in the tables' order: column
-    -- by column, with each column's own equality) and turned into jsonb, to name the
-    -- differing columns, only when they differ: to_jsonb() of both sides of every pair
-    -- cost about a quarter of a rebuild with nothing to repair. No ORDER BY: the
-    -- rebuild needs only the set of drifted work orders; verify sorts what it returns.
-    WITH pairs AS (
-        SELECT
-            coalesce(e.tenant_id, a.tenant_id) AS tenant_id,
-            coalesce(e.work_order_id, a.work_order_id) AS work_order_id,
-            'work_orders_current' AS projection,
-            NULL::text AS row_key,
-            to_jsonb(e) AS expected_row,
-            to_jsonb(a) AS actual_row
-        FROM (
-            SELECT v.* FROM os_core.work_orders_current_from_ledger AS v
-            WHERE p_tenant_id IS NULL OR v.tenant_id = p_tenant_id
-        ) AS e
-        FULL JOIN (
-            SELECT c.* FROM os_core.work_orders_current AS c
-            WHERE p_tenant_id IS NULL OR c.tenant_id = p_tenant_id
-        ) AS a
-            ON e.tenant_id = a.tenant_id AND e.work_order_id = a.work_order_id
-        WHERE ROW(e.*) IS DISTINCT FROM ROW(a.*)
+DECLARE
+    _drift refcursor;
+BEGIN
+    -- A cursor, not a set-returning function: the rebuild reads the drift as a
+    -- stream and stops early (RETURN QUERY would compute all of it first), and each
+    -- statement is planned for the tenant given (on Citus: routed to its shard).
+    OPEN _drift NO SCROLL FOR
+        -- Pairs are compared as rows (the views' columns are in the tables' order: column
+        -- by column, with each column's own equality) and turned into jsonb, to name the
+        -- differing columns, only when they differ: to_jsonb() of both sides of every pair
+        -- cost about a quarter of a rebuild with nothing to repair.
+        WITH pairs AS (
+            SELECT
+                coalesce(e.tenant_id, a.tenant_id) AS tenant_id,
+                coalesce(e.work_order_id, a.work_order_id) AS work_order_id,
+                'work_orders_current' AS projection,
+                NULL::text AS row_key,
+                to_jsonb(e) AS expected_row,
+                to_jsonb(a) AS actual_row
+            FROM (
+                SELECT v.* FROM os_core.work_orders_current_from_ledger AS v
+                WHERE p_tenant_id IS NULL OR v.tenant_id = p_tenant_id
+            ) AS e
+            FULL JOIN (
+                SELECT c.* FROM os_core.work_orders_current AS c
+                WHERE p_tenant_id IS NULL OR c.tenant_id = p_tenant_id
+            ) AS a
+                ON e.tenant_id = a.tenant_id AND e.work_order_id = a.work_order_id
+            WHERE ROW(e.*) IS DISTINCT FROM ROW(a.*)
 
-        UNION ALL
+            UNION ALL
+
+            SELECT
+                coalesce(e.tenant_id, a.tenant_id),
+                coalesce(e.work_order_id, a.work_order_id),
+                'work_order_step_attempts',
+                coalesce(e.step_id, a.step_id) || ' #' || coalesce(e.attempt_index, a.attempt_index),
+                to_jsonb(e),
+                to_jsonb(a)
+            FROM (
+                SELECT v.* FROM os_core.work_order_step_attempts_from_ledger AS v
+                WHERE p_tenant_id IS NULL OR v.tenant_id = p_tenant_id
+            ) AS e
+            FULL JOIN (
+                SELECT s.* FROM os_core.work_order_step_attempts AS s
+                WHERE p_tenant_id IS NULL OR s.tenant_id = p_tenant_id
+            ) AS a
+                ON
+                    e.tenant_id = a.tenant_id
+                    AND e.work_order_id = a.work_order_id
+                    AND e.step_id = a.step_id
+                    AND e.attempt_index = a.attempt_index
+            WHERE ROW(e.*) IS DISTINCT FROM ROW(a.*)
+
+            UNION ALL
+
+            SELECT
+                coalesce(e.tenant_id, a.tenant_id),
+                coalesce(e.work_order_id, a.work_order_id),
+                'work_order_leases',
+                NULL::text,
+                to_jsonb(e),
+                to_jsonb(a)
+            FROM (
+                SELECT v.* FROM os_core.work_order_leases_from_ledger AS v
+                WHERE p_tenant_id IS NULL OR v.tenant_id = p_tenant_id
+            ) AS e
+            FULL JOIN (
+                SELECT l.* FROM os_core.work_order_leases AS l
+                WHERE p_tenant_id IS NULL OR l.tenant_id = p_tenant_id
+            ) AS a
+                ON e.tenant_id = a.tenant_id AND e.work_order_id = a.work_order_id
+            WHERE ROW(e.*) IS DISTINCT FROM ROW(a.*)
+        )
 
         SELECT
-            coalesce(e.tenant_id, a.tenant_id),
-            coalesce(e.work_order_id, a.work_order_id),
-            'work_order_step_attempts',
-            coalesce(e.step_id, a.step_id) || ' #' || coalesce(e.attempt_index, a.attempt_index),
-            to_jsonb(e),
-            to_jsonb(a)
-        FROM (
-            SELECT v.* FROM os_core.work_order_step_attempts_from_ledger AS v
-            WHERE p_tenant_id IS NULL OR v.tenant_id = p_tenant_id
-        ) AS e
-        FULL JOIN (
-            SELECT s.* FROM os_core.work_order_step_attempts AS s
-            WHERE p_tenant_id IS NULL OR s.tenant_id = p_tenant_id
-        ) AS a
-            ON
-                e.tenant_id = a.tenant_id
-                AND e.work_order_id = a.work_order_id
-                AND e.step_id = a.step_id
-                AND e.attempt_index = a.attempt_index
-        WHERE ROW(e.*) IS DISTINCT FROM ROW(a.*)
-
-        UNION ALL
-
-        SELECT
-            coalesce(e.tenant_id, a.tenant_id),
-            coalesce(e.work_order_id, a.work_order_id),
-            'work_order_leases',
-            NULL::text,
-            to_jsonb(e),
-            to_jsonb(a)
-        FROM (
-            SELECT v.* FROM os_core.work_order_leases_from_ledger AS v
-            WHERE p_tenant_id IS NULL OR v.tenant_id = p_tenant_id
-        ) AS e
-        FULL JOIN (
-            SELECT l.* FROM os_core.work_order_leases AS l
-            WHERE p_tenant_id IS NULL OR l.tenant_id = p_tenant_id
-        ) AS a
-            ON e.tenant_id = a.tenant_id AND e.work_order_id = a.work_order_id
-        WHERE ROW(e.*) IS DISTINCT FROM ROW(a.*)
-    )
-
-    SELECT
-        p.tenant_id,
-        p.work_order_id,
-        p.projection,
-        p.row_key,
-        d.difference,
-        d.expected,
-        d.actual
-    FROM pairs AS p
-    CROSS JOIN LATERAL (
-        SELECT
-            'missing row' AS difference,
-            p.expected_row::text AS expected,
-            NULL::text AS actual
-        WHERE p.actual_row IS NULL
-        UNION ALL
-        SELECT
-            'unexpected row',
-            NULL::text,
-            p.actual_row::text
-        WHERE p.expected_row IS NULL
-        UNION ALL
-        SELECT
-            k.key,
-            k.value #>> '{}',
-            p.actual_row -> k.key #>> '{}'
-        FROM jsonb_each(p.expected_row) AS k
-        WHERE p.actual_row IS NOT NULL AND k.value IS DISTINCT FROM p.actual_row -> k.key
-    ) AS d;
+            p.tenant_id,
+            p.work_order_id,
+            p.projection,
+            p.row_key,
+            d.difference,
+            d.expected,
+            d.actual
+        FROM pairs AS p
+        CROSS JOIN LATERAL (
+            SELECT
+                'missing row' AS difference,
+                p.expected_row::text AS expected,
+                NULL::text AS actual
+            WHERE p.actual_row IS NULL
+            UNION ALL
+            SELECT
+                'unexpected row',
+                NULL::text,
+                p.actual_row::text
+            WHERE p.expected_row IS NULL
+            UNION ALL
+            SELECT
+                k.key,
+                k.value #>> '{}',
+                p.actual_row -> k.key #>> '{}'
+            FROM jsonb_each(p.expected_row) AS k
+            WHERE p.actual_row IS NOT NULL AND k.value IS DISTINCT FROM p.actual_row -> k.key
+        ) AS d
+        -- In key order when asked (verify). Otherwise (rebuild) every sort key is a
+        -- constant NULL in the plan made for the call: no sort, the rows stream.
+        ORDER BY
+            CASE WHEN p_in_key_order THEN p.tenant_id END,
+            CASE WHEN p_in_key_order THEN p.work_order_id END,
+            CASE WHEN p_in_key_order THEN p.projection END,
+            CASE WHEN p_in_key_order THEN p.row_key END,
+            CASE WHEN p_in_key_order THEN d.difference END;
+    RETURN _drift;
+END;
 $$;
 
 
-ALTER FUNCTION os_core.projection_drift(p_tenant_id text) OWNER TO selene_owner;
+ALTER FUNCTION os_core.projection_drift(p_tenant_id text, p_in_key_order boolean) OWNER TO selene_owner;
 
 --
--- Name: FUNCTION projection_drift(p_tenant_id text); Type: COMMENT; Schema: os_core; Owner: selene_owner
+-- Name: FUNCTION projection_drift(p_tenant_id text, p_in_key_order boolean); Type: COMMENT; Schema: os_core; Owner: selene_owner
 --
 
-COMMENT ON FUNCTION os_core.projection_drift(p_tenant_id text) IS 'Every difference between the three projections and what the ledger defines (the *_from_ledger views), for one tenant or all (NULL): a missing row, an unexpected row, or one row per column that differs. Runs with the caller''s rights (row-level security applies). Internal, used by verify and rebuild.';
+COMMENT ON FUNCTION os_core.projection_drift(p_tenant_id text, p_in_key_order boolean) IS 'A cursor over every difference between the three projections and what the ledger defines (the *_from_ledger views), for one tenant or all (NULL): a missing row, an unexpected row, or one row per column that differs. In key order (tenant, work order, projection, row key, difference) when p_in_key_order, otherwise unsorted and streamed. Runs with the caller''s rights (row-level security applies); the caller FETCHes and CLOSEs it. Internal, used by verify and rebuild.';
 
 
 --
@@ -1286,7 +1337,7 @@ COMMENT ON FUNCTION os_core.repair_restored_paging_horizons() IS 'After a logica
 --
 
 CREATE FUNCTION os_core.require_dba_or_tenant_scope(p_tenant_id text) RETURNS void
-    LANGUAGE plpgsql STABLE PARALLEL SAFE
+    LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL SAFE
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $_$
 BEGIN
@@ -1321,7 +1372,7 @@ ALTER FUNCTION os_core.require_dba_or_tenant_scope(p_tenant_id text) OWNER TO se
 -- Name: FUNCTION require_dba_or_tenant_scope(p_tenant_id text); Type: COMMENT; Schema: os_core; Owner: selene_owner
 --
 
-COMMENT ON FUNCTION os_core.require_dba_or_tenant_scope(p_tenant_id text) IS 'Raises OS_WORK_ORDER_TENANT_SCOPE_VIOLATION unless the session user is in selene_dba or p_tenant_id is the declared tenant, then OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED for a malformed tenant id. Internal, for rebuild and verify.';
+COMMENT ON FUNCTION os_core.require_dba_or_tenant_scope(p_tenant_id text) IS 'Raises OS_WORK_ORDER_TENANT_SCOPE_VIOLATION unless the session user is in selene_dba or p_tenant_id is the declared tenant, then OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED for a malformed tenant id. Internal, for rebuild, verify and tenant_stats; executable by selene_os and selene_dba, to whom it reveals nothing.';
 
 
 --
@@ -1401,10 +1452,78 @@ COMMENT ON FUNCTION os_core.set_tenant(p_tenant_id text) IS 'Declares the tenant
 
 
 --
--- Name: tenant_stats(text); Type: FUNCTION; Schema: os_core; Owner: selene_projector
+-- Name: tenant_ids(); Type: FUNCTION; Schema: os_core; Owner: selene_owner
+--
+
+CREATE FUNCTION os_core.tenant_ids() RETURNS TABLE(tenant_id text)
+    LANGUAGE plpgsql STABLE PARALLEL SAFE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+    -- As the caller, who must be in selene_dba (the policies tenant_list and the
+    -- tenant_id column's privilege). Not SECURITY DEFINER: on Citus this reads every
+    -- worker, over connections made as the role running it, and only login roles can
+    -- connect.
+    RETURN QUERY
+    SELECT l.tenant_id FROM os_core.work_order_ledger AS l
+    UNION
+    SELECT c.tenant_id FROM os_core.work_orders_current AS c
+    UNION
+    SELECT s.tenant_id FROM os_core.work_order_step_attempts AS s
+    UNION
+    SELECT e.tenant_id FROM os_core.work_order_leases AS e
+    ORDER BY 1;
+END;
+$$;
+
+
+ALTER FUNCTION os_core.tenant_ids() OWNER TO selene_owner;
+
+--
+-- Name: FUNCTION tenant_ids(); Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON FUNCTION os_core.tenant_ids() IS 'Every tenant id in the ledger or a projection, in order, read as the caller (selene_dba may read the tenant_id column of those tables, policy tenant_list). Internal: rebuild, verify and tenant_stats of every tenant on Citus call it.';
+
+
+--
+-- Name: tenant_stats(text); Type: FUNCTION; Schema: os_core; Owner: selene_owner
 --
 
 CREATE FUNCTION os_core.tenant_stats(p_tenant_id text DEFAULT NULL::text) RETURNS TABLE(tenant_id text, ledger_events bigint, last_event_id bigint, last_recorded_at timestamp with time zone, work_orders bigint, work_orders_by_status jsonb, active_leases bigint, projected_events bigint, projected_last_event_id bigint, projection_agrees boolean)
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    _tenant text;
+BEGIN
+    IF p_tenant_id IS NOT NULL OR NOT os_core.is_distributed() THEN
+        RETURN QUERY SELECT * FROM os_core.tenant_stats_local(p_tenant_id);
+        RETURN;
+    END IF;
+    -- Every tenant on Citus: one delegated call per tenant, in tenant order.
+    PERFORM os_core.require_dba_or_tenant_scope(NULL);
+    FOR _tenant IN SELECT t.tenant_id FROM os_core.tenant_ids() AS t LOOP
+        RETURN QUERY SELECT * FROM os_core.tenant_stats_local(_tenant);
+    END LOOP;
+END;
+$$;
+
+
+ALTER FUNCTION os_core.tenant_stats(p_tenant_id text) OWNER TO selene_owner;
+
+--
+-- Name: FUNCTION tenant_stats(p_tenant_id text); Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON FUNCTION os_core.tenant_stats(p_tenant_id text) IS 'Monitoring, per tenant (one, or every tenant with NULL, which needs selene_dba): ledger events, last event id and its recorded_at, work orders by status, active leases, and whether the projection''s event counts and last event agree with the ledger (projection_agrees false: run verify). active_leases counts leases not released, expired or not. Reads the tenant''s ledger index and projections once; writes nothing. Errors: OS_WORK_ORDER_TENANT_SCOPE_VIOLATION (SE003), OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED (SE004) for a malformed tenant id.';
+
+
+--
+-- Name: tenant_stats_local(text); Type: FUNCTION; Schema: os_core; Owner: selene_projector
+--
+
+CREATE FUNCTION os_core.tenant_stats_local(p_tenant_id text) RETURNS TABLE(tenant_id text, ledger_events bigint, last_event_id bigint, last_recorded_at timestamp with time zone, work_orders bigint, work_orders_by_status jsonb, active_leases bigint, projected_events bigint, projected_last_event_id bigint, projection_agrees boolean)
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
@@ -1450,7 +1569,10 @@ BEGIN
         l.last_event_id,
         (
             SELECT e.recorded_at FROM os_core.work_order_ledger AS e
-            WHERE e.tenant_id = t.tenant_id AND e.work_order_event_id = l.last_event_id
+            WHERE
+                e.tenant_id = t.tenant_id AND e.work_order_event_id = l.last_event_id
+                -- Said again for Citus, which routes a statement by its constants.
+                AND (p_tenant_id IS NULL OR e.tenant_id = p_tenant_id)
         ),
         coalesce(p.work_orders, 0),
         coalesce(p.by_status, '{}'::jsonb),
@@ -1468,13 +1590,13 @@ END;
 $$;
 
 
-ALTER FUNCTION os_core.tenant_stats(p_tenant_id text) OWNER TO selene_projector;
+ALTER FUNCTION os_core.tenant_stats_local(p_tenant_id text) OWNER TO selene_projector;
 
 --
--- Name: FUNCTION tenant_stats(p_tenant_id text); Type: COMMENT; Schema: os_core; Owner: selene_projector
+-- Name: FUNCTION tenant_stats_local(p_tenant_id text); Type: COMMENT; Schema: os_core; Owner: selene_projector
 --
 
-COMMENT ON FUNCTION os_core.tenant_stats(p_tenant_id text) IS 'Monitoring, per tenant (one, or every tenant with NULL, which needs selene_dba): ledger events, last event id and its recorded_at, work orders by status, active leases, and whether the projection''s event counts and last event agree with the ledger (projection_agrees false: run verify). active_leases counts leases not released, expired or not. Reads the tenant''s ledger index and projections once; writes nothing. Errors: OS_WORK_ORDER_TENANT_SCOPE_VIOLATION (SE003), OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED (SE004) for a malformed tenant id.';
+COMMENT ON FUNCTION os_core.tenant_stats_local(p_tenant_id text) IS 'The work of os_core.tenant_stats for p_tenant_id, or every tenant (NULL) on a single node, run where the rows are (on Citus, delegated to the tenant''s worker). Same checks and rows. Internal: call os_core.tenant_stats.';
 
 
 --
@@ -2230,24 +2352,80 @@ COMMENT ON FUNCTION os_core.work_order_step_attempts_read(p_tenant_id text, p_wo
 
 
 --
--- Name: work_orders_current_rebuild(text, boolean); Type: FUNCTION; Schema: os_core; Owner: selene_projector
+-- Name: work_orders_current_rebuild(text, boolean); Type: FUNCTION; Schema: os_core; Owner: selene_owner
 --
 
 CREATE FUNCTION os_core.work_orders_current_rebuild(p_tenant_id text DEFAULT NULL::text, p_emit_audit boolean DEFAULT false) RETURNS TABLE(tenant_count bigint, work_order_count bigint, event_count bigint, rewritten_work_order_count bigint)
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    _tenant text;
+    _rebuilt record;
+BEGIN
+    IF p_tenant_id IS NOT NULL OR NOT os_core.is_distributed() THEN
+        RETURN QUERY
+        SELECT * FROM os_core.work_orders_current_rebuild_local(p_tenant_id, p_emit_audit);
+        RETURN;
+    END IF;
+    -- Every tenant on Citus: one delegated call per tenant, on its worker (a call
+    -- reaches one worker), all in the caller's transaction.
+    PERFORM os_core.require_dba_or_tenant_scope(NULL);
+    tenant_count := 0;
+    work_order_count := 0;
+    event_count := 0;
+    rewritten_work_order_count := 0;
+    FOR _tenant IN SELECT t.tenant_id FROM os_core.tenant_ids() AS t LOOP
+        SELECT * INTO STRICT _rebuilt
+        FROM os_core.work_orders_current_rebuild_local(_tenant, p_emit_audit);
+        tenant_count := tenant_count + _rebuilt.tenant_count;
+        work_order_count := work_order_count + _rebuilt.work_order_count;
+        event_count := event_count + _rebuilt.event_count;
+        rewritten_work_order_count := rewritten_work_order_count
+            + _rebuilt.rewritten_work_order_count;
+    END LOOP;
+    RETURN NEXT;
+END;
+$$;
+
+
+ALTER FUNCTION os_core.work_orders_current_rebuild(p_tenant_id text, p_emit_audit boolean) OWNER TO selene_owner;
+
+--
+-- Name: FUNCTION work_orders_current_rebuild(p_tenant_id text, p_emit_audit boolean); Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON FUNCTION os_core.work_orders_current_rebuild(p_tenant_id text, p_emit_audit boolean) IS 'OS_WORK_ORDER_CURRENT_REBUILD: makes work_orders_current, work_order_step_attempts and work_order_leases equal to what the ledger defines, for the declared tenant or, for selene_dba, for p_tenant_id or every tenant (NULL). The result equals what the appends produced. Online: it replays the ledger without blocking appends, then rewrites only the work orders that differ, each under its appends'' lock (held to the end of the calling transaction); past 1000 of them, under SHARE ROW EXCLUSIVE on work_orders_current. Gives up after lock_timeout 5s rather than queue behind a stuck transaction. Returns the tenants, work orders and events the projection holds, and how many work orders it rewrote. With p_emit_audit, one PH1.J audit row per tenant (outcome REBUILT).';
+
+
+--
+-- Name: work_orders_current_rebuild_local(text, boolean); Type: FUNCTION; Schema: os_core; Owner: selene_projector
+--
+
+CREATE FUNCTION os_core.work_orders_current_rebuild_local(p_tenant_id text, p_emit_audit boolean) RETURNS TABLE(tenant_count bigint, work_order_count bigint, event_count bigint, rewritten_work_order_count bigint)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     SET lock_timeout TO '5s'
     SET jit TO 'off'
-    AS $$
+    AS $_$
 DECLARE
     -- Up to this many drifted work orders are rewritten one by one; past it the
-    -- whole scope is replayed at once, which is then cheaper.
-    _one_by_one_limit constant integer := 1000;
+    -- whole scope is replayed at once, which is then cheaper. On Citus always one
+    -- by one (NULL: no limit): a call delegated to the tenant's worker may not run an
+    -- INSERT ... SELECT, which Citus cannot check stays within the tenant.
+    _one_by_one_limit constant integer := CASE WHEN os_core.is_distributed() THEN NULL ELSE 1000 END;
     _drifted os_core.work_order_key[];
     _replay_all boolean;
     _key os_core.work_order_key;
     _last_key os_core.work_order_key;
     _tenant record;
+    _drift refcursor;
+    _tenant_id text;
+    _work_order_id text;
+    _current os_core.work_orders_current;
+    _attempt os_core.work_order_step_attempts;
+    _lease os_core.work_order_leases;
+    _insert jsonb;
 BEGIN
     PERFORM os_core.require_dba_or_tenant_scope(p_tenant_id);
 
@@ -2260,17 +2438,20 @@ BEGIN
     -- (A DISTINCT ... LIMIT over it hashed every difference first.) A pair's rows
     -- come together, so a key is looked up in the array once per pair, not per row.
     _drifted := '{}';
-    FOR _key IN
-        SELECT p.tenant_id, p.work_order_id
-        FROM os_core.projection_drift(p_tenant_id) AS p
+    _drift := os_core.projection_drift(p_tenant_id, FALSE);
     LOOP
+        -- Its first two columns; the rest are for verify.
+        FETCH _drift INTO _tenant_id, _work_order_id;
+        EXIT WHEN NOT FOUND;
+        _key := ROW(_tenant_id, _work_order_id);
         IF _key IS DISTINCT FROM _last_key AND NOT _key = ANY(_drifted) THEN
             _drifted := _drifted || _key;
             EXIT WHEN cardinality(_drifted) > _one_by_one_limit;
         END IF;
         _last_key := _key;
     END LOOP;
-    _replay_all := cardinality(_drifted) > _one_by_one_limit;
+    CLOSE _drift;
+    _replay_all := coalesce(cardinality(_drifted) > _one_by_one_limit, FALSE);
     -- In key order: the locks below are taken in it.
     SELECT coalesce(array_agg(k ORDER BY k.tenant_id, k.work_order_id), '{}')
     INTO _drifted
@@ -2299,23 +2480,58 @@ BEGIN
         SELECT v.* FROM os_core.work_order_leases_from_ledger AS v
         WHERE p_tenant_id IS NULL OR v.tenant_id = p_tenant_id;
     ELSE
+        -- Per projection: INSERT INTO it VALUES ($1, ($2).column, ...) for all its
+        -- columns after tenant_id (the first), $1 the tenant and $2 the row. The form a call
+        -- delegated by Citus may run: Citus must see the tenant as a value, and
+        -- neither INSERT ... SELECT nor a field of a row variable is one.
+        SELECT jsonb_object_agg(
+            p.projection,
+            format(
+                'INSERT INTO %s VALUES ($1, %s)', p.projection,
+                (
+                    SELECT string_agg(format('($2).%I', a.attname), ', ' ORDER BY a.attnum)
+                    FROM pg_catalog.pg_attribute AS a
+                    WHERE a.attrelid = p.projection AND a.attnum > 1 AND NOT a.attisdropped
+                )
+            )
+        )
+        INTO _insert
+        FROM unnest(ARRAY[
+            'os_core.work_orders_current',
+            'os_core.work_order_step_attempts',
+            'os_core.work_order_leases'
+        ]::regclass []) AS p (projection);
         FOREACH _key IN ARRAY _drifted LOOP
-            PERFORM os_core.lock_work_order(_key.tenant_id, _key.work_order_id);
+            -- As plain variables: a statement gets them as constants (a field of a
+            -- composite it does not), which Citus needs to route it to the shard.
+            _tenant_id := _key.tenant_id;
+            _work_order_id := _key.work_order_id;
+            PERFORM os_core.lock_work_order(_tenant_id, _work_order_id);
             DELETE FROM os_core.work_orders_current AS c
-            WHERE c.tenant_id = _key.tenant_id AND c.work_order_id = _key.work_order_id;
+            WHERE c.tenant_id = _tenant_id AND c.work_order_id = _work_order_id;
             DELETE FROM os_core.work_order_step_attempts AS s
-            WHERE s.tenant_id = _key.tenant_id AND s.work_order_id = _key.work_order_id;
+            WHERE s.tenant_id = _tenant_id AND s.work_order_id = _work_order_id;
             DELETE FROM os_core.work_order_leases AS l
-            WHERE l.tenant_id = _key.tenant_id AND l.work_order_id = _key.work_order_id;
-            INSERT INTO os_core.work_orders_current
-            SELECT v.* FROM os_core.work_orders_current_from_ledger AS v
-            WHERE v.tenant_id = _key.tenant_id AND v.work_order_id = _key.work_order_id;
-            INSERT INTO os_core.work_order_step_attempts
-            SELECT v.* FROM os_core.work_order_step_attempts_from_ledger AS v
-            WHERE v.tenant_id = _key.tenant_id AND v.work_order_id = _key.work_order_id;
-            INSERT INTO os_core.work_order_leases
-            SELECT v.* FROM os_core.work_order_leases_from_ledger AS v
-            WHERE v.tenant_id = _key.tenant_id AND v.work_order_id = _key.work_order_id;
+            WHERE l.tenant_id = _tenant_id AND l.work_order_id = _work_order_id;
+            -- Row by row (a work order has few), by the statements of _insert.
+            FOR _current IN
+                SELECT v.* FROM os_core.work_orders_current_from_ledger AS v
+                WHERE v.tenant_id = _tenant_id AND v.work_order_id = _work_order_id
+            LOOP
+                EXECUTE _insert ->> 'os_core.work_orders_current' USING _tenant_id, _current;
+            END LOOP;
+            FOR _attempt IN
+                SELECT v.* FROM os_core.work_order_step_attempts_from_ledger AS v
+                WHERE v.tenant_id = _tenant_id AND v.work_order_id = _work_order_id
+            LOOP
+                EXECUTE _insert ->> 'os_core.work_order_step_attempts' USING _tenant_id, _attempt;
+            END LOOP;
+            FOR _lease IN
+                SELECT v.* FROM os_core.work_order_leases_from_ledger AS v
+                WHERE v.tenant_id = _tenant_id AND v.work_order_id = _work_order_id
+            LOOP
+                EXECUTE _insert ->> 'os_core.work_order_leases' USING _tenant_id, _lease;
+            END LOOP;
         END LOOP;
     END IF;
 
@@ -2368,57 +2584,85 @@ BEGIN
     END LOOP;
     RETURN NEXT;
 END;
-$$;
+$_$;
 
 
-ALTER FUNCTION os_core.work_orders_current_rebuild(p_tenant_id text, p_emit_audit boolean) OWNER TO selene_projector;
-
---
--- Name: FUNCTION work_orders_current_rebuild(p_tenant_id text, p_emit_audit boolean); Type: COMMENT; Schema: os_core; Owner: selene_projector
---
-
-COMMENT ON FUNCTION os_core.work_orders_current_rebuild(p_tenant_id text, p_emit_audit boolean) IS 'OS_WORK_ORDER_CURRENT_REBUILD: makes work_orders_current, work_order_step_attempts and work_order_leases equal to what the ledger defines, for the declared tenant or, for selene_dba, for p_tenant_id or every tenant (NULL). The result equals what the appends produced. Online: it replays the ledger without blocking appends, then rewrites only the work orders that differ, each under its appends'' lock (held to the end of the calling transaction); past 1000 of them, under SHARE ROW EXCLUSIVE on work_orders_current. Gives up after lock_timeout 5s rather than queue behind a stuck transaction. Returns the tenants, work orders and events the projection holds, and how many work orders it rewrote. With p_emit_audit, one PH1.J audit row per tenant (outcome REBUILT).';
-
+ALTER FUNCTION os_core.work_orders_current_rebuild_local(p_tenant_id text, p_emit_audit boolean) OWNER TO selene_projector;
 
 --
--- Name: work_orders_current_verify(text, boolean); Type: FUNCTION; Schema: os_core; Owner: selene_projector
+-- Name: FUNCTION work_orders_current_rebuild_local(p_tenant_id text, p_emit_audit boolean); Type: COMMENT; Schema: os_core; Owner: selene_projector
+--
+
+COMMENT ON FUNCTION os_core.work_orders_current_rebuild_local(p_tenant_id text, p_emit_audit boolean) IS 'The work of os_core.work_orders_current_rebuild for p_tenant_id, or every tenant (NULL) on a single node, run where the rows are (on Citus, delegated to the tenant''s worker). Same checks, results and audit. Internal: call os_core.work_orders_current_rebuild.';
+
+
+--
+-- Name: work_orders_current_verify(text, boolean); Type: FUNCTION; Schema: os_core; Owner: selene_owner
 --
 
 CREATE FUNCTION os_core.work_orders_current_verify(p_tenant_id text DEFAULT NULL::text, p_emit_audit boolean DEFAULT false) RETURNS TABLE(tenant_id text, work_order_id text, projection text, row_key text, difference text, expected text, actual text)
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    _tenant text;
+BEGIN
+    IF p_tenant_id IS NOT NULL OR NOT os_core.is_distributed() THEN
+        RETURN QUERY
+        SELECT * FROM os_core.work_orders_current_verify_local(p_tenant_id, p_emit_audit);
+        RETURN;
+    END IF;
+    -- Every tenant on Citus: one delegated call per tenant, in tenant order, so the
+    -- rows come in the same order as from one node.
+    PERFORM os_core.require_dba_or_tenant_scope(NULL);
+    FOR _tenant IN SELECT t.tenant_id FROM os_core.tenant_ids() AS t LOOP
+        RETURN QUERY
+        SELECT * FROM os_core.work_orders_current_verify_local(_tenant, p_emit_audit);
+    END LOOP;
+END;
+$$;
+
+
+ALTER FUNCTION os_core.work_orders_current_verify(p_tenant_id text, p_emit_audit boolean) OWNER TO selene_owner;
+
+--
+-- Name: FUNCTION work_orders_current_verify(p_tenant_id text, p_emit_audit boolean); Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON FUNCTION os_core.work_orders_current_verify(p_tenant_id text, p_emit_audit boolean) IS 'Compares work_orders_current, work_order_step_attempts and work_order_leases with what the ledger defines, for the declared tenant or, for selene_dba, for p_tenant_id or every tenant (NULL). One row per difference (missing row, unexpected row, or a column with its expected and actual value); no row when all agree. Writes nothing, except with p_emit_audit one PH1.J audit row per tenant (outcome VERIFIED). Safe while appends continue: it reads one snapshot.';
+
+
+--
+-- Name: work_orders_current_verify_local(text, boolean); Type: FUNCTION; Schema: os_core; Owner: selene_projector
+--
+
+CREATE FUNCTION os_core.work_orders_current_verify_local(p_tenant_id text, p_emit_audit boolean) RETURNS TABLE(tenant_id text, work_order_id text, projection text, row_key text, difference text, expected text, actual text)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     SET jit TO 'off'
     AS $$
 DECLARE
-    _difference record;
+    _drift refcursor;
     _per_tenant jsonb := '{}'::jsonb;
 BEGIN
     PERFORM os_core.require_dba_or_tenant_scope(p_tenant_id);
+    _drift := os_core.projection_drift(p_tenant_id, TRUE);
+    LOOP
+        FETCH _drift INTO tenant_id, work_order_id, projection, row_key, difference, expected, actual;
+        EXIT WHEN NOT FOUND;
+        RETURN NEXT;
+        IF coalesce(p_emit_audit, FALSE) THEN
+            -- Count the differences per tenant, for the audit.
+            _per_tenant := jsonb_set(
+                _per_tenant, ARRAY[tenant_id],
+                to_jsonb(coalesce((_per_tenant ->> tenant_id)::bigint, 0) + 1)
+            );
+        END IF;
+    END LOOP;
+    CLOSE _drift;
     IF NOT coalesce(p_emit_audit, FALSE) THEN
-        RETURN QUERY
-        SELECT d.* FROM os_core.projection_drift(p_tenant_id) AS d
-        ORDER BY d.tenant_id, d.work_order_id, d.projection, d.row_key, d.difference;
         RETURN;
     END IF;
-
-    -- With the audit: count the differences per tenant as they are returned.
-    FOR _difference IN
-        SELECT d.* FROM os_core.projection_drift(p_tenant_id) AS d
-        ORDER BY d.tenant_id, d.work_order_id, d.projection, d.row_key, d.difference
-    LOOP
-        tenant_id := _difference.tenant_id;
-        work_order_id := _difference.work_order_id;
-        projection := _difference.projection;
-        row_key := _difference.row_key;
-        difference := _difference.difference;
-        expected := _difference.expected;
-        actual := _difference.actual;
-        RETURN NEXT;
-        _per_tenant := jsonb_set(
-            _per_tenant, ARRAY[_difference.tenant_id],
-            to_jsonb(coalesce((_per_tenant ->> _difference.tenant_id)::bigint, 0) + 1)
-        );
-    END LOOP;
 
     PERFORM ph1j.emit_diagnostic_audit(
         t.tenant_id, 'OS_WORK_ORDER_CURRENT_VERIFY', 'VERIFIED',
@@ -2439,13 +2683,13 @@ END;
 $$;
 
 
-ALTER FUNCTION os_core.work_orders_current_verify(p_tenant_id text, p_emit_audit boolean) OWNER TO selene_projector;
+ALTER FUNCTION os_core.work_orders_current_verify_local(p_tenant_id text, p_emit_audit boolean) OWNER TO selene_projector;
 
 --
--- Name: FUNCTION work_orders_current_verify(p_tenant_id text, p_emit_audit boolean); Type: COMMENT; Schema: os_core; Owner: selene_projector
+-- Name: FUNCTION work_orders_current_verify_local(p_tenant_id text, p_emit_audit boolean); Type: COMMENT; Schema: os_core; Owner: selene_projector
 --
 
-COMMENT ON FUNCTION os_core.work_orders_current_verify(p_tenant_id text, p_emit_audit boolean) IS 'Compares work_orders_current, work_order_step_attempts and work_order_leases with what the ledger defines, for the declared tenant or, for selene_dba, for p_tenant_id or every tenant (NULL). One row per difference (missing row, unexpected row, or a column with its expected and actual value); no row when all agree. Writes nothing, except with p_emit_audit one PH1.J audit row per tenant (outcome VERIFIED). Safe while appends continue: it reads one snapshot.';
+COMMENT ON FUNCTION os_core.work_orders_current_verify_local(p_tenant_id text, p_emit_audit boolean) IS 'The work of os_core.work_orders_current_verify for p_tenant_id, or every tenant (NULL) on a single node, run where the rows are (on Citus, delegated to the tenant''s worker). Same checks, rows and audit. Internal: call os_core.work_orders_current_verify.';
 
 
 --
@@ -3070,6 +3314,62 @@ COMMENT ON POLICY tenant_isolation ON os_core.work_orders_current IS 'Rows of th
 
 
 --
+-- Name: work_order_leases tenant_list; Type: POLICY; Schema: os_core; Owner: selene_owner
+--
+
+CREATE POLICY tenant_list ON os_core.work_order_leases FOR SELECT TO selene_dba USING (true);
+
+
+--
+-- Name: POLICY tenant_list ON work_order_leases; Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON POLICY tenant_list ON os_core.work_order_leases IS 'selene_dba sees every row, of which it may read only the tenant_id column (its only privilege on the table): the list of tenants, for os_core.tenant_ids().';
+
+
+--
+-- Name: work_order_ledger tenant_list; Type: POLICY; Schema: os_core; Owner: selene_owner
+--
+
+CREATE POLICY tenant_list ON os_core.work_order_ledger FOR SELECT TO selene_dba USING (true);
+
+
+--
+-- Name: POLICY tenant_list ON work_order_ledger; Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON POLICY tenant_list ON os_core.work_order_ledger IS 'selene_dba sees every row, of which it may read only the tenant_id column (its only privilege on the table): the list of tenants, for os_core.tenant_ids().';
+
+
+--
+-- Name: work_order_step_attempts tenant_list; Type: POLICY; Schema: os_core; Owner: selene_owner
+--
+
+CREATE POLICY tenant_list ON os_core.work_order_step_attempts FOR SELECT TO selene_dba USING (true);
+
+
+--
+-- Name: POLICY tenant_list ON work_order_step_attempts; Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON POLICY tenant_list ON os_core.work_order_step_attempts IS 'selene_dba sees every row, of which it may read only the tenant_id column (its only privilege on the table): the list of tenants, for os_core.tenant_ids().';
+
+
+--
+-- Name: work_orders_current tenant_list; Type: POLICY; Schema: os_core; Owner: selene_owner
+--
+
+CREATE POLICY tenant_list ON os_core.work_orders_current FOR SELECT TO selene_dba USING (true);
+
+
+--
+-- Name: POLICY tenant_list ON work_orders_current; Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON POLICY tenant_list ON os_core.work_orders_current IS 'selene_dba sees every row, of which it may read only the tenant_id column (its only privilege on the table): the list of tenants, for os_core.tenant_ids().';
+
+
+--
 -- Name: work_order_leases; Type: ROW SECURITY; Schema: os_core; Owner: selene_owner
 --
 
@@ -3158,6 +3458,16 @@ GRANT ALL ON FUNCTION os_core.error_codes() TO selene_projector;
 
 
 --
+-- Name: FUNCTION is_distributed(); Type: ACL; Schema: os_core; Owner: selene_owner
+--
+
+REVOKE ALL ON FUNCTION os_core.is_distributed() FROM PUBLIC;
+GRANT ALL ON FUNCTION os_core.is_distributed() TO selene_os;
+GRANT ALL ON FUNCTION os_core.is_distributed() TO selene_dba;
+GRANT ALL ON FUNCTION os_core.is_distributed() TO selene_projector;
+
+
+--
 -- Name: FUNCTION is_terminal_status(p_work_order_status text); Type: ACL; Schema: os_core; Owner: selene_owner
 --
 
@@ -3211,6 +3521,13 @@ GRANT SELECT ON TABLE os_core.work_order_ledger TO selene_projector;
 
 
 --
+-- Name: COLUMN work_order_ledger.tenant_id; Type: ACL; Schema: os_core; Owner: selene_owner
+--
+
+GRANT SELECT(tenant_id) ON TABLE os_core.work_order_ledger TO selene_dba;
+
+
+--
 -- Name: FUNCTION project_lease(p_event os_core.work_order_ledger); Type: ACL; Schema: os_core; Owner: selene_owner
 --
 
@@ -3225,11 +3542,11 @@ REVOKE ALL ON FUNCTION os_core.project_step_attempt(p_event os_core.work_order_l
 
 
 --
--- Name: FUNCTION projection_drift(p_tenant_id text); Type: ACL; Schema: os_core; Owner: selene_owner
+-- Name: FUNCTION projection_drift(p_tenant_id text, p_in_key_order boolean); Type: ACL; Schema: os_core; Owner: selene_owner
 --
 
-REVOKE ALL ON FUNCTION os_core.projection_drift(p_tenant_id text) FROM PUBLIC;
-GRANT ALL ON FUNCTION os_core.projection_drift(p_tenant_id text) TO selene_projector;
+REVOKE ALL ON FUNCTION os_core.projection_drift(p_tenant_id text, p_in_key_order boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION os_core.projection_drift(p_tenant_id text, p_in_key_order boolean) TO selene_projector;
 
 
 --
@@ -3252,6 +3569,8 @@ REVOKE ALL ON FUNCTION os_core.repair_restored_paging_horizons() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION os_core.require_dba_or_tenant_scope(p_tenant_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION os_core.require_dba_or_tenant_scope(p_tenant_id text) TO selene_os;
+GRANT ALL ON FUNCTION os_core.require_dba_or_tenant_scope(p_tenant_id text) TO selene_dba;
 GRANT ALL ON FUNCTION os_core.require_dba_or_tenant_scope(p_tenant_id text) TO selene_projector;
 
 
@@ -3273,12 +3592,29 @@ GRANT ALL ON FUNCTION os_core.set_tenant(p_tenant_id text) TO selene_dba;
 
 
 --
--- Name: FUNCTION tenant_stats(p_tenant_id text); Type: ACL; Schema: os_core; Owner: selene_projector
+-- Name: FUNCTION tenant_ids(); Type: ACL; Schema: os_core; Owner: selene_owner
+--
+
+REVOKE ALL ON FUNCTION os_core.tenant_ids() FROM PUBLIC;
+GRANT ALL ON FUNCTION os_core.tenant_ids() TO selene_dba;
+
+
+--
+-- Name: FUNCTION tenant_stats(p_tenant_id text); Type: ACL; Schema: os_core; Owner: selene_owner
 --
 
 REVOKE ALL ON FUNCTION os_core.tenant_stats(p_tenant_id text) FROM PUBLIC;
 GRANT ALL ON FUNCTION os_core.tenant_stats(p_tenant_id text) TO selene_os;
 GRANT ALL ON FUNCTION os_core.tenant_stats(p_tenant_id text) TO selene_dba;
+
+
+--
+-- Name: FUNCTION tenant_stats_local(p_tenant_id text); Type: ACL; Schema: os_core; Owner: selene_projector
+--
+
+REVOKE ALL ON FUNCTION os_core.tenant_stats_local(p_tenant_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION os_core.tenant_stats_local(p_tenant_id text) TO selene_os;
+GRANT ALL ON FUNCTION os_core.tenant_stats_local(p_tenant_id text) TO selene_dba;
 
 
 --
@@ -3305,6 +3641,13 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE os_core.work_orders_current TO selene
 
 
 --
+-- Name: COLUMN work_orders_current.tenant_id; Type: ACL; Schema: os_core; Owner: selene_owner
+--
+
+GRANT SELECT(tenant_id) ON TABLE os_core.work_orders_current TO selene_dba;
+
+
+--
 -- Name: FUNCTION work_order_current_read(p_tenant_id text, p_work_order_id text); Type: ACL; Schema: os_core; Owner: selene_owner
 --
 
@@ -3325,6 +3668,13 @@ REVOKE ALL ON FUNCTION os_core.work_order_event_contract_violation(p_schema_vers
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE os_core.work_order_leases TO selene_projector;
+
+
+--
+-- Name: COLUMN work_order_leases.tenant_id; Type: ACL; Schema: os_core; Owner: selene_owner
+--
+
+GRANT SELECT(tenant_id) ON TABLE os_core.work_order_leases TO selene_dba;
 
 
 --
@@ -3362,6 +3712,13 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE os_core.work_order_step_attempts TO s
 
 
 --
+-- Name: COLUMN work_order_step_attempts.tenant_id; Type: ACL; Schema: os_core; Owner: selene_owner
+--
+
+GRANT SELECT(tenant_id) ON TABLE os_core.work_order_step_attempts TO selene_dba;
+
+
+--
 -- Name: FUNCTION work_order_step_attempts_read(p_tenant_id text, p_work_order_id text); Type: ACL; Schema: os_core; Owner: selene_owner
 --
 
@@ -3371,7 +3728,7 @@ GRANT ALL ON FUNCTION os_core.work_order_step_attempts_read(p_tenant_id text, p_
 
 
 --
--- Name: FUNCTION work_orders_current_rebuild(p_tenant_id text, p_emit_audit boolean); Type: ACL; Schema: os_core; Owner: selene_projector
+-- Name: FUNCTION work_orders_current_rebuild(p_tenant_id text, p_emit_audit boolean); Type: ACL; Schema: os_core; Owner: selene_owner
 --
 
 REVOKE ALL ON FUNCTION os_core.work_orders_current_rebuild(p_tenant_id text, p_emit_audit boolean) FROM PUBLIC;
@@ -3380,12 +3737,30 @@ GRANT ALL ON FUNCTION os_core.work_orders_current_rebuild(p_tenant_id text, p_em
 
 
 --
--- Name: FUNCTION work_orders_current_verify(p_tenant_id text, p_emit_audit boolean); Type: ACL; Schema: os_core; Owner: selene_projector
+-- Name: FUNCTION work_orders_current_rebuild_local(p_tenant_id text, p_emit_audit boolean); Type: ACL; Schema: os_core; Owner: selene_projector
+--
+
+REVOKE ALL ON FUNCTION os_core.work_orders_current_rebuild_local(p_tenant_id text, p_emit_audit boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION os_core.work_orders_current_rebuild_local(p_tenant_id text, p_emit_audit boolean) TO selene_os;
+GRANT ALL ON FUNCTION os_core.work_orders_current_rebuild_local(p_tenant_id text, p_emit_audit boolean) TO selene_dba;
+
+
+--
+-- Name: FUNCTION work_orders_current_verify(p_tenant_id text, p_emit_audit boolean); Type: ACL; Schema: os_core; Owner: selene_owner
 --
 
 REVOKE ALL ON FUNCTION os_core.work_orders_current_verify(p_tenant_id text, p_emit_audit boolean) FROM PUBLIC;
 GRANT ALL ON FUNCTION os_core.work_orders_current_verify(p_tenant_id text, p_emit_audit boolean) TO selene_os;
 GRANT ALL ON FUNCTION os_core.work_orders_current_verify(p_tenant_id text, p_emit_audit boolean) TO selene_dba;
+
+
+--
+-- Name: FUNCTION work_orders_current_verify_local(p_tenant_id text, p_emit_audit boolean); Type: ACL; Schema: os_core; Owner: selene_projector
+--
+
+REVOKE ALL ON FUNCTION os_core.work_orders_current_verify_local(p_tenant_id text, p_emit_audit boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION os_core.work_orders_current_verify_local(p_tenant_id text, p_emit_audit boolean) TO selene_os;
+GRANT ALL ON FUNCTION os_core.work_orders_current_verify_local(p_tenant_id text, p_emit_audit boolean) TO selene_dba;
 
 
 --
