@@ -19,7 +19,11 @@ import pytest
 SCHEMAS = ("os_core", "ph1j")
 LEDGER = "os_core.work_order_ledger"
 # Capability functions that read or write no table, so need no distribution argument.
-TABLELESS_CAPABILITIES = {"os_core.error_codes()", "os_core.is_blank(text)"}
+TABLELESS_CAPABILITIES = {
+    "os_core.error_codes()",
+    "os_core.is_blank(text)",
+    "os_core.is_distributed()",
+}
 
 TABLES_SQL = """
     SELECT c.oid::regclass::text
@@ -201,7 +205,7 @@ def capability_functions(conn: psycopg.Connection) -> dict[str, list[str]]:
                coalesce(
                    (SELECT array_agg(a.name ORDER BY a.position)
                     FROM unnest(p.proargnames, coalesce(p.proargmodes, array_fill('i'::"char",
-                                ARRAY[cardinality(p.proargnames)])))
+                                ARRAY[coalesce(cardinality(p.proargnames), 0)])))
                          WITH ORDINALITY AS a (name, mode, position)
                     WHERE a.mode IN ('i', 'b', 'v')),
                    '{}')

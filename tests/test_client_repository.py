@@ -137,9 +137,6 @@ def test_an_expected_event_count_that_is_stale_is_refused(
     assert ledger_state(postgresql) == before
 
 
-@pytest.mark.single_node(
-    "a NULL distribution argument crashes Citus 13.2.2's coordinator (docs/scaling.md)"
-)
 def test_rebuilding_every_tenant_needs_the_dba_role(
     repo: WorkOrderRepository,
     connect: Callable[..., psycopg.Connection],

@@ -359,7 +359,14 @@ def test_an_idempotency_key_reused_with_different_content_is_refused(
     ("operation", "template"),
     [
         ("UPDATE", "UPDATE {table} SET turn_id = turn_id + 1"),
-        ("UPDATE", "UPDATE {table} SET turn_id = 1 WHERE false"),
+        pytest.param(
+            "UPDATE",
+            "UPDATE {table} SET turn_id = 1 WHERE false",
+            marks=pytest.mark.single_node(
+                "Citus sends a statement that matches no shard to no worker, so the shards'"
+                " statement triggers do not fire: nothing is written, nothing refused"
+            ),
+        ),
         ("DELETE", "DELETE FROM {table}"),
         ("TRUNCATE", "TRUNCATE {table}"),
     ],

@@ -9,6 +9,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     _last os_core.work_order_step_attempts;
+    _closed_status text;
 BEGIN
     IF p_event.event_type = 'STEP_STARTED' THEN
         SELECT a.* INTO _last
@@ -39,10 +40,13 @@ BEGIN
             p_event.work_order_event_id, p_event.created_at
         );
     ELSIF p_event.event_type IN ('STEP_FINISHED', 'STEP_FAILED') THEN
+        -- Decided here, not in the UPDATE: Citus deparses a CASE over a field of the
+        -- row argument wrongly (event_type = boolean) when it sends the UPDATE on.
+        _closed_status := CASE p_event.event_type
+            WHEN 'STEP_FINISHED' THEN 'FINISHED' ELSE 'FAILED'
+        END;
         UPDATE os_core.work_order_step_attempts AS a SET
-            attempt_status = CASE p_event.event_type
-                WHEN 'STEP_FINISHED' THEN 'FINISHED' ELSE 'FAILED'
-            END,
+            attempt_status = _closed_status,
             finished_event_id = p_event.work_order_event_id,
             finished_at = p_event.created_at,
             reason_code = p_event.reason_code

@@ -61,15 +61,9 @@ os_core.is_distributed(),
 os_core.require_dba_or_tenant_scope(text)
 TO selene_os, selene_dba;
 
--- Every tenant at once, on Citus: the list of tenants is read as the DBA (only login
--- roles connect to the workers), from the tenant_id column alone (policy tenant_list).
+-- Every tenant at once, on Citus: the list of tenants, read as the DBA
+-- (sql/citus/tenant_list_grants.sql gives selene_dba the tenant_id column there).
 GRANT EXECUTE ON FUNCTION os_core.tenant_ids() TO selene_dba;
-GRANT SELECT (tenant_id) ON
-os_core.work_order_ledger,
-os_core.work_orders_current,
-os_core.work_order_step_attempts,
-os_core.work_order_leases
-TO selene_dba;
 
 -- The rule of the domains work_order_id, step_id and token_text. Reading a
 -- capability's rows checks their domains again where the rows arrive as text: on a

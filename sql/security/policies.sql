@@ -1,7 +1,8 @@
 -- Row-level security: every table shows and accepts only the rows of the tenant
 -- declared for the transaction (os_core.current_tenant_id()). Forced on the
--- owner too; only superusers and selene_projector (BYPASSRLS) pass. selene_dba
--- sees the tenant_id column of every row of the ledger and projections (tenant_list).
+-- owner too; only superusers and selene_projector (BYPASSRLS) pass. On Citus,
+-- selene_dba sees the tenant_id column of every row of the ledger and projections
+-- (tenant_list).
 
 DROP POLICY IF EXISTS tenant_isolation ON os_core.work_order_ledger;
 CREATE POLICY tenant_isolation ON os_core.work_order_ledger
@@ -41,13 +42,13 @@ DROP POLICY IF EXISTS tenant_list ON os_core.work_order_leases;
 CREATE POLICY tenant_list ON os_core.work_order_leases FOR SELECT TO selene_dba USING (TRUE);
 
 COMMENT ON POLICY tenant_list ON os_core.work_order_ledger IS
-'selene_dba sees every row, of which it may read only the tenant_id column (its only privilege on the table): the list of tenants, for os_core.tenant_ids().';
+'selene_dba sees every row, of which it may read only the tenant_id column, on Citus (sql/citus/tenant_list_grants.sql; elsewhere no column): the list of tenants, for os_core.tenant_ids().';
 COMMENT ON POLICY tenant_list ON os_core.work_orders_current IS
-'selene_dba sees every row, of which it may read only the tenant_id column (its only privilege on the table): the list of tenants, for os_core.tenant_ids().';
+'selene_dba sees every row, of which it may read only the tenant_id column, on Citus (sql/citus/tenant_list_grants.sql; elsewhere no column): the list of tenants, for os_core.tenant_ids().';
 COMMENT ON POLICY tenant_list ON os_core.work_order_step_attempts IS
-'selene_dba sees every row, of which it may read only the tenant_id column (its only privilege on the table): the list of tenants, for os_core.tenant_ids().';
+'selene_dba sees every row, of which it may read only the tenant_id column, on Citus (sql/citus/tenant_list_grants.sql; elsewhere no column): the list of tenants, for os_core.tenant_ids().';
 COMMENT ON POLICY tenant_list ON os_core.work_order_leases IS
-'selene_dba sees every row, of which it may read only the tenant_id column (its only privilege on the table): the list of tenants, for os_core.tenant_ids().';
+'selene_dba sees every row, of which it may read only the tenant_id column, on Citus (sql/citus/tenant_list_grants.sql; elsewhere no column): the list of tenants, for os_core.tenant_ids().';
 
 COMMENT ON POLICY tenant_isolation ON os_core.work_order_ledger IS
 'Rows of the declared tenant only (os_core.current_tenant_id()).';

@@ -1041,6 +1041,7 @@ CREATE FUNCTION os_core.project_step_attempt(p_event os_core.work_order_ledger) 
     AS $$
 DECLARE
     _last os_core.work_order_step_attempts;
+    _closed_status text;
 BEGIN
     IF p_event.event_type = 'STEP_STARTED' THEN
         SELECT a.* INTO _last
@@ -1071,10 +1072,13 @@ BEGIN
             p_event.work_order_event_id, p_event.created_at
         );
     ELSIF p_event.event_type IN ('STEP_FINISHED', 'STEP_FAILED') THEN
+        -- Decided here, not in the UPDATE: Citus deparses a CASE over a field of the
+        -- row argument wrongly (event_type = boolean) when it sends the UPDATE on.
+        _closed_status := CASE p_event.event_type
+            WHEN 'STEP_FINISHED' THEN 'FINISHED' ELSE 'FAILED'
+        END;
         UPDATE os_core.work_order_step_attempts AS a SET
-            attempt_status = CASE p_event.event_type
-                WHEN 'STEP_FINISHED' THEN 'FINISHED' ELSE 'FAILED'
-            END,
+            attempt_status = _closed_status,
             finished_event_id = p_event.work_order_event_id,
             finished_at = p_event.created_at,
             reason_code = p_event.reason_code
@@ -3324,7 +3328,7 @@ CREATE POLICY tenant_list ON os_core.work_order_leases FOR SELECT TO selene_dba 
 -- Name: POLICY tenant_list ON work_order_leases; Type: COMMENT; Schema: os_core; Owner: selene_owner
 --
 
-COMMENT ON POLICY tenant_list ON os_core.work_order_leases IS 'selene_dba sees every row, of which it may read only the tenant_id column (its only privilege on the table): the list of tenants, for os_core.tenant_ids().';
+COMMENT ON POLICY tenant_list ON os_core.work_order_leases IS 'selene_dba sees every row, of which it may read only the tenant_id column, on Citus (sql/citus/tenant_list_grants.sql; elsewhere no column): the list of tenants, for os_core.tenant_ids().';
 
 
 --
@@ -3338,7 +3342,7 @@ CREATE POLICY tenant_list ON os_core.work_order_ledger FOR SELECT TO selene_dba 
 -- Name: POLICY tenant_list ON work_order_ledger; Type: COMMENT; Schema: os_core; Owner: selene_owner
 --
 
-COMMENT ON POLICY tenant_list ON os_core.work_order_ledger IS 'selene_dba sees every row, of which it may read only the tenant_id column (its only privilege on the table): the list of tenants, for os_core.tenant_ids().';
+COMMENT ON POLICY tenant_list ON os_core.work_order_ledger IS 'selene_dba sees every row, of which it may read only the tenant_id column, on Citus (sql/citus/tenant_list_grants.sql; elsewhere no column): the list of tenants, for os_core.tenant_ids().';
 
 
 --
@@ -3352,7 +3356,7 @@ CREATE POLICY tenant_list ON os_core.work_order_step_attempts FOR SELECT TO sele
 -- Name: POLICY tenant_list ON work_order_step_attempts; Type: COMMENT; Schema: os_core; Owner: selene_owner
 --
 
-COMMENT ON POLICY tenant_list ON os_core.work_order_step_attempts IS 'selene_dba sees every row, of which it may read only the tenant_id column (its only privilege on the table): the list of tenants, for os_core.tenant_ids().';
+COMMENT ON POLICY tenant_list ON os_core.work_order_step_attempts IS 'selene_dba sees every row, of which it may read only the tenant_id column, on Citus (sql/citus/tenant_list_grants.sql; elsewhere no column): the list of tenants, for os_core.tenant_ids().';
 
 
 --
@@ -3366,7 +3370,7 @@ CREATE POLICY tenant_list ON os_core.work_orders_current FOR SELECT TO selene_db
 -- Name: POLICY tenant_list ON work_orders_current; Type: COMMENT; Schema: os_core; Owner: selene_owner
 --
 
-COMMENT ON POLICY tenant_list ON os_core.work_orders_current IS 'selene_dba sees every row, of which it may read only the tenant_id column (its only privilege on the table): the list of tenants, for os_core.tenant_ids().';
+COMMENT ON POLICY tenant_list ON os_core.work_orders_current IS 'selene_dba sees every row, of which it may read only the tenant_id column, on Citus (sql/citus/tenant_list_grants.sql; elsewhere no column): the list of tenants, for os_core.tenant_ids().';
 
 
 --
@@ -3521,13 +3525,6 @@ GRANT SELECT ON TABLE os_core.work_order_ledger TO selene_projector;
 
 
 --
--- Name: COLUMN work_order_ledger.tenant_id; Type: ACL; Schema: os_core; Owner: selene_owner
---
-
-GRANT SELECT(tenant_id) ON TABLE os_core.work_order_ledger TO selene_dba;
-
-
---
 -- Name: FUNCTION project_lease(p_event os_core.work_order_ledger); Type: ACL; Schema: os_core; Owner: selene_owner
 --
 
@@ -3641,13 +3638,6 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE os_core.work_orders_current TO selene
 
 
 --
--- Name: COLUMN work_orders_current.tenant_id; Type: ACL; Schema: os_core; Owner: selene_owner
---
-
-GRANT SELECT(tenant_id) ON TABLE os_core.work_orders_current TO selene_dba;
-
-
---
 -- Name: FUNCTION work_order_current_read(p_tenant_id text, p_work_order_id text); Type: ACL; Schema: os_core; Owner: selene_owner
 --
 
@@ -3668,13 +3658,6 @@ REVOKE ALL ON FUNCTION os_core.work_order_event_contract_violation(p_schema_vers
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE os_core.work_order_leases TO selene_projector;
-
-
---
--- Name: COLUMN work_order_leases.tenant_id; Type: ACL; Schema: os_core; Owner: selene_owner
---
-
-GRANT SELECT(tenant_id) ON TABLE os_core.work_order_leases TO selene_dba;
 
 
 --
@@ -3709,13 +3692,6 @@ GRANT ALL ON FUNCTION os_core.work_order_ledger_read(p_tenant_id text, p_work_or
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE os_core.work_order_step_attempts TO selene_projector;
-
-
---
--- Name: COLUMN work_order_step_attempts.tenant_id; Type: ACL; Schema: os_core; Owner: selene_owner
---
-
-GRANT SELECT(tenant_id) ON TABLE os_core.work_order_step_attempts TO selene_dba;
 
 
 --
