@@ -58,7 +58,8 @@ pytest-partitioned: venv
 # ../shared/vendor/citus here) or CITUS_APT_PACKAGE=NAME. docs/scaling.md.
 CITUS_SUITES := tests/test_citus.py tests/test_client_repository.py \
 	tests/test_client_cancel_pending.py tests/test_client_errors.py tests/test_ledger_paging.py \
-	tests/test_sql_reads.py
+	tests/test_sql_reads.py tests/test_sql_failure_modes.py tests/test_sql_projections.py \
+	tests/test_sql_tenant_stats.py
 test-citus: venv
 	scripts/install-citus.sh
 	SELENE_TEST_LAYOUT=citus $(BIN)/pytest -m 'not single_node' $(CITUS_SUITES)

@@ -112,18 +112,32 @@ def test_the_migrations_distribute_every_table_in_one_colocation_group_on_the_wo
 def test_every_capability_with_a_tenant_is_force_delegated_by_it(
     postgresql: psycopg.Connection,
 ) -> None:
-    """All but set_tenant, which declares the tenant on the coordinator for every worker."""
+    """Every SECURITY DEFINER one but set_tenant, which declares the tenant on the
+    coordinator for every worker: not rebuild, verify and tenant_stats, which take NULL for
+    every tenant (a NULL distribution argument crashes Citus 13.2) and call their delegated
+    work (*_local) per tenant, nor the check require_dba_or_tenant_scope."""
     capabilities = postgresql.execute(
         """
         SELECT p.oid::regprocedure::text
         FROM pg_proc AS p
         WHERE p.pronamespace = 'os_core'::regnamespace AND p.proargnames[1] = 'p_tenant_id'
-          AND has_function_privilege('selene_os', p.oid, 'EXECUTE')
-          AND p.proname <> 'set_tenant'
+          AND has_function_privilege('selene_os', p.oid, 'EXECUTE') AND p.prosecdef
+          AND p.proname NOT IN ('set_tenant', 'require_dba_or_tenant_scope')
         ORDER BY 1
         """
     ).fetchall()
     assert len(capabilities) >= 10
+    names = {name.split("(")[0] for (name,) in capabilities}
+    assert {
+        "os_core.work_orders_current_rebuild_local",
+        "os_core.work_orders_current_verify_local",
+        "os_core.tenant_stats_local",
+    } <= names
+    assert not names & {
+        "os_core.work_orders_current_rebuild",
+        "os_core.work_orders_current_verify",
+        "os_core.tenant_stats",
+    }
     delegated = postgresql.execute(
         """
         SELECT d.objid::regprocedure::text, d.distribution_argument_index, d.force_delegation,

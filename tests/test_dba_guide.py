@@ -1,4 +1,4 @@
-"""docs/dba.md (and the runnable blocks of docs/scaling.md) run as written.
+"""docs/dba.md runs as written.
 
 Every ```sql and ```sh block of the guides is preceded by a marker:
 
@@ -27,7 +27,6 @@ import pytest
 from pytest_postgresql.executors import PostgreSQLExecutor
 
 from selene_core_tables.server import find_bindir
-from tests.conftest import APP_ROLE
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 GUIDE_LOGINS = ("billing_service", "ops_alice")
@@ -226,49 +225,3 @@ def test_the_dba_guide_runs_as_written(
     assert tenant_page(RESTORED_DB) == [1, 2, 3]
     # The dump, the roles and the restore happened in the scratch directory.
     assert {"roles.sql", "selene.dump"} <= {path.name for path in workdir.iterdir()}
-
-
-def test_the_scaling_guides_tenant_by_tenant_rebuild_repairs_every_tenant(
-    postgresql_proc: PostgreSQLExecutor,
-    dbname: str,
-    postgresql: psycopg.Connection,
-    connect: Callable[..., psycopg.Connection],
-    tmp_path: Path,
-) -> None:
-    with connect(user=APP_ROLE, autocommit=True) as app:
-        for correlation_id, (tenant, work_order) in enumerate(
-            [("acme", "wo-1"), ("acme", "wo-2"), ("globex", "wo-1")], start=1
-        ):
-            with app.transaction():
-                app.execute("SELECT os_core.set_tenant(%s)", [tenant])
-                app.execute(
-                    "SELECT * FROM os_core.work_order_ledger_append("
-                    " p_tenant_id => %s, p_work_order_id => %s, p_correlation_id => %s,"
-                    " p_turn_id => 1, p_event_type => 'WORK_ORDER_CREATED',"
-                    " p_work_order_status => 'DRAFT', p_reason_code => 1, p_created_at => 1000)",
-                    [tenant, work_order, correlation_id],
-                )
-    # Drift in both tenants: a changed row, and a row whose ledger events do not exist.
-    postgresql.execute(
-        "UPDATE os_core.work_orders_current SET work_order_status = 'DONE' WHERE tenant_id = 'acme'"
-    )
-    postgresql.execute(
-        "INSERT INTO os_core.work_orders_current SELECT 'initech', work_order_id, schema_version,"
-        " correlation_id, turn_id, work_order_status, last_event_id, last_reason_code,"
-        " last_updated_at, step_id, step_input_hash, lease_owner_id, lease_token_hash,"
-        " lease_expires_at, event_count FROM os_core.work_orders_current WHERE tenant_id = 'globex'"
-    )
-    postgresql.commit()
-
-    runner = GuideRunner(postgresql_proc, dbname, tmp_path)
-    runnable = [block for block in blocks(DOCS / "scaling.md") if block.runner is not None]
-    assert len(runnable) == 1, "docs/scaling.md: expected the one block that runs without Citus"
-    runner.run(runnable[0])
-
-    drift = postgresql.execute("SELECT count(*) FROM os_core.work_orders_current_verify()")
-    assert drift.fetchone() == (0,)
-    audited = postgresql.execute(
-        "SELECT tenant_id, details ->> 'work_orders_rewritten' FROM ph1j.audit_events"
-        " WHERE outcome = 'REBUILT' ORDER BY tenant_id"
-    ).fetchall()
-    assert audited == [("acme", "2"), ("globex", "0"), ("initech", "1")]
