@@ -498,7 +498,8 @@ SELECT set_eq(
         'os_core.work_orders_current_verify_local(text,boolean)',
         'os_core.tenant_stats_local(text)',
         'os_core.is_distributed()',
-        'os_core.require_dba_or_tenant_scope(text)'
+        'os_core.require_dba_or_tenant_scope(text)',
+        'os_core.scope_tenant_ids(text)'
     ],
     'selene_os may execute exactly the capability functions, set_tenant, error_codes, is_blank, the work of rebuild, verify and tenant_stats and their checks.'
 );
@@ -529,7 +530,7 @@ SELECT set_eq(
         'os_core.tenant_stats_local(text)',
         'os_core.is_distributed()',
         'os_core.require_dba_or_tenant_scope(text)',
-        'os_core.tenant_ids()'
+        'os_core.scope_tenant_ids(text)'
     ],
     'selene_dba may execute exactly the capability functions, set_tenant, error_codes, is_blank, the work of rebuild, verify and tenant_stats and their checks.'
 );

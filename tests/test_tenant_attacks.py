@@ -100,6 +100,7 @@ EXECUTABLE = CAPABILITIES | {
     "os_core.tenant_stats_local",
     "os_core.is_distributed",
     "os_core.require_dba_or_tenant_scope",
+    "os_core.scope_tenant_ids",
 }
 
 Connect = Callable[..., psycopg.Connection]

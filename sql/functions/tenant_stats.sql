@@ -114,13 +114,8 @@ AS $$
 DECLARE
     _tenant text;
 BEGIN
-    IF p_tenant_id IS NOT NULL OR NOT os_core.is_distributed() THEN
-        RETURN QUERY SELECT * FROM os_core.tenant_stats_local(p_tenant_id);
-        RETURN;
-    END IF;
-    -- Every tenant on Citus: one delegated call per tenant, in tenant order.
-    PERFORM os_core.require_dba_or_tenant_scope(NULL);
-    FOR _tenant IN SELECT t.tenant_id FROM os_core.tenant_ids() AS t LOOP
+    -- Once, or on Citus for every tenant once per tenant, in tenant order.
+    FOR _tenant IN SELECT t.tenant_id FROM os_core.scope_tenant_ids(p_tenant_id) AS t LOOP
         RETURN QUERY SELECT * FROM os_core.tenant_stats_local(_tenant);
     END LOOP;
 END;

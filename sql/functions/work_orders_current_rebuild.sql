@@ -234,19 +234,13 @@ DECLARE
     _tenant text;
     _rebuilt record;
 BEGIN
-    IF p_tenant_id IS NOT NULL OR NOT os_core.is_distributed() THEN
-        RETURN QUERY
-        SELECT * FROM os_core.work_orders_current_rebuild_local(p_tenant_id, p_emit_audit);
-        RETURN;
-    END IF;
-    -- Every tenant on Citus: one delegated call per tenant, on its worker (a call
-    -- reaches one worker), all in the caller's transaction.
-    PERFORM os_core.require_dba_or_tenant_scope(NULL);
+    -- Once, or on Citus for every tenant once per tenant (a call reaches one worker),
+    -- all in the caller's transaction: the sums of what the calls return.
     tenant_count := 0;
     work_order_count := 0;
     event_count := 0;
     rewritten_work_order_count := 0;
-    FOR _tenant IN SELECT t.tenant_id FROM os_core.tenant_ids() AS t LOOP
+    FOR _tenant IN SELECT t.tenant_id FROM os_core.scope_tenant_ids(p_tenant_id) AS t LOOP
         SELECT * INTO STRICT _rebuilt
         FROM os_core.work_orders_current_rebuild_local(_tenant, p_emit_audit);
         tenant_count := tenant_count + _rebuilt.tenant_count;

@@ -56,14 +56,13 @@ os_core.tenant_stats(text),
 os_core.work_orders_current_rebuild_local(text, boolean),
 os_core.work_orders_current_verify_local(text, boolean),
 os_core.tenant_stats_local(text),
--- ... and the checks they make first, which raise errors and reveal nothing.
+-- ... the tenants a call covers (on Citus, for every tenant, the list read as the
+-- DBA: sql/citus/tenant_list_grants.sql gives selene_dba the tenant_id column there),
+-- and the checks they make first, which raise errors and reveal nothing.
+os_core.scope_tenant_ids(text),
 os_core.is_distributed(),
 os_core.require_dba_or_tenant_scope(text)
 TO selene_os, selene_dba;
-
--- Every tenant at once, on Citus: the list of tenants, read as the DBA
--- (sql/citus/tenant_list_grants.sql gives selene_dba the tenant_id column there).
-GRANT EXECUTE ON FUNCTION os_core.tenant_ids() TO selene_dba;
 
 -- The rule of the domains work_order_id, step_id and token_text. Reading a
 -- capability's rows checks their domains again where the rows arrive as text: on a

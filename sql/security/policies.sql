@@ -42,13 +42,13 @@ DROP POLICY IF EXISTS tenant_list ON os_core.work_order_leases;
 CREATE POLICY tenant_list ON os_core.work_order_leases FOR SELECT TO selene_dba USING (TRUE);
 
 COMMENT ON POLICY tenant_list ON os_core.work_order_ledger IS
-'selene_dba sees every row, of which it may read only the tenant_id column, on Citus (sql/citus/tenant_list_grants.sql; elsewhere no column): the list of tenants, for os_core.tenant_ids().';
+'selene_dba sees every row, of which it may read only the tenant_id column, on Citus (sql/citus/tenant_list_grants.sql; elsewhere no column): the list of tenants, for os_core.scope_tenant_ids().';
 COMMENT ON POLICY tenant_list ON os_core.work_orders_current IS
-'selene_dba sees every row, of which it may read only the tenant_id column, on Citus (sql/citus/tenant_list_grants.sql; elsewhere no column): the list of tenants, for os_core.tenant_ids().';
+'selene_dba sees every row, of which it may read only the tenant_id column, on Citus (sql/citus/tenant_list_grants.sql; elsewhere no column): the list of tenants, for os_core.scope_tenant_ids().';
 COMMENT ON POLICY tenant_list ON os_core.work_order_step_attempts IS
-'selene_dba sees every row, of which it may read only the tenant_id column, on Citus (sql/citus/tenant_list_grants.sql; elsewhere no column): the list of tenants, for os_core.tenant_ids().';
+'selene_dba sees every row, of which it may read only the tenant_id column, on Citus (sql/citus/tenant_list_grants.sql; elsewhere no column): the list of tenants, for os_core.scope_tenant_ids().';
 COMMENT ON POLICY tenant_list ON os_core.work_order_leases IS
-'selene_dba sees every row, of which it may read only the tenant_id column, on Citus (sql/citus/tenant_list_grants.sql; elsewhere no column): the list of tenants, for os_core.tenant_ids().';
+'selene_dba sees every row, of which it may read only the tenant_id column, on Citus (sql/citus/tenant_list_grants.sql; elsewhere no column): the list of tenants, for os_core.scope_tenant_ids().';
 
 COMMENT ON POLICY tenant_isolation ON os_core.work_order_ledger IS
 'Rows of the declared tenant only (os_core.current_tenant_id()).';

@@ -1420,6 +1420,50 @@ COMMENT ON FUNCTION os_core.require_tenant_scope(p_tenant_id text) IS 'Raises OS
 
 
 --
+-- Name: scope_tenant_ids(text); Type: FUNCTION; Schema: os_core; Owner: selene_owner
+--
+
+CREATE FUNCTION os_core.scope_tenant_ids(p_tenant_id text) RETURNS TABLE(tenant_id text)
+    LANGUAGE plpgsql STABLE PARALLEL SAFE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+    -- One tenant, or every tenant on a single node (NULL, which the work takes as is):
+    -- one call.
+    IF p_tenant_id IS NOT NULL OR NOT os_core.is_distributed() THEN
+        RETURN QUERY SELECT p_tenant_id;
+        RETURN;
+    END IF;
+    -- Every tenant on Citus: one call per tenant, each delegated to its worker (a
+    -- NULL tenant is not routable, and crashes Citus 13.2's delegation). The list is
+    -- read as the caller, who must be in selene_dba (the tenant_id column's privilege
+    -- and the policies tenant_list). Not SECURITY DEFINER: on Citus this reads every
+    -- worker, over connections made as the role running it, and only login roles can
+    -- connect.
+    PERFORM os_core.require_dba_or_tenant_scope(NULL);
+    RETURN QUERY
+    SELECT l.tenant_id FROM os_core.work_order_ledger AS l
+    UNION
+    SELECT c.tenant_id FROM os_core.work_orders_current AS c
+    UNION
+    SELECT s.tenant_id FROM os_core.work_order_step_attempts AS s
+    UNION
+    SELECT e.tenant_id FROM os_core.work_order_leases AS e
+    ORDER BY 1;
+END;
+$$;
+
+
+ALTER FUNCTION os_core.scope_tenant_ids(p_tenant_id text) OWNER TO selene_owner;
+
+--
+-- Name: FUNCTION scope_tenant_ids(p_tenant_id text); Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON FUNCTION os_core.scope_tenant_ids(p_tenant_id text) IS 'The tenant arguments with which rebuild, verify and tenant_stats call their *_local work for p_tenant_id: p_tenant_id itself (NULL, every tenant, on a single node), or on Citus for every tenant each tenant id in the ledger or a projection, in order, read as the caller (selene_dba only, policy tenant_list; OS_WORK_ORDER_TENANT_SCOPE_VIOLATION otherwise). Internal.';
+
+
+--
 -- Name: set_tenant(text); Type: FUNCTION; Schema: os_core; Owner: selene_owner
 --
 
@@ -1456,41 +1500,6 @@ COMMENT ON FUNCTION os_core.set_tenant(p_tenant_id text) IS 'Declares the tenant
 
 
 --
--- Name: tenant_ids(); Type: FUNCTION; Schema: os_core; Owner: selene_owner
---
-
-CREATE FUNCTION os_core.tenant_ids() RETURNS TABLE(tenant_id text)
-    LANGUAGE plpgsql STABLE PARALLEL SAFE
-    SET search_path TO 'pg_catalog', 'pg_temp'
-    AS $$
-BEGIN
-    -- As the caller, who must be in selene_dba (the policies tenant_list and the
-    -- tenant_id column's privilege). Not SECURITY DEFINER: on Citus this reads every
-    -- worker, over connections made as the role running it, and only login roles can
-    -- connect.
-    RETURN QUERY
-    SELECT l.tenant_id FROM os_core.work_order_ledger AS l
-    UNION
-    SELECT c.tenant_id FROM os_core.work_orders_current AS c
-    UNION
-    SELECT s.tenant_id FROM os_core.work_order_step_attempts AS s
-    UNION
-    SELECT e.tenant_id FROM os_core.work_order_leases AS e
-    ORDER BY 1;
-END;
-$$;
-
-
-ALTER FUNCTION os_core.tenant_ids() OWNER TO selene_owner;
-
---
--- Name: FUNCTION tenant_ids(); Type: COMMENT; Schema: os_core; Owner: selene_owner
---
-
-COMMENT ON FUNCTION os_core.tenant_ids() IS 'Every tenant id in the ledger or a projection, in order, read as the caller (selene_dba may read the tenant_id column of those tables, policy tenant_list). Internal: rebuild, verify and tenant_stats of every tenant on Citus call it.';
-
-
---
 -- Name: tenant_stats(text); Type: FUNCTION; Schema: os_core; Owner: selene_owner
 --
 
@@ -1501,13 +1510,8 @@ CREATE FUNCTION os_core.tenant_stats(p_tenant_id text DEFAULT NULL::text) RETURN
 DECLARE
     _tenant text;
 BEGIN
-    IF p_tenant_id IS NOT NULL OR NOT os_core.is_distributed() THEN
-        RETURN QUERY SELECT * FROM os_core.tenant_stats_local(p_tenant_id);
-        RETURN;
-    END IF;
-    -- Every tenant on Citus: one delegated call per tenant, in tenant order.
-    PERFORM os_core.require_dba_or_tenant_scope(NULL);
-    FOR _tenant IN SELECT t.tenant_id FROM os_core.tenant_ids() AS t LOOP
+    -- Once, or on Citus for every tenant once per tenant, in tenant order.
+    FOR _tenant IN SELECT t.tenant_id FROM os_core.scope_tenant_ids(p_tenant_id) AS t LOOP
         RETURN QUERY SELECT * FROM os_core.tenant_stats_local(_tenant);
     END LOOP;
 END;
@@ -2367,19 +2371,13 @@ DECLARE
     _tenant text;
     _rebuilt record;
 BEGIN
-    IF p_tenant_id IS NOT NULL OR NOT os_core.is_distributed() THEN
-        RETURN QUERY
-        SELECT * FROM os_core.work_orders_current_rebuild_local(p_tenant_id, p_emit_audit);
-        RETURN;
-    END IF;
-    -- Every tenant on Citus: one delegated call per tenant, on its worker (a call
-    -- reaches one worker), all in the caller's transaction.
-    PERFORM os_core.require_dba_or_tenant_scope(NULL);
+    -- Once, or on Citus for every tenant once per tenant (a call reaches one worker),
+    -- all in the caller's transaction: the sums of what the calls return.
     tenant_count := 0;
     work_order_count := 0;
     event_count := 0;
     rewritten_work_order_count := 0;
-    FOR _tenant IN SELECT t.tenant_id FROM os_core.tenant_ids() AS t LOOP
+    FOR _tenant IN SELECT t.tenant_id FROM os_core.scope_tenant_ids(p_tenant_id) AS t LOOP
         SELECT * INTO STRICT _rebuilt
         FROM os_core.work_orders_current_rebuild_local(_tenant, p_emit_audit);
         tenant_count := tenant_count + _rebuilt.tenant_count;
@@ -2611,15 +2609,9 @@ CREATE FUNCTION os_core.work_orders_current_verify(p_tenant_id text DEFAULT NULL
 DECLARE
     _tenant text;
 BEGIN
-    IF p_tenant_id IS NOT NULL OR NOT os_core.is_distributed() THEN
-        RETURN QUERY
-        SELECT * FROM os_core.work_orders_current_verify_local(p_tenant_id, p_emit_audit);
-        RETURN;
-    END IF;
-    -- Every tenant on Citus: one delegated call per tenant, in tenant order, so the
-    -- rows come in the same order as from one node.
-    PERFORM os_core.require_dba_or_tenant_scope(NULL);
-    FOR _tenant IN SELECT t.tenant_id FROM os_core.tenant_ids() AS t LOOP
+    -- Once, or on Citus for every tenant once per tenant, in tenant order, so the rows
+    -- come in the same order as from one node.
+    FOR _tenant IN SELECT t.tenant_id FROM os_core.scope_tenant_ids(p_tenant_id) AS t LOOP
         RETURN QUERY
         SELECT * FROM os_core.work_orders_current_verify_local(_tenant, p_emit_audit);
     END LOOP;
@@ -3328,7 +3320,7 @@ CREATE POLICY tenant_list ON os_core.work_order_leases FOR SELECT TO selene_dba 
 -- Name: POLICY tenant_list ON work_order_leases; Type: COMMENT; Schema: os_core; Owner: selene_owner
 --
 
-COMMENT ON POLICY tenant_list ON os_core.work_order_leases IS 'selene_dba sees every row, of which it may read only the tenant_id column, on Citus (sql/citus/tenant_list_grants.sql; elsewhere no column): the list of tenants, for os_core.tenant_ids().';
+COMMENT ON POLICY tenant_list ON os_core.work_order_leases IS 'selene_dba sees every row, of which it may read only the tenant_id column, on Citus (sql/citus/tenant_list_grants.sql; elsewhere no column): the list of tenants, for os_core.scope_tenant_ids().';
 
 
 --
@@ -3342,7 +3334,7 @@ CREATE POLICY tenant_list ON os_core.work_order_ledger FOR SELECT TO selene_dba 
 -- Name: POLICY tenant_list ON work_order_ledger; Type: COMMENT; Schema: os_core; Owner: selene_owner
 --
 
-COMMENT ON POLICY tenant_list ON os_core.work_order_ledger IS 'selene_dba sees every row, of which it may read only the tenant_id column, on Citus (sql/citus/tenant_list_grants.sql; elsewhere no column): the list of tenants, for os_core.tenant_ids().';
+COMMENT ON POLICY tenant_list ON os_core.work_order_ledger IS 'selene_dba sees every row, of which it may read only the tenant_id column, on Citus (sql/citus/tenant_list_grants.sql; elsewhere no column): the list of tenants, for os_core.scope_tenant_ids().';
 
 
 --
@@ -3356,7 +3348,7 @@ CREATE POLICY tenant_list ON os_core.work_order_step_attempts FOR SELECT TO sele
 -- Name: POLICY tenant_list ON work_order_step_attempts; Type: COMMENT; Schema: os_core; Owner: selene_owner
 --
 
-COMMENT ON POLICY tenant_list ON os_core.work_order_step_attempts IS 'selene_dba sees every row, of which it may read only the tenant_id column, on Citus (sql/citus/tenant_list_grants.sql; elsewhere no column): the list of tenants, for os_core.tenant_ids().';
+COMMENT ON POLICY tenant_list ON os_core.work_order_step_attempts IS 'selene_dba sees every row, of which it may read only the tenant_id column, on Citus (sql/citus/tenant_list_grants.sql; elsewhere no column): the list of tenants, for os_core.scope_tenant_ids().';
 
 
 --
@@ -3370,7 +3362,7 @@ CREATE POLICY tenant_list ON os_core.work_orders_current FOR SELECT TO selene_db
 -- Name: POLICY tenant_list ON work_orders_current; Type: COMMENT; Schema: os_core; Owner: selene_owner
 --
 
-COMMENT ON POLICY tenant_list ON os_core.work_orders_current IS 'selene_dba sees every row, of which it may read only the tenant_id column, on Citus (sql/citus/tenant_list_grants.sql; elsewhere no column): the list of tenants, for os_core.tenant_ids().';
+COMMENT ON POLICY tenant_list ON os_core.work_orders_current IS 'selene_dba sees every row, of which it may read only the tenant_id column, on Citus (sql/citus/tenant_list_grants.sql; elsewhere no column): the list of tenants, for os_core.scope_tenant_ids().';
 
 
 --
@@ -3580,20 +3572,21 @@ GRANT ALL ON FUNCTION os_core.require_tenant_scope(p_tenant_id text) TO selene_p
 
 
 --
+-- Name: FUNCTION scope_tenant_ids(p_tenant_id text); Type: ACL; Schema: os_core; Owner: selene_owner
+--
+
+REVOKE ALL ON FUNCTION os_core.scope_tenant_ids(p_tenant_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION os_core.scope_tenant_ids(p_tenant_id text) TO selene_os;
+GRANT ALL ON FUNCTION os_core.scope_tenant_ids(p_tenant_id text) TO selene_dba;
+
+
+--
 -- Name: FUNCTION set_tenant(p_tenant_id text); Type: ACL; Schema: os_core; Owner: selene_owner
 --
 
 REVOKE ALL ON FUNCTION os_core.set_tenant(p_tenant_id text) FROM PUBLIC;
 GRANT ALL ON FUNCTION os_core.set_tenant(p_tenant_id text) TO selene_os;
 GRANT ALL ON FUNCTION os_core.set_tenant(p_tenant_id text) TO selene_dba;
-
-
---
--- Name: FUNCTION tenant_ids(); Type: ACL; Schema: os_core; Owner: selene_owner
---
-
-REVOKE ALL ON FUNCTION os_core.tenant_ids() FROM PUBLIC;
-GRANT ALL ON FUNCTION os_core.tenant_ids() TO selene_dba;
 
 
 --
