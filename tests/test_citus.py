@@ -7,6 +7,7 @@ way services call; what the workers hold is read on the workers themselves.
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -14,12 +15,13 @@ from contextlib import contextmanager
 
 import psycopg
 import pytest
+from pytest_postgresql.executors import PostgreSQLExecutor
 
 from selene_core_tables import WorkOrderRepository
 from selene_core_tables.errors import AppendOnlyViolation, TenantScopeViolation, storage_errors
 from tests.citus_cluster import CitusNodes
 from tests.client_helpers import created
-from tests.conftest import APP_ROLE, CITUS
+from tests.conftest import APP_ROLE, CITUS, DBA_ROLE
 from tests.servers import conninfo
 from tests.sql_helpers import TABLES
 
@@ -472,3 +474,180 @@ def test_events_appended_before_a_move_are_paged_past_on_the_new_worker(
         moved = repo.append(created("wo-moved", tenant_id=tenant)).work_order_event_id
         assert moved > later
         assert [e.work_order_event_id for e in repo.ledger(tenant, after=later)] == [moved]
+
+
+def tenants_on_each_worker(coordinator: psycopg.Connection, workers: int) -> list[str]:
+    """One tenant per worker, found by asking where each candidate's shard lives."""
+    found: dict[tuple[str, int], str] = {}
+    for n in range(200):
+        tenant = f"tenant-restart-{n}"
+        found.setdefault(worker_of(coordinator, tenant), tenant)
+        if len(found) == workers:
+            return list(found.values())
+    raise AssertionError("no tenant found on some worker")
+
+
+class KeyedLoad:
+    """Writers appending keyed events that they re-send until acknowledged, and a DBA.
+
+    A writer retries an append that failed with the same event (same key, same time): the
+    ledger answers a replay with the original id, so each key names one ledger row,
+    whatever became of the attempts that failed. The DBA verifies every tenant with an
+    audit row each, a transaction that writes on both workers (two-phase commit).
+    """
+
+    def __init__(self, app_dsn: str, dba_dsn: str, tenants: list[str]) -> None:
+        self.app_dsn = app_dsn
+        self.dba_dsn = dba_dsn
+        self.stop = threading.Event()
+        self.acknowledged: dict[tuple[str, str], list[tuple[str, int]]] = {}
+        self.failures = 0
+        self.verified_after: list[float] = []
+        self.errors: list[BaseException] = []
+        self.threads = [
+            threading.Thread(target=self._guard, args=(self._write, tenant, f"wo-{n}"))
+            for tenant in tenants
+            for n in range(2)
+        ]
+        self.threads.append(threading.Thread(target=self._guard, args=(self._verify,)))
+
+    def _guard(self, body: Callable[..., None], *args: str) -> None:
+        try:
+            body(*args)
+        except BaseException as error:
+            self.errors.append(error)
+
+    def _connect(self, dsn: str) -> psycopg.Connection:
+        while True:
+            try:
+                return psycopg.connect(dsn, autocommit=True, connect_timeout=5)
+            except psycopg.OperationalError:
+                time.sleep(0.05)
+
+    def _write(self, tenant: str, work_order_id: str) -> None:
+        acknowledged = self.acknowledged.setdefault((tenant, work_order_id), [])
+        conn = self._connect(self.app_dsn)
+        seq = 0
+        while not self.stop.is_set():
+            event = created(
+                work_order_id,
+                tenant_id=tenant,
+                event_type="WORK_ORDER_CREATED" if seq == 0 else "FIELD_SET",
+                turn_id=1 if seq == 0 else 2,
+                created_at=1_000 + seq,
+                idempotency_key=f"{work_order_id}-{seq}",
+                payload={"seq": seq},
+            )
+            while True:
+                try:
+                    result = WorkOrderRepository(conn).append(event)
+                    break
+                except psycopg.Error:
+                    self.failures += 1
+                    if conn.closed:
+                        conn = self._connect(self.app_dsn)
+                    time.sleep(0.05)
+            acknowledged.append((event.idempotency_key, result.work_order_event_id))
+            seq += 1
+        conn.close()
+
+    def _verify(self) -> None:
+        conn = self._connect(self.dba_dsn)
+        while not self.stop.is_set():
+            try:
+                assert WorkOrderRepository(conn).verify(None, audit=True) == []
+                self.verified_after.append(time.monotonic())
+            except psycopg.Error:
+                if conn.closed:
+                    conn = self._connect(self.dba_dsn)
+                time.sleep(0.05)
+        conn.close()
+
+    def run(self, seconds: float) -> None:
+        for thread in self.threads:
+            thread.start()
+        time.sleep(seconds)
+
+    def finish(self) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=60)
+        assert not self.errors, self.errors
+
+
+def restart(worker: PostgreSQLExecutor, down_seconds: float) -> None:
+    """Stop the worker as a crash would (immediate: no checkpoint, sessions cut) and start it."""
+    subprocess.run(
+        [worker.executable, "stop", "-D", worker.datadir, "-m", "immediate"],
+        check=True,
+        capture_output=True,
+    )
+    time.sleep(down_seconds)
+    subprocess.run(worker.command, shell=True, check=True, capture_output=True)
+
+
+@contextmanager
+def commits_flushed(nodes: CitusNodes, dbname: str) -> Iterator[None]:
+    """Workers acknowledge a commit once its WAL is written, as production servers do.
+
+    The test servers run with synchronous_commit off for speed, which lets a crash lose
+    the last commits a server acknowledged; this test is about what survives a crash.
+    """
+    # Citus sends the setting on to every worker's database.
+    with psycopg.connect(conninfo(nodes.coordinator, dbname), autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{dbname}" SET synchronous_commit TO on')
+    for worker in nodes.workers:
+        with psycopg.connect(conninfo(worker, dbname)) as conn:
+            assert conn.execute("SHOW synchronous_commit").fetchone() == ("on",)
+    try:
+        yield
+    finally:
+        with psycopg.connect(conninfo(nodes.coordinator, dbname), autocommit=True) as conn:
+            conn.execute(f'ALTER DATABASE "{dbname}" RESET synchronous_commit')
+
+
+def test_a_worker_restarted_mid_load_loses_nothing_and_leaves_no_prepared_transaction(
+    postgresql: psycopg.Connection, postgresql_proc, citus_nodes: CitusNodes, dbname: str
+) -> None:
+    postgresql.autocommit = True
+    tenants = tenants_on_each_worker(postgresql, len(citus_nodes.workers))
+    victim = node_for(citus_nodes, worker_of(postgresql, tenants[0]))
+    load = KeyedLoad(
+        conninfo(postgresql_proc, dbname, APP_ROLE),
+        conninfo(postgresql_proc, dbname, DBA_ROLE),
+        tenants,
+    )
+    with commits_flushed(citus_nodes, dbname):
+        try:
+            load.run(1.5)
+            restarted_at = time.monotonic()
+            restart(victim, down_seconds=1.0)
+            time.sleep(2.0)
+        finally:
+            load.finish()
+    assert load.failures > 0, "the restart went unnoticed: no append failed"
+    assert any(t > restarted_at for t in load.verified_after), "no verify after the restart"
+    # The coordinator's recovery commits or rolls back what a worker had prepared. Until it
+    # has, a transaction prepared before the restart holds the tenant's paging horizon.
+    deadline = time.monotonic() + 60
+    while True:
+        postgresql.execute("SELECT recover_prepared_transactions()")
+        left = 0
+        for worker in citus_nodes.workers:
+            with psycopg.connect(conninfo(worker, dbname), autocommit=True) as conn:
+                left += conn.execute("SELECT count(*) FROM pg_prepared_xacts").fetchone()[0]
+        if left == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert left == 0, f"{left} prepared transactions left on the workers"
+    # Every acknowledged append is in the ledger under its id, each key once, ids growing.
+    with repository(conninfo(postgresql_proc, dbname, APP_ROLE)) as repo:
+        for (tenant, work_order_id), acknowledged in load.acknowledged.items():
+            assert acknowledged, f"{tenant}/{work_order_id} appended nothing"
+            events = [
+                (e.idempotency_key, e.work_order_event_id)
+                for e in repo.ledger(tenant)
+                if e.work_order_id == work_order_id
+            ]
+            assert events == acknowledged, f"{tenant}/{work_order_id}: ledger != acknowledged"
+        assert all(repo.verify(tenant) == [] for tenant in tenants)

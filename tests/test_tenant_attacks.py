@@ -418,11 +418,25 @@ def test_a_page_after_a_victims_event_id_holds_only_own_events(
     assert {row["tenant_id"] for row in outcome.rows} == {ATTACKER}
 
 
+# Citus 13.2 hashes a NULL distribution argument of a delegated function without a NULL check,
+# and the coordinator's backend crashes (docs/scaling.md, "What differs on Citus").
+NULL_TENANT_CRASHES_CITUS = pytest.mark.single_node(
+    "a NULL tenant argument crashes Citus 13.2's function delegation"
+)
+
+
 # --- 2. no tenant declared ----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("capability", sorted(CAPABILITY_CALLS))
-@pytest.mark.parametrize("tenant", [ATTACKER, VICTIM, None], ids=["own", "victim", "null"])
+@pytest.mark.parametrize(
+    "tenant",
+    [
+        pytest.param(ATTACKER, id="own"),
+        pytest.param(VICTIM, id="victim"),
+        pytest.param(None, id="null", marks=NULL_TENANT_CRASHES_CITUS),
+    ],
+)
 def test_without_a_declared_tenant_every_capability_is_refused(
     su: psycopg.Connection, attacker: psycopg.Connection, capability: str, tenant: str | None
 ) -> None:
