@@ -282,7 +282,37 @@ def test_the_product_roles_and_grants_exist_on_every_node(
 # -- A tenant's shards move while writers append and a reader pages -----------------
 
 
-class Load:
+class LoadThreads:
+    """Threads that run until stopped; each keeps the error it dies of, for the test to see."""
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.errors: list[BaseException] = []
+        self.threads: list[threading.Thread] = []
+
+    def spawn(self, body: Callable[..., None], *args: str) -> None:
+        """Add a thread running ``body(*args)`` (started by :meth:`start_threads`)."""
+        self.threads.append(threading.Thread(target=self._guard, args=(body, *args), daemon=True))
+
+    def _guard(self, body: Callable[..., None], *args: str) -> None:
+        try:
+            body(*args)
+        except BaseException as error:
+            self.errors.append(error)
+
+    def start_threads(self) -> None:
+        for thread in self.threads:
+            thread.start()
+
+    def stop_threads(self) -> None:
+        """Stop every thread, wait for it, and fail with the errors any died of."""
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=60)
+        assert not self.errors, self.errors
+
+
+class Load(LoadThreads):
     """Writers appending to their own work orders of one tenant, and a paging reader.
 
     Each writer appends FIELD_SET events to its work order in a loop and records the
@@ -291,30 +321,21 @@ class Load:
     """
 
     def __init__(self, dsn: str, tenant: str, writers: int) -> None:
+        super().__init__()
         self.dsn = dsn
         self.tenant = tenant
-        self.stop = threading.Event()
         self.acknowledged: list[list[int]] = [[] for _ in range(writers)]
         self.seen: list[int] = []
-        self.errors: list[BaseException] = []
-        self.threads = [
-            threading.Thread(target=self._write, args=(n,), daemon=True) for n in range(writers)
-        ]
-        self.threads.append(threading.Thread(target=self._read, daemon=True))
+        for n in range(writers):
+            self.spawn(self._write, n)
+        self.spawn(self._read)
 
     def start(self) -> None:
         with repository(self.dsn) as repo:
             for n in range(len(self.acknowledged)):
                 first = repo.append(created(f"wo-{n}", tenant_id=self.tenant, created_at=1))
                 self.acknowledged[n].append(first.work_order_event_id)
-        for thread in self.threads:
-            thread.start()
-
-    def _guard(self, body: Callable[[], None]) -> None:
-        try:
-            body()
-        except BaseException as error:
-            self.errors.append(error)
+        self.start_threads()
 
     def _write(self, n: int) -> None:
         def body() -> None:
@@ -338,7 +359,7 @@ class Load:
                     self.acknowledged[n].append(result.work_order_event_id)
                     created_at += 1
 
-        self._guard(body)
+        body()
 
     def _read(self) -> None:
         def body() -> None:
@@ -353,13 +374,10 @@ class Load:
                         time.sleep(0.05)
                     time.sleep(0.01)
 
-        self._guard(body)
+        body()
 
     def finish(self) -> None:
-        self.stop.set()
-        for thread in self.threads:
-            thread.join(timeout=60)
-        assert not self.errors, self.errors
+        self.stop_threads()
         # Read on to the end, as a reader that keeps going would.
         with repository(self.dsn) as repo:
             after = self.seen[-1] if self.seen else 0
@@ -487,7 +505,7 @@ def tenants_on_each_worker(coordinator: psycopg.Connection, workers: int) -> lis
     raise AssertionError("no tenant found on some worker")
 
 
-class KeyedLoad:
+class KeyedLoad(LoadThreads):
     """Writers appending keyed events that they re-send until acknowledged, and a DBA.
 
     A writer retries an append that failed with the same event (same key, same time): the
@@ -497,25 +515,16 @@ class KeyedLoad:
     """
 
     def __init__(self, app_dsn: str, dba_dsn: str, tenants: list[str]) -> None:
+        super().__init__()
         self.app_dsn = app_dsn
         self.dba_dsn = dba_dsn
-        self.stop = threading.Event()
         self.acknowledged: dict[tuple[str, str], list[tuple[str, int]]] = {}
         self.failures = 0
         self.verified_after: list[float] = []
-        self.errors: list[BaseException] = []
-        self.threads = [
-            threading.Thread(target=self._guard, args=(self._write, tenant, f"wo-{n}"))
-            for tenant in tenants
-            for n in range(2)
-        ]
-        self.threads.append(threading.Thread(target=self._guard, args=(self._verify,)))
-
-    def _guard(self, body: Callable[..., None], *args: str) -> None:
-        try:
-            body(*args)
-        except BaseException as error:
-            self.errors.append(error)
+        for tenant in tenants:
+            for n in range(2):
+                self.spawn(self._write, tenant, f"wo-{n}")
+        self.spawn(self._verify)
 
     def _connect(self, dsn: str) -> psycopg.Connection:
         while True:
@@ -564,15 +573,8 @@ class KeyedLoad:
         conn.close()
 
     def run(self, seconds: float) -> None:
-        for thread in self.threads:
-            thread.start()
+        self.start_threads()
         time.sleep(seconds)
-
-    def finish(self) -> None:
-        self.stop.set()
-        for thread in self.threads:
-            thread.join(timeout=60)
-        assert not self.errors, self.errors
 
 
 def restart(worker: PostgreSQLExecutor, down_seconds: float) -> None:
@@ -624,7 +626,7 @@ def test_a_worker_restarted_mid_load_loses_nothing_and_leaves_no_prepared_transa
             restart(victim, down_seconds=1.0)
             time.sleep(2.0)
         finally:
-            load.finish()
+            load.stop_threads()
     assert load.failures > 0, "the restart went unnoticed: no append failed"
     assert any(t > restarted_at for t in load.verified_after), "no verify after the restart"
     # The coordinator's recovery commits or rolls back what a worker had prepared. Until it
