@@ -61,6 +61,8 @@ CITUS_SUITES := tests/test_citus.py tests/test_pgtap.py tests/test_tenant_attack
 	tests/test_client_cancel_pending.py tests/test_client_errors.py tests/test_ledger_paging.py \
 	tests/test_sql_reads.py tests/test_sql_failure_modes.py tests/test_sql_projections.py \
 	tests/test_sql_tenant_stats.py
+# The citus benchmark suite's quick run on tiny data (benchmarks/citus.py).
+CITUS_SUITES += tests/test_bench_citus.py
 test-citus: venv
 	scripts/install-citus.sh
 	SELENE_TEST_LAYOUT=citus $(BIN)/pytest -m 'not single_node' $(CITUS_SUITES)
@@ -83,7 +85,10 @@ snapshot: venv
 # Benchmarks against bare PostgreSQL in a throwaway cluster (benchmarks/README.md):
 # about 9 minutes; BENCH_QUICK=1 for a smoke run, BENCH_ARGS for more options.
 # Prints a table; writes benchmarks/results/latest.json, -details.json and .png.
+# The citus suite needs Citus: installed first when CITUS_SOURCE or CITUS_APT_PACKAGE
+# says how (as for test-citus); without it the suite says it was skipped.
 bench: venv
+	-scripts/install-citus.sh
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 # The growth run: appends on a 1M-row and a 10M-row ledger (about 5 minutes).

@@ -52,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--client-events", type=int, help="appends per client measurement")
     parser.add_argument("--batch-size", type=int, help="events per append_many call")
     parser.add_argument("--growth-factor", type=int, help="events per work order, large ledger")
+    parser.add_argument(
+        "--citus-work-orders", type=int, help="work orders per tenant (citus suite, both sides)"
+    )
     parser.add_argument("--output", type=Path, default=RESULTS, help=f"default {RESULTS}")
     parser.add_argument(
         "--workdir", type=Path, help="cluster directory; reused (with its data) when it exists"
@@ -96,6 +99,7 @@ def config_from(args: argparse.Namespace) -> suites.Config:
             "client_events",
             "batch_size",
             "growth_factor",
+            "citus_work_orders",
         )
         if getattr(args, name) is not None
     }
@@ -171,6 +175,7 @@ def run(args: argparse.Namespace) -> int:
 
     with throwaway_cluster(args.workdir, keep=args.keep, settings=settings_from(args)) as cluster:
         bench = suites.Bench(cluster, config, log)
+        bench.keep_data = args.keep or args.workdir is not None
         if args.patch:
             bench.patches = [path.read_text(encoding="utf-8") for path in args.patch]
         if args.validate:

@@ -155,6 +155,11 @@ class BenchCluster:
             ).fetchone()
         return row is not None
 
+    def checkpoint(self, dbname: str) -> None:
+        """CHECKPOINT, so that a run starts from clean buffers."""
+        with self.connect(dbname) as conn:
+            conn.execute("CHECKPOINT")
+
     def server_cpu_seconds(self) -> float:
         """Return the CPU time (user + system) the whole cluster has used so far.
 

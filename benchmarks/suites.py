@@ -14,6 +14,9 @@
     The rebuild over the lifecycle data set against ``CREATE TABLE AS SELECT DISTINCT ON``.
 ``growth``
     Appends on a ledger of ``tenants x work_orders`` rows and on one ten times larger.
+``citus``
+    Append and current read through a Citus coordinator against the same on one node
+    (:mod:`benchmarks.citus`).
 
 Every pgbench run is preceded by a ``CHECKPOINT``, so that no run inherits another's
 dirty buffers or meets a timed checkpoint halfway.
@@ -35,6 +38,7 @@ from typing import Any
 import psycopg
 
 from benchmarks import datasets, pgbench
+from benchmarks.citus import citus_suite
 from benchmarks.cluster import APP_ROLE, DBA_ROLE, SUPERUSER, BenchCluster
 from benchmarks.report import Metric, median, metric
 from selene_core_tables import WorkOrderLedgerEventInput, WorkOrderRepository
@@ -55,13 +59,15 @@ RLS_TABLES = (
     "ph1j.audit_events",
 )
 
-SUITES = ("read", "append", "client", "rebuild", "growth")
+SUITES = ("read", "append", "client", "rebuild", "growth", "citus")
+"""Every suite, in the order they run."""
 
 UNITS = {
     "tps": "tps",
     "p50_ms": "ms",
     "p99_ms": "ms",
     "server_cpu_us_per_tx": "µs",
+    "coordinator_cpu_us_per_tx": "µs",
     "wal_bytes_per_tx": "B",
     "wal_records_per_tx": "records",
     "seconds": "s",
@@ -71,7 +77,6 @@ UNITS = {
     "client_peak_kb": "kB",
 }
 """The unit of each figure a run keeps."""
-"""Every suite, in the order they run."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +113,8 @@ class Config:
     """
     read_clients: int = field(default=0)
     """Clients of the read benchmarks; 0: the highest of ``clients``."""
+    citus_work_orders: int = field(default=10_000)
+    """Work orders per tenant of the ``citus`` suite's data set (both sides)."""
 
     @property
     def max_clients(self) -> int:
@@ -118,7 +125,7 @@ class Config:
 PROFILES: dict[str, Config] = {
     "default": Config(
         profile="default",
-        suites=("read", "append", "client", "rebuild"),
+        suites=("read", "append", "client", "rebuild", "citus"),
         runs=3,
         duration=6,
         warmup=2,
@@ -182,6 +189,8 @@ class Bench:
         self.patches: list[str] = []
         """SQL run in every database once it is loaded (``--patch``): a proposed change."""
         self._prepared: set[str] = set()
+        self.keep_data = False
+        """Whether clusters of the run keep their data afterwards (``--workdir``, ``--keep``)."""
 
     # -- data sets ------------------------------------------------------------------
 
@@ -225,8 +234,7 @@ class Bench:
 
     def checkpoint(self, dbname: str) -> None:
         """CHECKPOINT, so that every run starts from clean buffers."""
-        with self.cluster.connect(dbname) as conn:
-            conn.execute("CHECKPOINT")
+        self.cluster.checkpoint(dbname)
 
     def pgbench(
         self,
@@ -900,6 +908,7 @@ RUNNERS: dict[str, Callable[[Bench], None]] = {
     "client": client_suite,
     "rebuild": rebuild_suite,
     "growth": growth_suite,
+    "citus": citus_suite,
 }
 """Suite name -> the function that runs it."""
 
