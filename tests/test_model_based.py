@@ -34,7 +34,7 @@ from hypothesis import example, given, note, settings
 from hypothesis import strategies as st
 from psycopg.rows import dict_row
 
-from tests.conftest import APP_ROLE, DBA_ROLE
+from tests.conftest import APP_ROLE, CITUS, DBA_ROLE
 from tests.projection_model import (
     APPENDED,
     CURRENT_COLUMNS,
@@ -673,9 +673,19 @@ def differences(actual: dict[str, list[dict]], expected: dict[str, list[dict]]) 
 
 
 def check_append(
-    step: int, attempt: dict[str, Any], verdict: Verdict, outcome: Outcome, event_ids: list[int]
+    step: int,
+    attempt: dict[str, Any],
+    verdict: Verdict,
+    outcome: Outcome,
+    event_ids: list[int],
+    last_ids: dict[str | None, int],
 ) -> None:
-    """The database did with attempt ``step`` what the model said."""
+    """The database did with attempt ``step`` what the model said.
+
+    ``last_ids`` holds the last id appended so far: on a single node one (key None), on
+    Citus one per tenant, since each worker draws ids from its own range (docs/scaling.md,
+    "Event ids and paging across nodes"), so a tenant's ids grow, not the cluster's.
+    """
     said = f"attempt #{step} {attempt}: model says {verdict}, database did {outcome}"
     if verdict.outcome == REFUSED:
         assert (outcome.sqlstate, outcome.message) == CONTRACT_VIOLATION, said
@@ -689,9 +699,12 @@ def check_append(
     assert verdict.outcome == APPENDED
     assert outcome.replay is False, said
     assert verdict.position == len(event_ids), said
-    # Ids are not predicted, only their order: each new event's id exceeds every earlier one.
+    # Ids are not predicted, only their order: each new event's id exceeds every earlier one
+    # (on Citus, every earlier one of its tenant).
     assert outcome.event_id is not None
-    assert not event_ids or outcome.event_id > event_ids[-1], said
+    scope = attempt["tenant_id"] if CITUS else None
+    assert scope not in last_ids or outcome.event_id > last_ids[scope], said
+    last_ids[scope] = outcome.event_id
     event_ids.append(outcome.event_id)
 
 
@@ -724,11 +737,12 @@ def run_history(
     tenants = sorted({attempt["tenant_id"] for attempt in attempts})
     model = Model()
     event_ids: list[int] = []  # position -> the database's event id
+    last_ids: dict[str | None, int] = {}
     for step, attempt in enumerate(attempts):
         verdict = model.append(attempt)
         before = row_counts(su, attempt["tenant_id"])
         outcome = append_as_app(app, attempt)
-        check_append(step, attempt, verdict, outcome, event_ids)
+        check_append(step, attempt, verdict, outcome, event_ids, last_ids)
         check_counts(step, verdict, before, row_counts(su, attempt["tenant_id"]))
         key = (attempt["tenant_id"], attempt["work_order_id"])
         drift = differences(

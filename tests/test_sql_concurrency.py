@@ -5,38 +5,45 @@ session B's call runs on a worker thread (only so that it may block); the test
 checks in pg_stat_activity and pg_locks that B really waits on a lock before it
 lets A commit or roll back. Every wait has a timeout, and every session a
 lock_timeout, so a hang fails the test instead of blocking the run.
+
+On Citus (``SELENE_TEST_LAYOUT=citus``) the sessions connect to the coordinator, and each
+call runs on the tenant's worker: B waits there, so that is where the test looks for the
+wait (:func:`wait_until_blocked`); and the lock_timeout is set again in every transaction
+with ``SET LOCAL``, which Citus sends on to the workers (a session's settings it does not).
 """
 
 from __future__ import annotations
 
 import itertools
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import psycopg
 import pytest
 
-from tests.conftest import APP_ROLE, DBA_ROLE
+from tests import sql_helpers
+from tests.conftest import APP_ROLE, CITUS, DBA_ROLE
 from tests.sql_helpers import (
     TENANT_A,
     WAIT_SECONDS,
     append,
-    append_committed,
     current_row,
     event,
     ledger_state,
     set_tenant,
-    wait_until_blocked,
 )
 
 pytestmark = pytest.mark.timeout(120)
 
 T = TypeVar("T")
 Connect = Callable[..., psycopg.Connection]
-# A session that waits longer than this on a lock fails instead of hanging.
-LOCK_TIMEOUT = "-c lock_timeout=30s"
+# A session that waits longer than this on a lock fails instead of hanging: set for the
+# session and, for the workers of a Citus cluster, again in each transaction.
+LOCK_TIMEOUT = "30s"
 
 
 @pytest.fixture
@@ -50,7 +57,7 @@ def session(connect: Connect) -> Callable[..., psycopg.Connection]:
     """A new autocommit session as ``user`` (default the app role), with a lock timeout."""
 
     def _session(user: str = APP_ROLE) -> psycopg.Connection:
-        return connect(user=user, autocommit=True, options=LOCK_TIMEOUT)
+        return connect(user=user, autocommit=True, options=f"-c lock_timeout={LOCK_TIMEOUT}")
 
     return _session
 
@@ -67,9 +74,17 @@ def worker() -> Iterator[ThreadPoolExecutor]:
         yield pool
 
 
+@contextmanager
+def transaction(conn: psycopg.Connection) -> Iterator[None]:
+    """A transaction whose lock_timeout reaches the Citus workers too (SET LOCAL)."""
+    with conn.transaction():
+        conn.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+        yield
+
+
 def in_transaction(conn: psycopg.Connection, tenant_id: str, work: Callable[[], T]) -> T:
     """BEGIN, declare the tenant, run ``work``, COMMIT (ROLLBACK if it raises)."""
-    with conn.transaction():
+    with transaction(conn):
         set_tenant(conn, tenant_id)
         return work()
 
@@ -77,7 +92,71 @@ def in_transaction(conn: psycopg.Connection, tenant_id: str, work: Callable[[], 
 def begin(conn: psycopg.Connection, tenant_id: str) -> None:
     """Open a transaction on an autocommit session and declare the tenant; end it by hand."""
     conn.execute("BEGIN")
+    conn.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
     set_tenant(conn, tenant_id)
+
+
+def append_committed(conn: psycopg.Connection, **fields: Any) -> tuple[int, bool]:
+    """Declare the event's tenant, append it and commit, on an autocommit connection."""
+    with transaction(conn):
+        set_tenant(conn, fields["tenant_id"])
+        return append(conn, **fields)
+
+
+# On Citus: the worker backends that serve a coordinator backend (they carry its global
+# pid), what they wait on, and which locks they wait for.
+CLUSTER_WAITS_SQL = """
+WITH activity AS (
+    SELECT nodeid, pid, wait_event_type, wait_event, state
+    FROM pg_catalog.citus_stat_activity
+    WHERE global_pid = %(gpid)s AND is_worker_query
+),
+ungranted AS (
+    SELECT nodeid, pid, array_agg(locktype::text) AS locktypes
+    FROM pg_catalog.citus_locks
+    WHERE global_pid = %(gpid)s AND NOT granted
+    GROUP BY nodeid, pid
+)
+SELECT a.nodeid, a.pid, a.wait_event_type, a.wait_event, a.state, u.locktypes
+FROM activity AS a
+LEFT JOIN ungranted AS u ON u.nodeid = a.nodeid AND u.pid = a.pid
+"""
+
+
+def wait_until_blocked(
+    observer: psycopg.Connection, conn: psycopg.Connection, wait_event: str, locktype: str
+) -> None:
+    """Return once ``conn``'s call waits on a heavyweight lock of ``locktype``; fail otherwise.
+
+    On a single node the call runs in ``conn``'s backend. On Citus it runs on the tenant's
+    worker, and the coordinator's backend only waits for the worker's answer: the backend
+    that must wait on the lock is the worker's one serving ``conn``, which carries the
+    coordinator backend's global pid (``citus_stat_activity``, ``citus_locks``).
+    """
+    if not CITUS:
+        sql_helpers.wait_until_blocked(observer, conn.info.backend_pid, wait_event, locktype)
+        return
+    gpid_row = observer.execute(
+        "SELECT citus_calculate_gpid(nodeid, %s) FROM pg_catalog.pg_dist_node WHERE groupid = 0",
+        [conn.info.backend_pid],
+    ).fetchone()
+    assert gpid_row is not None
+    gpid = gpid_row[0]
+    deadline = time.monotonic() + WAIT_SECONDS
+    seen: list[tuple[Any, ...]] = []
+    while time.monotonic() < deadline:
+        seen = observer.execute(CLUSTER_WAITS_SQL, {"gpid": gpid}).fetchall()
+        if any(
+            row[2] == "Lock" and row[3] == wait_event and row[5] is not None and locktype in row[5]
+            for row in seen
+        ):
+            return
+        time.sleep(0.05)
+    raise AssertionError(
+        f"no worker backend of global pid {gpid} (coordinator backend"
+        f" {conn.info.backend_pid}) ever waited on a {wait_event} lock; last seen (nodeid,"
+        f" pid, wait_event_type, wait_event, state, ungranted locktypes) = {seen}"
+    )
 
 
 def blocked_append(
@@ -86,9 +165,9 @@ def blocked_append(
     conn: psycopg.Connection,
     **fields: Any,
 ) -> Future[tuple[int, bool]]:
-    """Start an append in its own transaction on the worker; return once it waits on A."""
+    """Start an append in its own transaction on the worker thread; return once it waits on A."""
     future = pool.submit(append_committed, conn, **fields)
-    wait_until_blocked(observer, conn.info.backend_pid, "advisory", "advisory")
+    wait_until_blocked(observer, conn, "advisory", "advisory")
     assert not future.done()
     return future
 
@@ -292,7 +371,7 @@ def test_many_writers_on_one_work_order_lose_nothing_and_never_regress(
     before = tuple(current_row(su, TENANT_A, "wo-1"))
     before_text = ledger_state(su).current
     dba = session(DBA_ROLE)
-    with dba.transaction():
+    with transaction(dba):
         counts = dba.execute(
             "SELECT * FROM os_core.work_orders_current_rebuild(%s::text)", [TENANT_A]
         ).fetchone()
@@ -320,7 +399,7 @@ def test_a_rebuild_with_nothing_to_repair_does_not_wait_for_appends(
         **event(event_type="STATUS_CHANGED", work_order_status="DONE", turn_id=2, created_at=2_000),
     )
     # The append holds its locks; the rebuild finds no drift and so takes none.
-    with dba.transaction():
+    with transaction(dba):
         assert dba.execute(REBUILD_ALL).fetchone() == (1, 1, 1, 0)
     a.execute("COMMIT")
 
@@ -358,12 +437,12 @@ def test_a_rebuild_waits_only_for_appends_to_drifted_work_orders_and_includes_th
     )
 
     def rebuild() -> tuple[int, int, int, int]:
-        with dba.transaction():
+        with transaction(dba):
             return dba.execute(REBUILD_ALL).fetchone()
 
     rebuilt = worker.submit(rebuild)
     # It waits for the append in flight on wo-1, under that work order's lock...
-    wait_until_blocked(observer, dba.info.backend_pid, "advisory", "advisory")
+    wait_until_blocked(observer, dba, "advisory", "advisory")
     assert not rebuilt.done()
     # ...while appends to other work orders go on.
     append_committed(c, **event(work_order_id="wo-3", correlation_id=3))
