@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the suite needs, only those that are missing:
-# the PostgreSQL 15 server, pgTAP, pg_prove and plpgsql_check.
+# the PostgreSQL 15 server, pgTAP, pg_prove and plpgsql_check; pg_auto_failover (its
+# extension and pg_autoctl) for the failover suite of `make test-long`; pgbouncer.
 # Runs apt-get as root, or through sudo when there is one; prints what to do otherwise.
 set -euo pipefail
 
@@ -9,6 +10,9 @@ packages=(
   postgresql-15-pgtap
   postgresql-15-plpgsql-check
   libtap-parser-sourcehandler-pgtap-perl
+  postgresql-15-auto-failover
+  pg-auto-failover-cli
+  pgbouncer
 )
 
 missing=()
