@@ -44,11 +44,13 @@ from selene_core_tables.records import (
     WorkOrderStepAttempt,
 )
 from selene_core_tables.repository import WorkOrderRepository
+from selene_core_tables.retry import AppendOutcomeUnknown, RetryPolicy
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AppendOnlyViolation",
+    "AppendOutcomeUnknown",
     "AppendResult",
     "CancelInvalidState",
     "CancelResult",
@@ -56,6 +58,7 @@ __all__ = [
     "IdempotencyReplay",
     "ProjectionDifference",
     "RebuildResult",
+    "RetryPolicy",
     "StorageError",
     "TenantScopeViolation",
     "TenantStats",

@@ -16,17 +16,34 @@ calls can share your transaction::
         repo.append(confirmed)   # both or neither
 
 Over a ``psycopg_pool.ConnectionPool``, each call borrows a connection and
-commits before returning it.
+commits before returning it; given a connection string, the repository opens
+one connection of its own and reopens it when it is lost.
+
+Retries (docs/ha.md): over a pool or a connection string, a call whose outcome
+can be retried without harm is re-run on a fresh connection when its connection
+is lost, the server shuts down, the server turned out to be a standby after a
+failover, or the transaction lost a race (:mod:`selene_core_tables.retry`), with
+backoff until the :class:`RetryPolicy` deadline. Those calls are the reads, the
+appends and cancels with an idempotency key, and ``append_many`` of keyed events.
+An append without key is re-run only when its COMMIT was never sent; when the
+connection is lost after, it raises :class:`AppendOutcomeUnknown`. A connection
+you hand in is never retried: a retry would leave your transaction. Each retry
+is logged (logger ``selene_core_tables.retry``, level WARNING) and counted in
+``repository.retries``.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, nullcontext
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import pq
@@ -52,6 +69,12 @@ from selene_core_tables.records import (
     WorkOrderLedgerEventInput,
     WorkOrderStatus,
     WorkOrderStepAttempt,
+)
+from selene_core_tables.retry import (
+    CONNECTION_LOST,
+    AppendOutcomeUnknown,
+    RetryPolicy,
+    retry_reason,
 )
 
 #: Parameter (without its ``p_`` prefix) -> SQL type, in the order of
@@ -130,33 +153,154 @@ _LEASE_SQL = (
 DEFAULT_PAGE_SIZE = 1000
 
 
+_T = TypeVar("_T")
+
+#: Retry reasons after which a COMMIT already sent may have taken effect: the
+#: connection went away before its answer came (a server error answer, such as a
+#: serialization failure, means the transaction rolled back).
+_IN_DOUBT_REASONS = frozenset({CONNECTION_LOST, "57P01", "57P02", "57P03"})
+
+_log = logging.getLogger("selene_core_tables.retry")
+
+
 class WorkOrderRepository:
-    """The capabilities over a psycopg connection or a ``psycopg_pool`` pool.
+    """The capabilities over a psycopg connection, a ``psycopg_pool`` pool or a DSN.
 
     Connect as a login role that is a member of ``selene_os`` (services) or
     ``selene_dba`` (rebuilds across tenants). Every method declares its tenant for
     its transaction; none keeps state between calls.
+
+    ``retry`` says how long calls that can be retried safely are re-run after a
+    lost connection or a failover (None: never); it applies to a pool or a DSN,
+    never to a connection you hand in. ``prepared_statements=False`` never uses
+    server-side prepared statements, as PgBouncer's transaction pooling needs.
+    A repository over a DSN holds one connection and runs one call at a time
+    (threads take turns); share a pool between threads instead.
     """
 
-    def __init__(self, source: psycopg.Connection[Any] | ConnectionPool[Any]) -> None:
-        """Use ``source``: a connection (calls join its transaction) or a pool."""
+    def __init__(
+        self,
+        source: psycopg.Connection[Any] | ConnectionPool[Any] | str,
+        *,
+        retry: RetryPolicy | None = RetryPolicy(),  # noqa: B008 (frozen, so shared safely)
+        prepared_statements: bool = True,
+    ) -> None:
+        """Use ``source``: a connection (calls join its transaction), a pool or a DSN."""
+        if not isinstance(source, psycopg.Connection | ConnectionPool | str):
+            raise TypeError(
+                "WorkOrderRepository takes a psycopg Connection, a psycopg_pool ConnectionPool "
+                f"or a connection string, not {type(source).__name__}"
+            )
         self._source = source
+        self._retry = None if isinstance(source, psycopg.Connection) else retry
+        # prepare=None lets psycopg prepare a query run often; False never prepares.
+        self._prepare: bool | None = None if prepared_statements else False
+        self._owned: psycopg.Connection[Any] | None = None
+        self._owned_lock = threading.Lock()
+        self._retries_lock = threading.Lock()
+        #: How many times a call was re-run, by reason (a SQLSTATE, or "connection").
+        self.retries: Counter[str] = Counter()
 
-    @contextmanager
-    def _transaction(self, tenant_id: str | None) -> Iterator[psycopg.Connection[Any]]:
-        """Open a transaction on a connection of the source and declare ``tenant_id`` in it."""
-        with storage_errors(), self._connection() as conn, conn.transaction():
-            if tenant_id is not None:
-                conn.execute(_SET_TENANT_SQL, [tenant_id])
-            yield conn
+    def close(self) -> None:
+        """Close the connection the repository opened for a DSN (nothing otherwise)."""
+        with self._owned_lock:
+            if self._owned is not None:
+                self._owned.close()
+                self._owned = None
+
+    def __enter__(self) -> WorkOrderRepository:
+        """Use the repository as a context manager that closes it on exit."""
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Close the repository's own connection (see :meth:`close`)."""
+        self.close()
+
+    def _call(
+        self,
+        tenant_id: str | None,
+        body: Callable[[psycopg.Connection[Any]], _T],
+        *,
+        idempotent: bool,
+        append: bool = False,
+        pipeline: bool = False,
+    ) -> tuple[_T, bool]:
+        """Run ``body`` in a transaction that declares ``tenant_id``, retrying as allowed.
+
+        ``idempotent``: running the whole call twice has the effect of running it once.
+        Otherwise it is re-run only when its COMMIT was not sent, or was answered
+        with an error; when the connection went away after the COMMIT was sent an
+        ``append`` raises AppendOutcomeUnknown, anything else its error. Returns the
+        result and whether an attempt was re-run after its COMMIT was sent.
+        """
+        started = time.monotonic()
+        attempt = 0
+        resent_after_commit = False
+        while True:
+            commit_sent = False
+            try:
+                with self._connection() as conn, storage_errors():
+                    with conn.pipeline() if pipeline else nullcontext(), conn.transaction():
+                        if tenant_id is not None:
+                            conn.execute(_SET_TENANT_SQL, [tenant_id], prepare=self._prepare)
+                        result = body(conn)
+                        commit_sent = True  # leaving the block sends COMMIT
+                    return result, resent_after_commit
+            except psycopg.Error as error:
+                reason = retry_reason(error) if self._retry is not None else None
+                if reason is None or self._retry is None:
+                    raise
+                in_doubt = commit_sent and reason in _IN_DOUBT_REASONS
+                if in_doubt and not idempotent:
+                    if append:
+                        raise AppendOutcomeUnknown(
+                            "the connection was lost after the COMMIT of an append without "
+                            "idempotency_key was sent: the event may or may not have been "
+                            "appended, and is not re-sent (read the ledger to find out)"
+                        ) from error
+                    raise
+                attempt += 1
+                delay = self._retry.delay(attempt)
+                elapsed = time.monotonic() - started
+                if elapsed + delay > self._retry.deadline:
+                    error.add_note(
+                        f"selene_core_tables: gave up after {attempt - 1} retries in "
+                        f"{elapsed:.1f} s (RetryPolicy.deadline = {self._retry.deadline} s)"
+                    )
+                    raise
+                with self._retries_lock:
+                    self.retries[reason] += 1
+                _log.warning(
+                    "retrying a call for tenant %r in %.2f s (retry %d, %s, %.1f s elapsed): %s",
+                    tenant_id,
+                    delay,
+                    attempt,
+                    reason,
+                    elapsed,
+                    str(error).strip(),
+                )
+                resent_after_commit = resent_after_commit or in_doubt
+                time.sleep(delay)
 
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
-        if isinstance(self._source, ConnectionPool):
-            with self._source.connection() as conn:
+        source = self._source
+        if isinstance(source, ConnectionPool):
+            with source.connection() as conn:
                 yield conn
+        elif isinstance(source, str):
+            with self._owned_lock:
+                if self._owned is None or self._owned.closed or self._owned.broken:
+                    if self._owned is not None:
+                        self._owned.close()
+                    self._owned = psycopg.connect(
+                        source,
+                        autocommit=True,
+                        prepare_threshold=None if self._prepare is False else 5,
+                    )
+                yield self._owned
         else:
-            yield self._source
+            yield source
 
     def append(
         self,
@@ -176,10 +320,18 @@ class WorkOrderRepository:
 
         Raises TenantScopeViolation or ContractValidationFailed; nothing is written then.
         """
-        with self._transaction(event.tenant_id) as conn:
-            row = conn.execute(_APPEND_SQL, _append_parameters(event, expected_event_count))
-            result = AppendResult(*_one(row.fetchone()))
-        if replay_is_error and result.idempotency_replay:
+        parameters = _append_parameters(event, expected_event_count)
+
+        def body(conn: psycopg.Connection[Any]) -> AppendResult:
+            row = conn.execute(_APPEND_SQL, parameters, prepare=self._prepare).fetchone()
+            return AppendResult(*_one(row))
+
+        result, resent_after_commit = self._call(
+            event.tenant_id, body, idempotent=event.idempotency_key is not None, append=True
+        )
+        # A replay seen only because a COMMIT whose answer was lost is re-sent is
+        # most likely this call's own first attempt: not an error then.
+        if replay_is_error and result.idempotency_replay and not resent_after_commit:
             replay = IdempotencyReplay(
                 IdempotencyReplay.reason_code,
                 sqlstate=IdempotencyReplay.sqlstate_code,
@@ -209,26 +361,34 @@ class WorkOrderRepository:
         tenants = sorted({event.tenant_id for event in batch})
         if len(tenants) > 1:
             raise ValueError(f"append_many takes the events of one tenant per batch, got {tenants}")
+        parameters = [_append_parameters(event, None) for event in batch]
         cursors: list[psycopg.Cursor[Any]] = []
+
+        def body(conn: psycopg.Connection[Any]) -> list[psycopg.Cursor[Any]]:
+            cursors.clear()
+            for values in parameters:
+                cursor = conn.cursor()
+                cursors.append(cursor)
+                cursor.execute(_APPEND_SQL, values, prepare=self._prepare)
+            return cursors
+
         try:
-            with self._connection() as conn, storage_errors():
-                with conn.pipeline(), conn.transaction():
-                    conn.execute(_SET_TENANT_SQL, [tenants[0]])
-                    for event in batch:
-                        cursor = conn.cursor()
-                        cursors.append(cursor)
-                        cursor.execute(_APPEND_SQL, _append_parameters(event, None))
-                return [AppendResult(*_one(cursor.fetchone())) for cursor in cursors]
+            sent, _ = self._call(
+                tenants[0],
+                body,
+                idempotent=all(event.idempotency_key is not None for event in batch),
+                append=True,
+                pipeline=True,
+            )
         except StorageError as error:
             error.event_index = _first_without_result(cursors)
             raise
+        return [AppendResult(*_one(cursor.fetchone())) for cursor in sent]
 
     def current(self, tenant_id: str, work_order_id: str) -> WorkOrderCurrentRecord | None:
         """Return the current record of a work order (OS_WORK_ORDER_CURRENT_READ), or None."""
-        with self._transaction(tenant_id) as conn:
-            cursor = conn.cursor(row_factory=dict_row)
-            row = cursor.execute(_CURRENT_SQL, [tenant_id, work_order_id]).fetchone()
-        return None if row is None else WorkOrderCurrentRecord.from_row(row)
+        rows = self._rows(tenant_id, _CURRENT_SQL, [tenant_id, work_order_id])
+        return WorkOrderCurrentRecord.from_row(rows[0]) if rows else None
 
     def cancel(
         self,
@@ -257,13 +417,15 @@ class WorkOrderRepository:
             ("turn_id", turn_id),
         ):
             _check_integer(name, value, "bigint")
-        with self._transaction(tenant_id) as conn:
-            row = conn.execute(
-                _CANCEL_SQL,
-                [tenant_id, work_order_id, reason_code, idempotency_key, created_at, turn_id],
-            ).fetchone()
-        work_order, status, last_event_id = _one(row)
-        return CancelResult(work_order, WorkOrderStatus(status), last_event_id)
+        # The key is required, so a cancel re-sent after a lost COMMIT replays.
+        (row,) = self._rows(
+            tenant_id,
+            _CANCEL_SQL,
+            [tenant_id, work_order_id, reason_code, idempotency_key, created_at, turn_id],
+        )
+        return CancelResult(
+            row["work_order_id"], WorkOrderStatus(row["work_order_status"]), row["last_event_id"]
+        )
 
     def list_pending(
         self,
@@ -290,10 +452,7 @@ class WorkOrderRepository:
         if statuses is not None:
             sql = _LIST_PENDING_STATUSES_SQL
             params["statuses"] = [str(status) for status in statuses]
-        with self._transaction(tenant_id) as conn:
-            cursor = conn.cursor(row_factory=dict_row)
-            rows = cursor.execute(sql, params).fetchall()
-        return [WorkOrderCurrentRecord.from_row(row) for row in rows]
+        return [WorkOrderCurrentRecord.from_row(row) for row in self._rows(tenant_id, sql, params)]
 
     def ledger_page(
         self,
@@ -308,10 +467,8 @@ class WorkOrderRepository:
         The events are the tenant's, or one work order's, in event-id order, at most
         ``limit`` (1 to 10000). Pass the last id of a page as ``after`` for the next.
         """
-        with self._transaction(tenant_id) as conn:
-            cursor = conn.cursor(row_factory=dict_row)
-            rows = cursor.execute(_LEDGER_SQL, [tenant_id, work_order_id, after, limit])
-            return [WorkOrderLedgerEvent.from_row(row) for row in rows.fetchall()]
+        rows = self._rows(tenant_id, _LEDGER_SQL, [tenant_id, work_order_id, after, limit])
+        return [WorkOrderLedgerEvent.from_row(row) for row in rows]
 
     def ledger(
         self,
@@ -338,17 +495,13 @@ class WorkOrderRepository:
 
     def step_attempts(self, tenant_id: str, work_order_id: str) -> list[WorkOrderStepAttempt]:
         """Return every attempt of every step of a work order, in the order they started."""
-        with self._transaction(tenant_id) as conn:
-            cursor = conn.cursor(row_factory=dict_row)
-            rows = cursor.execute(_STEP_ATTEMPTS_SQL, [tenant_id, work_order_id]).fetchall()
+        rows = self._rows(tenant_id, _STEP_ATTEMPTS_SQL, [tenant_id, work_order_id])
         return [WorkOrderStepAttempt.from_row(row) for row in rows]
 
     def lease(self, tenant_id: str, work_order_id: str) -> WorkOrderLease | None:
         """Return the lease of a work order, or None when it never carried one."""
-        with self._transaction(tenant_id) as conn:
-            cursor = conn.cursor(row_factory=dict_row)
-            row = cursor.execute(_LEASE_SQL, [tenant_id, work_order_id]).fetchone()
-        return None if row is None else WorkOrderLease.from_row(row)
+        rows = self._rows(tenant_id, _LEASE_SQL, [tenant_id, work_order_id])
+        return WorkOrderLease.from_row(rows[0]) if rows else None
 
     def rebuild(self, tenant_id: str | None = None, *, audit: bool = False) -> RebuildResult:
         """Make the projections equal to the ledger (OS_WORK_ORDER_CURRENT_REBUILD).
@@ -358,9 +511,9 @@ class WorkOrderRepository:
         that had drifted are rewritten. With ``audit=True`` it writes one PH1.J audit
         row per tenant. Returns what the projection now holds and what was rewritten.
         """
-        with self._transaction(tenant_id) as conn:
-            row = conn.execute(_REBUILD_SQL, [tenant_id, audit]).fetchone()
-        return RebuildResult(*_one(row))
+        # Re-running a rebuild changes nothing more, but would write its audit rows twice.
+        (row,) = self._rows(tenant_id, _REBUILD_SQL, [tenant_id, audit], idempotent=not audit)
+        return RebuildResult(**row)
 
     def stats(self, tenant_id: str | None = None) -> list[TenantStats]:
         """Return each tenant's monitoring figures (``os_core.tenant_stats``); [] without events.
@@ -368,10 +521,7 @@ class WorkOrderRepository:
         ``tenant_id=None`` (every tenant) needs a login role in ``selene_dba``. Reads
         the ledger's index and the projections once; writes nothing.
         """
-        with self._transaction(tenant_id) as conn:
-            cursor = conn.cursor(row_factory=dict_row)
-            rows = cursor.execute(_STATS_SQL, [tenant_id]).fetchall()
-        return [TenantStats.from_row(row) for row in rows]
+        return [TenantStats.from_row(row) for row in self._rows(tenant_id, _STATS_SQL, [tenant_id])]
 
     def verify(
         self, tenant_id: str | None = None, *, audit: bool = False
@@ -381,10 +531,19 @@ class WorkOrderRepository:
         Writes nothing, except with ``audit=True`` one PH1.J audit row per tenant.
         ``tenant_id=None`` (every tenant) needs a login role in ``selene_dba``.
         """
-        with self._transaction(tenant_id) as conn:
-            cursor = conn.cursor(row_factory=dict_row)
-            rows = cursor.execute(_VERIFY_SQL, [tenant_id, audit]).fetchall()
+        rows = self._rows(tenant_id, _VERIFY_SQL, [tenant_id, audit], idempotent=not audit)
         return [ProjectionDifference.from_row(row) for row in rows]
+
+    def _rows(
+        self, tenant_id: str | None, sql: str, params: Any, *, idempotent: bool = True
+    ) -> list[dict[str, Any]]:
+        """Run one capability query for ``tenant_id`` and return its rows as dicts."""
+
+        def body(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
+            cursor = conn.cursor(row_factory=dict_row)
+            return cursor.execute(sql, params, prepare=self._prepare).fetchall()
+
+        return self._call(tenant_id, body, idempotent=idempotent)[0]
 
 
 #: The append's integer parameters: a value PostgreSQL would round on its way in
