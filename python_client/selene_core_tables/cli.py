@@ -36,6 +36,7 @@ from selene_core_tables.records import (
     WorkOrderStatus,
 )
 from selene_core_tables.repository import WorkOrderRepository
+from selene_core_tables.retry import AppendOutcomeUnknown
 from selene_core_tables.server import ServerBinariesMissing
 from selene_core_tables.tables import (
     current_table,
@@ -85,6 +86,8 @@ def _reported(database: Database) -> Iterator[None]:
         _fail(f"{error} [SQLSTATE {error.sqlstate}]{hint}", error.exit_code)
     except (ServerBinariesMissing, EmbeddedClusterError) as error:
         _fail(str(error), EXIT_UNAVAILABLE)
+    except AppendOutcomeUnknown as error:
+        _fail(f"{error} ({error.__cause__})".replace("\n", " "), EXIT_UNAVAILABLE)
     except psycopg.OperationalError as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
         _fail(f"cannot reach {database.describe()}: {first_line}", EXIT_UNAVAILABLE)
@@ -123,7 +126,8 @@ def _database(ctx: typer.Context) -> Database:
 
 
 def _repository(database: Database, login: Login) -> WorkOrderRepository:
-    return WorkOrderRepository(database.connect(login))
+    # Over a DSN the repository connects itself, and so retries across a failover.
+    return WorkOrderRepository(database.conninfo(login))
 
 
 @app.command("migrate")
