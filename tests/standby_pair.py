@@ -63,7 +63,6 @@ NODE_SETTINGS = {
     "max_wal_senders": "10",
     "wal_keep_size": "256MB",
     "max_connections": "100",
-    "shared_buffers": "32MB",
     # A standby answers a sync commit as soon as it has flushed; report it at once too.
     "wal_receiver_status_interval": "1s",
     "log_line_prefix": "%m [%p] %q%u@%d ",
@@ -147,19 +146,24 @@ class Node:
         }
         options = " ".join(f"-c {shlex.quote(f'{k}={v}')}" for k, v in settings.items())
         self.started = True
-        run_server_binary(
-            "pg_ctl",
-            "start",
-            "--wait",
-            f"--timeout={int(READY_SECONDS)}",
-            "-D",
-            str(self.data_dir),
-            "-l",
-            str(self.log_file),
-            "-o",
-            options,
-            cwd=self.workdir,
-        )
+        try:
+            run_server_binary(
+                "pg_ctl",
+                "start",
+                "--wait",
+                f"--timeout={int(READY_SECONDS)}",
+                "-D",
+                str(self.data_dir),
+                "-l",
+                str(self.log_file),
+                "-o",
+                options,
+                cwd=self.workdir,
+            )
+        except ServerCommandError as error:
+            tail = self.log_file.read_text(errors="replace").splitlines()[-10:]
+            error.add_note(f"the end of {self.log_file}:\n" + "\n".join(tail))
+            raise
 
     def postmaster_pid(self) -> int | None:
         try:
@@ -324,6 +328,44 @@ class StandbyPair:
                     return
                 time.sleep(0.02)
         raise AssertionError(f"{self.standby.name} did not replay up to {target}")
+
+    def hold_commit_acknowledgements(self, waiting: int, seconds: float = 30.0) -> None:
+        """Let commits reach the standby but never be acknowledged, until ``waiting`` wait.
+
+        ``synchronous_standby_names`` becomes ``FIRST 2 (<standby>, "nobody")``: the
+        standby still receives and flushes every commit, but a second synchronous standby
+        never connects, so each COMMIT waits (wait event SyncRep) without an answer.
+        Returns once ``waiting`` backends wait so and the standby has flushed all the
+        primary's WAL: a kill then leaves exactly those commits in doubt for their
+        clients, and durable on the standby.
+        """
+        assert self.primary is not None and self.standby is not None
+        with self.primary.connect(autocommit=True) as conn:
+            conn.execute(
+                "ALTER SYSTEM SET synchronous_standby_names = "
+                f'\'FIRST 2 ("{self.standby.name}", "nobody")\''
+            )
+            conn.execute("SELECT pg_reload_conf()")
+            deadline = time.monotonic() + seconds
+            while True:
+                row = conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'"
+                ).fetchone()
+                if row is not None and row[0] >= waiting:
+                    break
+                assert time.monotonic() < deadline, f"{row} commits wait, not {waiting}"
+                time.sleep(0.02)
+            row = conn.execute("SELECT pg_current_wal_flush_lsn()::text").fetchone()
+        assert row is not None
+        with self.standby.connect(autocommit=True) as conn:
+            while True:
+                flushed = conn.execute(
+                    "SELECT pg_last_wal_receive_lsn() >= %s::pg_lsn", [row[0]]
+                ).fetchone()
+                if flushed == (True,):
+                    return
+                assert time.monotonic() < deadline, f"the standby did not flush up to {row[0]}"
+                time.sleep(0.02)
 
     def kill_primary(self) -> None:
         """kill -9 of the primary's postmaster and its processes; it is never restarted."""
