@@ -70,7 +70,7 @@ test-citus: venv
 # The reliability suites with larger counts (docs/guarantees.md): about 10 minutes.
 test-long: venv
 	SELENE_LONG=1 $(BIN)/pytest tests/test_races.py tests/test_crash.py tests/test_fuzz.py \
-		tests/test_tenant_attacks.py tests/test_bad_operations.py
+		tests/test_tenant_attacks.py tests/test_bad_operations.py tests/test_failover.py
 
 pgtap: venv
 	$(BIN)/pytest tests/test_pgtap.py

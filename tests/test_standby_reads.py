@@ -31,8 +31,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from selene_core_tables.records import WorkOrderLedgerEventInput
-from selene_core_tables.repository import WorkOrderRepository
+from selene_core_tables import RetryPolicy, WorkOrderLedgerEventInput, WorkOrderRepository
 from tests.client_helpers import created
 from tests.conftest import APP_ROLE, DBA_ROLE
 from tests.sql_helpers import append, event, set_tenant
@@ -187,6 +186,31 @@ def test_verify_and_stats_answer_on_the_standby(
     assert (stats.tenant_id, stats.ledger_events, stats.work_orders) == (tenant, 5, 3)
     with pair.standby.connect(DBA_ROLE, autocommit=True) as dba:
         assert WorkOrderRepository(dba).verify() == []
+
+
+def test_a_retrying_repository_on_a_standby_dsn_reads_there_with_prepared_statements(
+    pair: StandbyPair, primary_app: psycopg.Connection
+) -> None:
+    """The multi-host DSN with ``target_session_attrs=standby`` sends the reads to the standby.
+
+    Each read runs more often than psycopg's prepare threshold (5), so that the later
+    runs use statements prepared on the standby; an append through the same repository
+    is refused as a write in recovery (25006), retried until the deadline, and raised.
+    """
+    tenant = "standby-dsn"
+    populate(WorkOrderRepository(primary_app), tenant)
+    pair.wait_replayed()
+    expected = every_read(WorkOrderRepository(primary_app), tenant)
+    with WorkOrderRepository(
+        pair.dsn(APP_ROLE, target_session_attrs="standby"),
+        retry=RetryPolicy(deadline=1.0),
+        prepared_statements=True,
+    ) as repo:
+        for _ in range(6):
+            assert every_read(repo, tenant) == expected
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            repo.append(created("wo-4", tenant_id=tenant, idempotency_key="on-standby"))
+        assert repo.retries["25006"] > 0
 
 
 def standby_page(conn: psycopg.Connection, tenant: str, after: int, limit: int = 100) -> list[int]:
