@@ -5,7 +5,7 @@
 BEGIN;
 \ir support/helpers.sql
 
-SELECT plan(100);
+SELECT plan(102);
 
 -- A role with no grant of its own holds exactly what PUBLIC holds.
 CREATE ROLE tap_public_only NOLOGIN;
@@ -45,9 +45,17 @@ SELECT columns_are(
     ARRAY[
         'tenant_id', 'audit_event_id', 'capability', 'outcome', 'work_order_id', 'correlation_id',
         'turn_id', 'event_type', 'reason_code', 'idempotency_key', 'work_order_event_id',
-        'recorded_at', 'details'
+        'recorded_at', 'details', 'replay_created_at'
     ],
-    'The audit table carries the fields the audit rule names, details of diagnostics, and nothing else.'
+    'The audit table carries the fields the audit rule names, details of diagnostics, the created_at a replay carried, and nothing else.'
+);
+SELECT col_type_is(
+    'ph1j', 'audit_events', 'replay_created_at', 'os_core', 'monotonic_ns',
+    'The created_at a replay carried has the ledger''s created_at domain.'
+);
+SELECT col_is_null(
+    'ph1j', 'audit_events', 'replay_created_at',
+    'replay_created_at is nullable: only replay rows carry it.'
 );
 
 SELECT col_type_is(
@@ -619,7 +627,7 @@ SELECT function_privs_are(
     'selene_os may not execute the internal require_tenant_scope.'
 );
 SELECT function_privs_are(
-    'ph1j', 'emit_append_audit', ARRAY['os_core.work_order_ledger', 'text'], 'selene_dba', ARRAY[]::name[],
+    'ph1j', 'emit_append_audit', ARRAY['os_core.work_order_ledger', 'text', 'bigint'], 'selene_dba', ARRAY[]::name[],
     'selene_dba may not execute the internal emit_append_audit.'
 );
 SELECT function_privs_are(

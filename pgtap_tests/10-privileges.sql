@@ -40,7 +40,7 @@ CREATE TABLE tap.internal_statements (statement text, description text);
 INSERT INTO tap.internal_statements VALUES
     ($$SELECT os_core.raise_error('OS_WORK_ORDER_APPEND_ONLY_VIOLATION', 'forged')$$, 'os_core.raise_error cannot be called.'),
     ($$SELECT os_core.require_tenant_scope('acme')$$, 'os_core.require_tenant_scope cannot be called.'),
-    ($$SELECT ph1j.emit_append_audit(NULL::os_core.work_order_ledger, 'APPENDED')$$, 'ph1j.emit_append_audit cannot be called.'),
+    ($$SELECT ph1j.emit_append_audit(NULL::os_core.work_order_ledger, 'APPENDED', NULL)$$, 'ph1j.emit_append_audit cannot be called.'),
     ($$SELECT os_core.work_order_event_contract_violation(1, 'acme', 'wo-1', 1, 1, 'WORK_ORDER_CREATED', 'DRAFT', 1,
         NULL, NULL, NULL, NULL, NULL, 1, NULL, NULL)$$, 'os_core.work_order_event_contract_violation cannot be called.'),
     ($$SELECT os_core.current_tenant_id()$$, 'os_core.current_tenant_id cannot be called.'),

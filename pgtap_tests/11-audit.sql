@@ -3,12 +3,13 @@
 -- work_order_id, correlation_id, turn_id, event_type, reason_code,
 -- idempotency_key, the event id, the outcome and the capability; that a replay
 -- writes one row with outcome OS_WORK_ORDER_IDEMPOTENCY_REPLAY naming the
--- original event; that a rejected append writes none; and that row-level security
--- hides other tenants' audit rows.
+-- original event and the created_at the replay carried (replay_created_at, which a
+-- retry may have re-stamped); that a rejected append writes none; and that
+-- row-level security hides other tenants' audit rows.
 BEGIN;
 \ir support/helpers.sql
 
-SELECT plan(17);
+SELECT plan(18);
 
 CREATE TABLE tap.ids (name text PRIMARY KEY, work_order_event_id bigint);
 GRANT ALL ON tap.ids TO PUBLIC;
@@ -50,9 +51,10 @@ SELECT throws_ok(
 );
 SELECT is(tap.audit_count(), 2::bigint, 'The four rejected appends wrote no audit row.');
 
+-- A retry re-stamps its clock: the replay carries created_at 150, the event keeps 100.
 INSERT INTO tap.ids
 SELECT 'replay', work_order_event_id FROM tap.append(p_work_order_id => 'wo-au', p_correlation_id => 77,
-    p_turn_id => 3, p_reason_code => 4001, p_idempotency_key => 'key-create', p_created_at => 100);
+    p_turn_id => 3, p_reason_code => 4001, p_idempotency_key => 'key-create', p_created_at => 150);
 RESET ROLE;
 
 -- Acting as selene_os (tenant acme), with audit notifications switched on
@@ -78,24 +80,30 @@ RESET ROLE;
 SELECT results_eq(
     $$
     SELECT tenant_id::text, capability, outcome, work_order_id::text, correlation_id::numeric, turn_id::bigint,
-        event_type::text, reason_code::bigint, idempotency_key::text, work_order_event_id
+        event_type::text, reason_code::bigint, idempotency_key::text, work_order_event_id,
+        replay_created_at::bigint
     FROM ph1j.audit_events
     WHERE tenant_id = 'acme' AND work_order_id = 'wo-au'
     ORDER BY audit_event_id
     $$,
     $$
     SELECT 'acme', 'OS_WORK_ORDER_LEDGER_APPEND', v.outcome, 'wo-au', 77::numeric, v.turn_id::bigint,
-        v.event_type, v.reason_code::bigint, v.idempotency_key, i.work_order_event_id
+        v.event_type, v.reason_code::bigint, v.idempotency_key, i.work_order_event_id, v.replay_created_at
     FROM (
         VALUES
-            (1, 'created', 'APPENDED', 3, 'WORK_ORDER_CREATED', 4001, 'key-create'),
-            (2, 'field', 'APPENDED', 4, 'FIELD_SET', 4002, NULL),
-            (3, 'created', 'OS_WORK_ORDER_IDEMPOTENCY_REPLAY', 3, 'WORK_ORDER_CREATED', 4001, 'key-create')
-    ) AS v (n, name, outcome, turn_id, event_type, reason_code, idempotency_key)
+            (1, 'created', 'APPENDED', 3, 'WORK_ORDER_CREATED', 4001, 'key-create', NULL::bigint),
+            (2, 'field', 'APPENDED', 4, 'FIELD_SET', 4002, NULL, NULL),
+            (3, 'created', 'OS_WORK_ORDER_IDEMPOTENCY_REPLAY', 3, 'WORK_ORDER_CREATED', 4001, 'key-create', 150)
+    ) AS v (n, name, outcome, turn_id, event_type, reason_code, idempotency_key, replay_created_at)
     INNER JOIN tap.ids AS i ON i.name = v.name
     ORDER BY v.n
     $$,
-    'Each audit row carries the event''s fields, its id, the outcome and the capability; the replay names the original event.'
+    'Each audit row carries the event''s fields, its id, the outcome and the capability; the replay names the original event and the created_at it carried.'
+);
+SELECT results_eq(
+    $$SELECT created_at::bigint FROM os_core.work_order_ledger WHERE tenant_id = 'acme' AND idempotency_key = 'key-create'$$,
+    $$VALUES (100::bigint)$$,
+    'The replayed event keeps its own created_at in the ledger: only the audit row knows the retry''s.'
 );
 SELECT results_eq(
     $$

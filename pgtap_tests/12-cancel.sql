@@ -2,14 +2,15 @@
 -- appends a WORK_ORDER_CANCELED event with status CANCELED and the work order's own
 -- correlation_id through the append path (ledger, projection, audit), and returns
 -- (work_order_id, 'CANCELED', last_event_id); that a replayed cancel returns the same
--- result and writes only an audit row; that a work order already DONE, REFUSED,
+-- result and writes only an audit row, also when the retry carries a later created_at
+-- (the first cancel's stays, the audit row records the retry's); that a work order already DONE, REFUSED,
 -- FAILED or CANCELED is refused with SE005, a missing one and bad arguments with
 -- SE004, another tenant with SE003, each writing nothing; and that the arguments are
 -- checked before the work order's state.
 BEGIN;
 \ir support/helpers.sql
 
-SELECT plan(43);
+SELECT plan(46);
 
 CREATE TABLE tap.ids (name text PRIMARY KEY, work_order_event_id bigint);
 CREATE TABLE tap.results (name text PRIMARY KEY, work_order_id text, work_order_status text, last_event_id bigint);
@@ -122,12 +123,34 @@ SELECT results_eq(
     'Its audit row is an OS_WORK_ORDER_IDEMPOTENCY_REPLAY of the cancel event.'
 );
 
+-- Acting as selene_os (tenant acme): the cancel retried, its created_at re-stamped
+SELECT tap.act_as('selene_os', 'acme');
+SELECT results_eq(
+    $$SELECT * FROM os_core.work_order_cancel('acme', 'wo-1', 77, 'cancel-1', 3001, 5)$$,
+    $$SELECT work_order_id, work_order_status, last_event_id FROM tap.results WHERE name = 'first'$$,
+    'The cancel retried with a later created_at returns the first result: a replay.'
+);
+SELECT results_eq(
+    $$SELECT last_updated_at::bigint, event_count FROM os_core.work_order_current_read('acme', 'wo-1')$$,
+    $$VALUES (3000::bigint, 2::bigint)$$,
+    'The re-stamped retry wrote no event: the first cancel''s created_at stays.'
+);
+RESET ROLE;
+
+-- Acting as postgres (superuser, reading the audit trail)
+SELECT results_eq(
+    $$SELECT outcome, work_order_event_id, replay_created_at::bigint FROM ph1j.audit_events
+      WHERE tenant_id = 'acme' AND work_order_id = 'wo-1' ORDER BY audit_event_id DESC LIMIT 1$$,
+    $$SELECT 'OS_WORK_ORDER_IDEMPOTENCY_REPLAY', last_event_id, 3001::bigint FROM tap.results WHERE name = 'first'$$,
+    'Its audit row is a replay of the cancel event that records the created_at the retry carried.'
+);
+
 -- Acting as selene_os (tenant acme)
 SELECT tap.act_as('selene_os', 'acme');
 
--- Refusals: each writes nothing. acme has 15 ledger rows and 16 audit rows so far.
+-- Refusals: each writes nothing. acme has 15 ledger rows and 17 audit rows so far.
 SELECT is(tap.ledger_count('acme'), 15::bigint, 'Before the refusals acme has 15 ledger rows.');
-SELECT is(tap.audit_count('acme'), 16::bigint, 'Before the refusals acme has 16 audit rows.');
+SELECT is(tap.audit_count('acme'), 17::bigint, 'Before the refusals acme has 17 audit rows.');
 SELECT throws_ok(
     $$SELECT * FROM os_core.work_order_cancel('acme', 'wo-1', 77, 'cancel-2', 4000, 6)$$,
     'SE005', 'OS_WORK_ORDER_CANCEL_INVALID_STATE',
@@ -214,7 +237,7 @@ SELECT throws_ok(
     'The tenant scope is checked first, before the arguments.'
 );
 SELECT is(tap.ledger_count('acme'), 15::bigint, 'The refusals wrote no ledger row in acme.');
-SELECT is(tap.audit_count('acme'), 16::bigint, 'The refusals wrote no audit row in acme.');
+SELECT is(tap.audit_count('acme'), 17::bigint, 'The refusals wrote no audit row in acme.');
 SELECT results_eq(
     $$SELECT work_order_status::text, event_count FROM os_core.work_order_current_read('acme', 'wo-done')$$,
     $$VALUES ('DONE', 2::bigint)$$,

@@ -75,11 +75,14 @@ APPEND_DEFAULTS: dict[str, Any] = {
 }
 
 # "Same content" for idempotency: every contract field but the ids the key is scoped by
-# (and the key itself). expected_event_count is a condition of the call, not content.
+# (and the key itself). expected_event_count is a condition of the call, not content;
+# created_at is not content either: a retry re-stamps its clock, and the replay keeps the
+# original event, created_at included (decisions.md, "Idempotency same content").
 CONTENT_FIELDS = tuple(
     name
     for name in APPEND_DEFAULTS
-    if name not in {"tenant_id", "work_order_id", "idempotency_key", "expected_event_count"}
+    if name
+    not in {"tenant_id", "work_order_id", "idempotency_key", "expected_event_count", "created_at"}
 )
 
 CURRENT_COLUMNS = (

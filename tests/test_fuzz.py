@@ -5,8 +5,9 @@ with zero to three fields replaced by hostile values (boundary lengths, empty, b
 whitespace of every Unicode kind, look-alikes of whitespace that are not whitespace,
 NUL-free control characters, any Unicode, SQL-injection strings, huge and negative numbers
 within the parameters' types, u128 bounds, decimals, wrong enums, mismatched or expired
-lease fields, non-object and oversized payloads), now and then an exact or altered resend
-of an earlier event (idempotency replay or conflict).
+lease fields, non-object and oversized payloads), now and then an exact, re-stamped
+(created_at later, as a retry sends it) or altered resend of an earlier event (idempotency
+replay or conflict).
 
 An oracle predicts each verdict: the contract's per-event rules written from design §2 and
 decisions.md (``contract_violation`` below), then the history rules of the reference model
@@ -19,7 +20,8 @@ order, lease fencing, step attempts). The database must agree event by event:
   are checked after every example);
 - an accepted event round-trips exactly through ``OS_WORK_ORDER_LEDGER_READ``: every text
   byte for byte, every number by value, the payload as the same JSON value;
-- a replay returns the original event's id.
+- a replay returns the original event's id, and its audit row records the created_at it
+  carried (the ledger keeps the original's).
 
 Two paths, each its own test and database:
 
@@ -223,9 +225,16 @@ def json_value(value: Any) -> Any:
 
 
 def same_content(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    """The append's "same content" for an idempotency key: every field but the key's scope."""
+    """The append's "same content" for an idempotency key: every field but the key's scope
+    and created_at, which a retry re-stamps."""
     for name in normalized({}):
-        if name in ("tenant_id", "work_order_id", "idempotency_key", "expected_event_count"):
+        if name in (
+            "tenant_id",
+            "work_order_id",
+            "idempotency_key",
+            "expected_event_count",
+            "created_at",
+        ):
             continue
         if name == "payload":
             if json_value(a[name]) != json_value(b[name]):
@@ -507,7 +516,9 @@ class Plan:
     lease_span: int
     key: int
     payload: Any
-    resend: int  # 0: no; 1: resend an earlier event; 2: resend it with one field changed
+    # 0: no; 1: resend an earlier event; 2: resend it with one field changed; 3: resend it
+    # re-stamped, created_at later by time_delta (or 1)
+    resend: int
     fuzz: tuple[tuple[str, Any], ...]
 
 
@@ -530,7 +541,7 @@ PLANS = st.builds(
         st.dictionaries(st.text(ANY_CHARACTER, max_size=6), JSON_SCALARS, max_size=3),
         st.dictionaries(st.text(ANY_CHARACTER, max_size=6), JSON_VALUES, max_size=3),
     ),
-    resend=st.sampled_from([0] * 12 + [1, 2]),
+    resend=st.sampled_from([0] * 12 + [1, 2, 3]),
     # No hostile field 4 times in 7, one 2 times in 7, else two or three.
     fuzz=st.one_of(
         st.just(()),
@@ -570,6 +581,8 @@ def build_event(example: Example, plan: Plan) -> dict[str, Any]:
         fields = dict(earlier)
         if plan.resend == 2:
             fields["reason_code"] = plan.reason_code
+        elif plan.resend == 3:
+            fields["created_at"] = min(fields["created_at"] + max(plan.time_delta, 1), I64 - 1)
         return fields
     tenant = example.tenants[plan.tenant]
     # Four work orders open at a time: one that reached a terminal status is replaced.
@@ -782,6 +795,17 @@ def check_written(su: psycopg.Connection, dba: psycopg.Connection, example: Exam
     appended, replays = verdicts.count(APPENDED), verdicts.count(REPLAY)
     work_orders = len(example.oracle.model.work_orders)
     assert counts == (appended, work_orders, appended, replays, appended + replays)
+    carried = su.execute(
+        "SELECT replay_created_at FROM ph1j.audit_events"
+        " WHERE tenant_id = ANY(%s) AND outcome = 'OS_WORK_ORDER_IDEMPOTENCY_REPLAY'"
+        " ORDER BY audit_event_id",
+        [[row[0] for row in tenants]],
+    ).fetchall()
+    assert [row[0] for row in carried] == [
+        generated.fields["created_at"]
+        for generated in example.events
+        if generated.verdict.outcome == REPLAY
+    ]
     with dba.transaction():
         for (tenant,) in tenants:
             drift = dba.execute(

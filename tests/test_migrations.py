@@ -23,6 +23,7 @@ from selene_core_tables.migrate import (
 from selene_core_tables.resources import resource_dir
 from selene_core_tables.server import find_bindir
 from tests.conftest import PARTITIONED, TEST_PARTITIONS, conninfo
+from tests.sql_helpers import append_committed, event
 
 SNAPSHOT = Path(__file__).resolve().parent / "snapshots" / "schema.sql"
 # pg_dump's lines that change from run to run or between point releases.
@@ -147,3 +148,40 @@ def test_migration_0005_stops_rather_than_put_a_wrong_prebuilt_index_in_place(
     assert definition[0].endswith(
         "(tenant_id, work_order_id, work_order_event_id) INCLUDE (step_id, lease_owner_id)"
     )
+
+
+def _rollback_0008(target: str) -> None:
+    migrations = read_migrations(str(resource_dir("migrations")))
+    with get_backend(yoyo_url(target)) as backend, backend.lock():
+        applied = backend.to_rollback(migrations)
+        backend.rollback_migrations(applied.filter(lambda m: m.id.startswith("0008.")))
+
+
+def test_migration_0008_rolls_back_only_while_no_replay_recorded_its_created_at(
+    postgresql_proc: PostgreSQLExecutor, postgresql: psycopg.Connection, dbname: str
+) -> None:
+    """0008's column is audit history once a replay wrote it: the rollback stops then."""
+    target = conninfo(postgresql_proc, dbname)
+    first = event(idempotency_key="create-1")
+    postgresql.autocommit = True
+    event_id, replay = append_committed(postgresql, **first)
+    assert replay is False
+    # An APPENDED row carries no replay_created_at: nothing to lose, the rollback runs.
+    postgresql.close()
+    _rollback_0008(target)
+    with psycopg.connect(target) as conn:
+        assert conn.execute(
+            "SELECT count(*) FROM pg_attribute WHERE attrelid = 'ph1j.audit_events'::regclass"
+            " AND attname = 'replay_created_at' AND NOT attisdropped"
+        ).fetchone() == (0,)
+    assert apply_migrations(target) == 1
+
+    with psycopg.connect(target, autocommit=True) as conn:
+        assert append_committed(conn, **{**first, "created_at": 1_001}) == (event_id, True)
+    with pytest.raises(psycopg.Error, match="0008 cannot be rolled back"):
+        _rollback_0008(target)
+    with psycopg.connect(target) as conn:
+        assert conn.execute(
+            "SELECT outcome, replay_created_at FROM ph1j.audit_events ORDER BY audit_event_id"
+        ).fetchall() == [("APPENDED", None), ("OS_WORK_ORDER_IDEMPOTENCY_REPLAY", 1_001)]
+    assert apply_migrations(target) == 0

@@ -4,7 +4,8 @@ Hypothesis generates histories of append attempts across tenants and work orders
 valid, with invalid ones mixed in; each attempt goes through
 ``os_core.work_order_ledger_append`` as the selene_os login, one transaction per event, and
 the database must accept it, refuse it (SE004, nothing written) or report a replay exactly
-as the reference model in ``tests/projection_model.py`` says, and leave the work order's
+as the reference model in ``tests/projection_model.py`` says (a replay's audit row naming the
+original event and the created_at the replay carried), and leave the work order's
 projection rows as the model has them. At the end of each example all the tenants' rows must
 equal the model's, verify must report no drift, and a rebuild must rewrite nothing and leave
 the projections as they were.
@@ -329,7 +330,8 @@ class HistoryBuilder:
         return self.on(work_order, "WORK_ORDER_CANCELED", "CANCELED")
 
     def replay(self, work_order: WorkOrder) -> dict[str, Any]:
-        """An exact resend of one of the work order's keyed attempts (any expected count)."""
+        """A resend of one of the work order's keyed attempts: the same content, any expected
+        count, and now and then a created_at re-stamped later, as a retry does."""
         sent = [
             attempt
             for (tenant_id, work_order_id, _), attempt in self.sent_by_key.items()
@@ -352,6 +354,10 @@ class HistoryBuilder:
             attempt["correlation_id"] = Decimal(f"{int(attempt['correlation_id'])}.000")
         if attempt.get("payload") and choose(self.draw, [(3, False), (1, True)]):
             attempt["payload"] = dict(reversed(attempt["payload"].items()))
+        if choose(self.draw, [(2, False), (1, True)]):
+            # A retry re-stamps its clock: not content. (Past the lease's expiry the per-event
+            # contract refuses it, as it would any event.)
+            attempt["created_at"] += self.draw(st.sampled_from([1, 1_000]))
         return attempt
 
     # -- events that break a rule
@@ -516,6 +522,10 @@ EVERY_RULE: list[tuple[str, dict[str, Any]]] = [
                        payload={"b": 2, "a": 1}, correlation_id=Decimal("100.000"),
                        schema_version=1, expected_event_count=1)),
     (REPLAY, FIRST_EVENT),
+    # AT-OS-CORE-DB-03 as written: the retry re-stamps created_at one nanosecond later.
+    (REPLAY, {**FIRST_EVENT, "created_at": 1_001}),
+    # A created_at re-stamped to the lease's expiry breaks a per-event rule, checked first.
+    (REFUSED, {**FIRST_EVENT, "created_at": 2_000}),
     # Per-event contract rules.
     (REFUSED, appending("A", "wo-1", "WORK_ORDER_CANCELED", "DONE", 3_600)),
     (REFUSED, appending("A", "wo-1", "STATUS_CHANGED", "CANCELED", 3_600)),
@@ -725,6 +735,20 @@ def check_counts(
         assert added[name] in ({0, 1} if accepted else {0}), said
 
 
+def check_replay_audit(
+    su: psycopg.Connection, step: int, attempt: dict[str, Any], verdict: Verdict, event_id: int
+) -> None:
+    """A replay's audit row names the original event and the created_at the replay carried."""
+    row = su.execute(
+        "SELECT outcome, work_order_event_id, replay_created_at FROM ph1j.audit_events"
+        " WHERE tenant_id = %s ORDER BY audit_event_id DESC LIMIT 1",
+        [attempt["tenant_id"]],
+    ).fetchone()
+    assert row == ("OS_WORK_ORDER_IDEMPOTENCY_REPLAY", event_id, attempt["created_at"]), (
+        f"attempt #{step} {attempt} ({verdict}): last audit row {row}"
+    )
+
+
 def run_history(
     app: psycopg.Connection,
     su: psycopg.Connection,
@@ -744,6 +768,9 @@ def run_history(
         outcome = append_as_app(app, attempt)
         check_append(step, attempt, verdict, outcome, event_ids, last_ids)
         check_counts(step, verdict, before, row_counts(su, attempt["tenant_id"]))
+        if verdict.outcome == REPLAY:
+            assert verdict.position is not None
+            check_replay_audit(su, step, attempt, verdict, event_ids[verdict.position])
         key = (attempt["tenant_id"], attempt["work_order_id"])
         drift = differences(
             projection_rows(su, [key[0]], key[1]), model_rows(model, event_ids, key)

@@ -1,8 +1,12 @@
 -- emit_append_audit: one PH1.J audit row for an append or an idempotent replay.
 
+-- The signature before migration 0008 (no replay_created_at).
+DROP FUNCTION IF EXISTS ph1j.emit_append_audit(os_core.work_order_ledger, text);
+
 CREATE OR REPLACE FUNCTION ph1j.emit_append_audit(
     p_event os_core.work_order_ledger,
-    p_outcome text
+    p_outcome text,
+    p_replay_created_at bigint
 )
 RETURNS void
 LANGUAGE plpgsql
@@ -15,11 +19,11 @@ DECLARE
 BEGIN
     INSERT INTO ph1j.audit_events (
         tenant_id, capability, outcome, work_order_id, correlation_id, turn_id,
-        event_type, reason_code, idempotency_key, work_order_event_id
+        event_type, reason_code, idempotency_key, work_order_event_id, replay_created_at
     ) VALUES (
         p_event.tenant_id, 'OS_WORK_ORDER_LEDGER_APPEND', p_outcome, p_event.work_order_id,
         p_event.correlation_id, p_event.turn_id, p_event.event_type, p_event.reason_code,
-        p_event.idempotency_key, p_event.work_order_event_id
+        p_event.idempotency_key, p_event.work_order_event_id, p_replay_created_at
     )
     RETURNING audit_event_id INTO _audit_event_id;
 
@@ -33,7 +37,8 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION ph1j.emit_append_audit(os_core.work_order_ledger, text) IS
-'Writes the PH1.J audit row of an append (outcome APPENDED) or idempotent replay (outcome OS_WORK_ORDER_IDEMPOTENCY_REPLAY), and NOTIFYs channel ph1j_audit with the audit_event_id alone (any session may LISTEN) when the setting selene.audit_notify is on. Internal.';
+COMMENT ON FUNCTION ph1j.emit_append_audit(os_core.work_order_ledger, text, bigint) IS
+'Writes the PH1.J audit row of an append (outcome APPENDED, p_replay_created_at NULL) or of an idempotent replay (outcome OS_WORK_ORDER_IDEMPOTENCY_REPLAY: p_event is the original event, p_replay_created_at the created_at the replay carried), and NOTIFYs channel ph1j_audit with the audit_event_id alone (any session may LISTEN) when the setting selene.audit_notify is on. Internal.';
 
-ALTER FUNCTION ph1j.emit_append_audit(os_core.work_order_ledger, text) OWNER TO selene_owner;
+ALTER FUNCTION ph1j.emit_append_audit(os_core.work_order_ledger, text, bigint)
+OWNER TO selene_owner;

@@ -55,7 +55,8 @@ BEGIN
 
     -- A terminal work order is refused, except when the key was already used for
     -- this work order: then the append answers, with the replay of the first
-    -- cancel, or with a contract violation if the key named different content.
+    -- cancel (whatever created_at the retry carries), or with a contract violation
+    -- if the key named different content.
     IF
         os_core.is_terminal_status(_current.work_order_status)
         AND NOT EXISTS (
@@ -96,7 +97,7 @@ END;
 $$;
 
 COMMENT ON FUNCTION os_core.work_order_cancel(text, text, bigint, text, bigint, bigint) IS
-'WORKORDER_CANCEL: appends a WORK_ORDER_CANCELED event (status CANCELED, the work order''s correlation_id) through os_core.work_order_ledger_append, with its audit row, and returns (work_order_id, ''CANCELED'', last_event_id). The same idempotency_key and content again returns the first result (an idempotent replay). Errors: OS_WORK_ORDER_TENANT_SCOPE_VIOLATION (SE003); OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED (SE004) for a bad or missing argument or a work order that does not exist; OS_WORK_ORDER_CANCEL_INVALID_STATE (SE005) when the work order is already DONE, REFUSED, FAILED or CANCELED.';
+'WORKORDER_CANCEL: appends a WORK_ORDER_CANCELED event (status CANCELED, the work order''s correlation_id) through os_core.work_order_ledger_append, with its audit row, and returns (work_order_id, ''CANCELED'', last_event_id). The same idempotency_key and content again returns the first result (an idempotent replay), also with a later created_at (a retry re-stamps its clock; the first cancel''s stays). Errors: OS_WORK_ORDER_TENANT_SCOPE_VIOLATION (SE003); OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED (SE004) for a bad or missing argument or a work order that does not exist; OS_WORK_ORDER_CANCEL_INVALID_STATE (SE005) when the work order is already DONE, REFUSED, FAILED or CANCELED.';
 
 ALTER FUNCTION os_core.work_order_cancel(text, text, bigint, text, bigint, bigint)
 OWNER TO selene_owner;

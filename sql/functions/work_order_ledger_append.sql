@@ -61,6 +61,9 @@ BEGIN
 
     PERFORM os_core.lock_work_order(p_tenant_id, p_work_order_id);
 
+    -- Same key, same content: a replay. created_at is not content: a retry re-stamps
+    -- its clock, so the original event (and its created_at) stands, and the audit row
+    -- of the replay records the created_at it carried.
     IF p_idempotency_key IS NOT NULL THEN
         SELECT l.* INTO _event
         FROM os_core.work_order_ledger AS l
@@ -82,7 +85,6 @@ BEGIN
                 'lease_owner_id', p_lease_owner_id,
                 'lease_token_hash', p_lease_token_hash,
                 'lease_expires_at', p_lease_expires_at,
-                'created_at', p_created_at,
                 'payload', p_payload
             )) AS incoming
             WHERE incoming.value IS DISTINCT FROM to_jsonb(_event) -> incoming.key;
@@ -97,7 +99,9 @@ BEGIN
                     'use a new idempotency_key for a different event'
                 );
             END IF;
-            PERFORM ph1j.emit_append_audit(_event, 'OS_WORK_ORDER_IDEMPOTENCY_REPLAY');
+            PERFORM ph1j.emit_append_audit(
+                _event, 'OS_WORK_ORDER_IDEMPOTENCY_REPLAY', p_created_at
+            );
             RETURN QUERY SELECT _event.work_order_event_id, TRUE;
             RETURN;
         END IF;
@@ -278,7 +282,7 @@ BEGIN
         PERFORM os_core.project_lease(_event);
     END IF;
 
-    PERFORM ph1j.emit_append_audit(_event, 'APPENDED');
+    PERFORM ph1j.emit_append_audit(_event, 'APPENDED', NULL);
     RETURN QUERY SELECT _event.work_order_event_id, FALSE;
 END;
 $$;
@@ -287,7 +291,7 @@ COMMENT ON FUNCTION os_core.work_order_ledger_append(
     text, text, numeric, bigint, text, text, bigint, bigint, text, text, text, text, bigint,
     text, jsonb, integer, bigint
 ) IS
-'OS_WORK_ORDER_LEDGER_APPEND: appends one work-order event for the declared tenant, updates work_orders_current, work_order_step_attempts and work_order_leases, and writes a PH1.J audit row, all in the caller''s transaction. Returns the event id; idempotency_replay is true when (tenant_id, work_order_id, idempotency_key) was already appended with the same content (nothing new is written but the audit row). Pass p_expected_event_count to refuse the append if another writer got there first. Errors: OS_WORK_ORDER_TENANT_SCOPE_VIOLATION (SE003), OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED (SE004) with a DETAIL naming the rule.';
+'OS_WORK_ORDER_LEDGER_APPEND: appends one work-order event for the declared tenant, updates work_orders_current, work_order_step_attempts and work_order_leases, and writes a PH1.J audit row, all in the caller''s transaction. Returns the event id; idempotency_replay is true when (tenant_id, work_order_id, idempotency_key) was already appended with the same content, created_at aside (a retry re-stamps its clock): the original event id comes back, the original created_at stays in the ledger and the projections, and nothing new is written but the audit row, which records the created_at the replay carried. Pass p_expected_event_count to refuse the append if another writer got there first. Errors: OS_WORK_ORDER_TENANT_SCOPE_VIOLATION (SE003), OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED (SE004) with a DETAIL naming the rule.';
 
 ALTER FUNCTION os_core.work_order_ledger_append(
     text, text, numeric, bigint, text, text, bigint, bigint, text, text, text, text, bigint,

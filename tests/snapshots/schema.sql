@@ -1681,7 +1681,8 @@ BEGIN
 
     -- A terminal work order is refused, except when the key was already used for
     -- this work order: then the append answers, with the replay of the first
-    -- cancel, or with a contract violation if the key named different content.
+    -- cancel (whatever created_at the retry carries), or with a contract violation
+    -- if the key named different content.
     IF
         os_core.is_terminal_status(_current.work_order_status)
         AND NOT EXISTS (
@@ -1728,7 +1729,7 @@ ALTER FUNCTION os_core.work_order_cancel(p_tenant_id text, p_work_order_id text,
 -- Name: FUNCTION work_order_cancel(p_tenant_id text, p_work_order_id text, p_reason_code bigint, p_idempotency_key text, p_created_at bigint, p_turn_id bigint); Type: COMMENT; Schema: os_core; Owner: selene_owner
 --
 
-COMMENT ON FUNCTION os_core.work_order_cancel(p_tenant_id text, p_work_order_id text, p_reason_code bigint, p_idempotency_key text, p_created_at bigint, p_turn_id bigint) IS 'WORKORDER_CANCEL: appends a WORK_ORDER_CANCELED event (status CANCELED, the work order''s correlation_id) through os_core.work_order_ledger_append, with its audit row, and returns (work_order_id, ''CANCELED'', last_event_id). The same idempotency_key and content again returns the first result (an idempotent replay). Errors: OS_WORK_ORDER_TENANT_SCOPE_VIOLATION (SE003); OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED (SE004) for a bad or missing argument or a work order that does not exist; OS_WORK_ORDER_CANCEL_INVALID_STATE (SE005) when the work order is already DONE, REFUSED, FAILED or CANCELED.';
+COMMENT ON FUNCTION os_core.work_order_cancel(p_tenant_id text, p_work_order_id text, p_reason_code bigint, p_idempotency_key text, p_created_at bigint, p_turn_id bigint) IS 'WORKORDER_CANCEL: appends a WORK_ORDER_CANCELED event (status CANCELED, the work order''s correlation_id) through os_core.work_order_ledger_append, with its audit row, and returns (work_order_id, ''CANCELED'', last_event_id). The same idempotency_key and content again returns the first result (an idempotent replay), also with a later created_at (a retry re-stamps its clock; the first cancel''s stays). Errors: OS_WORK_ORDER_TENANT_SCOPE_VIOLATION (SE003); OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED (SE004) for a bad or missing argument or a work order that does not exist; OS_WORK_ORDER_CANCEL_INVALID_STATE (SE005) when the work order is already DONE, REFUSED, FAILED or CANCELED.';
 
 
 --
@@ -1952,6 +1953,9 @@ BEGIN
 
     PERFORM os_core.lock_work_order(p_tenant_id, p_work_order_id);
 
+    -- Same key, same content: a replay. created_at is not content: a retry re-stamps
+    -- its clock, so the original event (and its created_at) stands, and the audit row
+    -- of the replay records the created_at it carried.
     IF p_idempotency_key IS NOT NULL THEN
         SELECT l.* INTO _event
         FROM os_core.work_order_ledger AS l
@@ -1973,7 +1977,6 @@ BEGIN
                 'lease_owner_id', p_lease_owner_id,
                 'lease_token_hash', p_lease_token_hash,
                 'lease_expires_at', p_lease_expires_at,
-                'created_at', p_created_at,
                 'payload', p_payload
             )) AS incoming
             WHERE incoming.value IS DISTINCT FROM to_jsonb(_event) -> incoming.key;
@@ -1988,7 +1991,9 @@ BEGIN
                     'use a new idempotency_key for a different event'
                 );
             END IF;
-            PERFORM ph1j.emit_append_audit(_event, 'OS_WORK_ORDER_IDEMPOTENCY_REPLAY');
+            PERFORM ph1j.emit_append_audit(
+                _event, 'OS_WORK_ORDER_IDEMPOTENCY_REPLAY', p_created_at
+            );
             RETURN QUERY SELECT _event.work_order_event_id, TRUE;
             RETURN;
         END IF;
@@ -2169,7 +2174,7 @@ BEGIN
         PERFORM os_core.project_lease(_event);
     END IF;
 
-    PERFORM ph1j.emit_append_audit(_event, 'APPENDED');
+    PERFORM ph1j.emit_append_audit(_event, 'APPENDED', NULL);
     RETURN QUERY SELECT _event.work_order_event_id, FALSE;
 END;
 $$;
@@ -2181,7 +2186,7 @@ ALTER FUNCTION os_core.work_order_ledger_append(p_tenant_id text, p_work_order_i
 -- Name: FUNCTION work_order_ledger_append(p_tenant_id text, p_work_order_id text, p_correlation_id numeric, p_turn_id bigint, p_event_type text, p_work_order_status text, p_reason_code bigint, p_created_at bigint, p_step_id text, p_step_input_hash text, p_lease_owner_id text, p_lease_token_hash text, p_lease_expires_at bigint, p_idempotency_key text, p_payload jsonb, p_schema_version integer, p_expected_event_count bigint); Type: COMMENT; Schema: os_core; Owner: selene_owner
 --
 
-COMMENT ON FUNCTION os_core.work_order_ledger_append(p_tenant_id text, p_work_order_id text, p_correlation_id numeric, p_turn_id bigint, p_event_type text, p_work_order_status text, p_reason_code bigint, p_created_at bigint, p_step_id text, p_step_input_hash text, p_lease_owner_id text, p_lease_token_hash text, p_lease_expires_at bigint, p_idempotency_key text, p_payload jsonb, p_schema_version integer, p_expected_event_count bigint) IS 'OS_WORK_ORDER_LEDGER_APPEND: appends one work-order event for the declared tenant, updates work_orders_current, work_order_step_attempts and work_order_leases, and writes a PH1.J audit row, all in the caller''s transaction. Returns the event id; idempotency_replay is true when (tenant_id, work_order_id, idempotency_key) was already appended with the same content (nothing new is written but the audit row). Pass p_expected_event_count to refuse the append if another writer got there first. Errors: OS_WORK_ORDER_TENANT_SCOPE_VIOLATION (SE003), OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED (SE004) with a DETAIL naming the rule.';
+COMMENT ON FUNCTION os_core.work_order_ledger_append(p_tenant_id text, p_work_order_id text, p_correlation_id numeric, p_turn_id bigint, p_event_type text, p_work_order_status text, p_reason_code bigint, p_created_at bigint, p_step_id text, p_step_input_hash text, p_lease_owner_id text, p_lease_token_hash text, p_lease_expires_at bigint, p_idempotency_key text, p_payload jsonb, p_schema_version integer, p_expected_event_count bigint) IS 'OS_WORK_ORDER_LEDGER_APPEND: appends one work-order event for the declared tenant, updates work_orders_current, work_order_step_attempts and work_order_leases, and writes a PH1.J audit row, all in the caller''s transaction. Returns the event id; idempotency_replay is true when (tenant_id, work_order_id, idempotency_key) was already appended with the same content, created_at aside (a retry re-stamps its clock): the original event id comes back, the original created_at stays in the ledger and the projections, and nothing new is written but the audit row, which records the created_at the replay carried. Pass p_expected_event_count to refuse the append if another writer got there first. Errors: OS_WORK_ORDER_TENANT_SCOPE_VIOLATION (SE003), OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED (SE004) with a DETAIL naming the rule.';
 
 
 --
@@ -2767,10 +2772,10 @@ COMMENT ON FUNCTION os_core.work_orders_list_pending(p_tenant_id text, p_statuse
 
 
 --
--- Name: emit_append_audit(os_core.work_order_ledger, text); Type: FUNCTION; Schema: ph1j; Owner: selene_owner
+-- Name: emit_append_audit(os_core.work_order_ledger, text, bigint); Type: FUNCTION; Schema: ph1j; Owner: selene_owner
 --
 
-CREATE FUNCTION ph1j.emit_append_audit(p_event os_core.work_order_ledger, p_outcome text) RETURNS void
+CREATE FUNCTION ph1j.emit_append_audit(p_event os_core.work_order_ledger, p_outcome text, p_replay_created_at bigint) RETURNS void
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
@@ -2779,11 +2784,11 @@ DECLARE
 BEGIN
     INSERT INTO ph1j.audit_events (
         tenant_id, capability, outcome, work_order_id, correlation_id, turn_id,
-        event_type, reason_code, idempotency_key, work_order_event_id
+        event_type, reason_code, idempotency_key, work_order_event_id, replay_created_at
     ) VALUES (
         p_event.tenant_id, 'OS_WORK_ORDER_LEDGER_APPEND', p_outcome, p_event.work_order_id,
         p_event.correlation_id, p_event.turn_id, p_event.event_type, p_event.reason_code,
-        p_event.idempotency_key, p_event.work_order_event_id
+        p_event.idempotency_key, p_event.work_order_event_id, p_replay_created_at
     )
     RETURNING audit_event_id INTO _audit_event_id;
 
@@ -2798,13 +2803,13 @@ END;
 $$;
 
 
-ALTER FUNCTION ph1j.emit_append_audit(p_event os_core.work_order_ledger, p_outcome text) OWNER TO selene_owner;
+ALTER FUNCTION ph1j.emit_append_audit(p_event os_core.work_order_ledger, p_outcome text, p_replay_created_at bigint) OWNER TO selene_owner;
 
 --
--- Name: FUNCTION emit_append_audit(p_event os_core.work_order_ledger, p_outcome text); Type: COMMENT; Schema: ph1j; Owner: selene_owner
+-- Name: FUNCTION emit_append_audit(p_event os_core.work_order_ledger, p_outcome text, p_replay_created_at bigint); Type: COMMENT; Schema: ph1j; Owner: selene_owner
 --
 
-COMMENT ON FUNCTION ph1j.emit_append_audit(p_event os_core.work_order_ledger, p_outcome text) IS 'Writes the PH1.J audit row of an append (outcome APPENDED) or idempotent replay (outcome OS_WORK_ORDER_IDEMPOTENCY_REPLAY), and NOTIFYs channel ph1j_audit with the audit_event_id alone (any session may LISTEN) when the setting selene.audit_notify is on. Internal.';
+COMMENT ON FUNCTION ph1j.emit_append_audit(p_event os_core.work_order_ledger, p_outcome text, p_replay_created_at bigint) IS 'Writes the PH1.J audit row of an append (outcome APPENDED, p_replay_created_at NULL) or of an idempotent replay (outcome OS_WORK_ORDER_IDEMPOTENCY_REPLAY: p_event is the original event, p_replay_created_at the created_at the replay carried), and NOTIFYs channel ph1j_audit with the audit_event_id alone (any session may LISTEN) when the setting selene.audit_notify is on. Internal.';
 
 
 --
@@ -3052,10 +3057,12 @@ CREATE TABLE ph1j.audit_events (
     work_order_event_id bigint,
     recorded_at timestamp with time zone DEFAULT statement_timestamp() NOT NULL,
     details jsonb,
+    replay_created_at os_core.monotonic_ns,
     CONSTRAINT append_audit_names_its_event CHECK (((capability <> 'OS_WORK_ORDER_LEDGER_APPEND'::text) OR ((work_order_id IS NOT NULL) AND (correlation_id IS NOT NULL) AND (turn_id IS NOT NULL) AND (event_type IS NOT NULL) AND (reason_code IS NOT NULL) AND (work_order_event_id IS NOT NULL) AND (outcome = ANY (ARRAY['APPENDED'::text, 'OS_WORK_ORDER_IDEMPOTENCY_REPLAY'::text]))))),
     CONSTRAINT capability_known CHECK ((capability = ANY (ARRAY['OS_WORK_ORDER_LEDGER_APPEND'::text, 'OS_WORK_ORDER_CURRENT_REBUILD'::text, 'OS_WORK_ORDER_CURRENT_VERIFY'::text]))),
     CONSTRAINT diagnostic_audit_has_details CHECK (((capability = 'OS_WORK_ORDER_LEDGER_APPEND'::text) OR ((details IS NOT NULL) AND (jsonb_typeof(details) = 'object'::text)))),
     CONSTRAINT outcome_known CHECK ((outcome = ANY (ARRAY['APPENDED'::text, 'OS_WORK_ORDER_IDEMPOTENCY_REPLAY'::text, 'REBUILT'::text, 'VERIFIED'::text]))),
+    CONSTRAINT replay_created_at_only_on_replays CHECK (((replay_created_at IS NULL) OR (outcome = 'OS_WORK_ORDER_IDEMPOTENCY_REPLAY'::text))),
     CONSTRAINT tenant_id_format CHECK (((tenant_id)::os_core.tenant_id IS NOT NULL))
 );
 
@@ -3090,6 +3097,13 @@ COMMENT ON COLUMN ph1j.audit_events.work_order_event_id IS 'The ledger event app
 --
 
 COMMENT ON COLUMN ph1j.audit_events.details IS 'For a rebuild or verify audit row: what it found (counts of work orders, events, rows rewritten or differences).';
+
+
+--
+-- Name: COLUMN audit_events.replay_created_at; Type: COMMENT; Schema: ph1j; Owner: selene_owner
+--
+
+COMMENT ON COLUMN ph1j.audit_events.replay_created_at IS 'For an idempotent replay (outcome OS_WORK_ORDER_IDEMPOTENCY_REPLAY): the created_at the replay carried, which a retry may have re-stamped; the ledger and the projections keep the original event''s. NULL on every other row, and on replay rows written before migration 0008.';
 
 
 --
@@ -3742,10 +3756,10 @@ GRANT ALL ON FUNCTION os_core.work_orders_list_pending(p_tenant_id text, p_statu
 
 
 --
--- Name: FUNCTION emit_append_audit(p_event os_core.work_order_ledger, p_outcome text); Type: ACL; Schema: ph1j; Owner: selene_owner
+-- Name: FUNCTION emit_append_audit(p_event os_core.work_order_ledger, p_outcome text, p_replay_created_at bigint); Type: ACL; Schema: ph1j; Owner: selene_owner
 --
 
-REVOKE ALL ON FUNCTION ph1j.emit_append_audit(p_event os_core.work_order_ledger, p_outcome text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION ph1j.emit_append_audit(p_event os_core.work_order_ledger, p_outcome text, p_replay_created_at bigint) FROM PUBLIC;
 
 
 --
