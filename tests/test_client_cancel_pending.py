@@ -159,6 +159,32 @@ def test_a_replayed_cancel_returns_the_same_result_and_writes_only_an_audit_row(
     assert audit == ("OS_WORK_ORDER_IDEMPOTENCY_REPLAY", first.last_event_id)
 
 
+def test_a_cancel_retried_with_a_later_created_at_is_a_replay_of_the_first(
+    repo: WorkOrderRepository, su: psycopg.Connection
+) -> None:
+    """A retry re-stamps its clock: the first cancel's result and created_at stand."""
+    repo.append(created())
+    first = repo.cancel(TENANT_A, "wo-1", **cancel_fields())
+    before = ledger_state(su)
+
+    assert repo.cancel(TENANT_A, "wo-1", **cancel_fields(created_at=5_001)) == first
+
+    after = ledger_state(su)
+    assert (after.ledger_rows, after.current, after.audit_rows) == (
+        before.ledger_rows,
+        before.current,
+        before.audit_rows + 1,
+    )
+    record = repo.current(TENANT_A, "wo-1")
+    assert record is not None
+    assert record.last_updated_at == 5_000
+    audit = su.execute(
+        "SELECT outcome, work_order_event_id, replay_created_at FROM ph1j.audit_events"
+        " ORDER BY audit_event_id DESC LIMIT 1"
+    ).fetchone()
+    assert audit == ("OS_WORK_ORDER_IDEMPOTENCY_REPLAY", first.last_event_id, 5_001)
+
+
 def test_a_replay_key_with_other_content_is_a_contract_violation(
     repo: WorkOrderRepository, su: psycopg.Connection
 ) -> None:

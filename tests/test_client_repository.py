@@ -107,6 +107,57 @@ def test_a_replay_is_reported_and_writes_only_an_audit_row(
     assert (state.ledger_rows, state.audit_rows) == (1, 3)
 
 
+def test_at_os_core_db_03_the_same_event_one_nanosecond_later_is_a_replay(
+    repo: WorkOrderRepository, postgresql: psycopg.Connection
+) -> None:
+    """AT-OS-CORE-DB-03 as written: the same event and key again, re-stamped 1 ns later.
+
+    A retry re-stamps its clock: the original id comes back as a replay, the ledger holds
+    one row with the original created_at, and the replay's audit row records the created_at
+    the retry carried.
+    """
+    event = created(idempotency_key="db-03", created_at=1_700_000_000_000_000_000)
+    first = repo.append(event)
+    assert first.idempotency_replay is False
+
+    retried = repo.append(dataclasses.replace(event, created_at=event.created_at + 1))
+
+    assert retried == AppendResult(first.work_order_event_id, idempotency_replay=True)
+    [stored] = repo.ledger(TENANT_A, "wo-1")
+    assert (stored.work_order_event_id, stored.created_at) == (
+        first.work_order_event_id,
+        event.created_at,
+    )
+    record = repo.current(TENANT_A, "wo-1")
+    assert record is not None
+    assert (record.last_updated_at, record.event_count) == (event.created_at, 1)
+    audit = postgresql.execute(
+        "SELECT outcome, work_order_event_id, replay_created_at FROM ph1j.audit_events"
+        " WHERE tenant_id = %s ORDER BY audit_event_id",
+        [TENANT_A],
+    ).fetchall()
+    assert audit == [
+        ("APPENDED", first.work_order_event_id, None),
+        ("OS_WORK_ORDER_IDEMPOTENCY_REPLAY", first.work_order_event_id, event.created_at + 1),
+    ]
+
+
+def test_a_re_stamped_retry_with_another_difference_is_refused_naming_that_field(
+    repo: WorkOrderRepository, postgresql: psycopg.Connection
+) -> None:
+    event = created(idempotency_key="db-03")
+    first = repo.append(event)
+    before = ledger_state(postgresql)
+    with pytest.raises(ContractValidationFailed) as raised:
+        repo.append(dataclasses.replace(event, created_at=event.created_at + 1, reason_code=2))
+    detail = raised.value.detail
+    assert detail is not None
+    assert str(first.work_order_event_id) in detail
+    assert "reason_code" in detail
+    assert "created_at" not in detail
+    assert ledger_state(postgresql) == before
+
+
 def test_a_contract_violation_raises_its_class_and_writes_nothing(
     repo: WorkOrderRepository, postgresql: psycopg.Connection
 ) -> None:

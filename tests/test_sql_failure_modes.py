@@ -334,7 +334,13 @@ def test_an_idempotency_key_reused_with_different_content_is_refused(
 ) -> None:
     keyed = {**NEXT, "idempotency_key": "key-1"}
     event_id, _ = append_committed(app, **keyed)
-    different = {**keyed, "turn_id": 3, "payload": {"fields": {"site": "paris"}}}
+    # A later created_at too: a retry's re-stamp, not content, so not named below.
+    different = {
+        **keyed,
+        "turn_id": 3,
+        "payload": {"fields": {"site": "paris"}},
+        "created_at": keyed["created_at"] + 1,
+    }
     error = assert_refused(
         su,
         app,
@@ -347,8 +353,13 @@ def test_an_idempotency_key_reused_with_different_content_is_refused(
         "turn_id",
     )
     assert "idempotency_key" in (error.diag.message_hint or "")
-    # The same content again is a replay of the original event.
+    assert "created_at" not in (error.diag.message_detail or "")
+    # The same content again is a replay of the original event, re-stamped or not.
     assert append_committed(app, **keyed) == (event_id, True)
+    assert append_committed(app, **{**keyed, "created_at": keyed["created_at"] + 1}) == (
+        event_id,
+        True,
+    )
 
 
 # --- append-only: even the superuser cannot rewrite history --------------------------------
