@@ -345,6 +345,28 @@ def test_cancel_then_a_replay_and_exit_15_on_a_terminal_work_order(
     assert before.ledger_rows == 2
 
 
+def test_a_retry_needs_only_its_idempotency_key_not_the_first_created_at(
+    cli: Invoke, postgresql: psycopg.Connection
+) -> None:
+    """Without --created-at a retry carries the clock's time: still a replay of the first."""
+    first = json.loads(cli("append", *create_flags(), "--json").stdout)
+    clock_flags = [flag for flag in create_flags() if flag not in ("--created-at", "1000")]
+    again = cli("append", *clock_flags, "--json")
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout) == {**first, "idempotency_replay": True}
+
+    cancel = ["cancel", "acme", "wo-1", "--reason-code", "9", "--idempotency-key", "cancel-1"]
+    canceled = json.loads(cli(*cancel, "--created-at", "2000", "--json").stdout)
+    retried = cli(*cancel, "--json")
+    assert retried.exit_code == 0, retried.output
+    assert json.loads(retried.stdout) == canceled
+
+    current = json.loads(cli("current", "acme", "wo-1", "--json").stdout)
+    assert (current["last_updated_at"], current["event_count"]) == (2000, 2)
+    state = ledger_state(postgresql)
+    assert (state.ledger_rows, state.audit_rows) == (2, 4)
+
+
 def test_cancel_of_a_missing_work_order_exits_14_and_flags_are_required(
     cli: Invoke, postgresql: psycopg.Connection
 ) -> None:

@@ -163,7 +163,13 @@ def append_command(
     lease_owner_id: Annotated[str | None, typer.Option()] = None,
     lease_token_hash: Annotated[str | None, typer.Option()] = None,
     lease_expires_at: Annotated[int | None, typer.Option()] = None,
-    idempotency_key: Annotated[str | None, typer.Option()] = None,
+    idempotency_key: Annotated[
+        str | None,
+        typer.Option(
+            help="Makes the append safe to retry: the same key and event again (created_at"
+            " aside) returns the first event, as a replay"
+        ),
+    ] = None,
     payload: Annotated[str | None, typer.Option(help="A JSON object")] = None,
     expected_event_count: Annotated[
         int | None, typer.Option(help="Refuse unless the work order has this many events")
@@ -427,7 +433,11 @@ def cancel_command(
     work_order: Annotated[str, typer.Argument(help="work_order_id")],
     reason_code: Annotated[int, typer.Option(help="reason_code of the cancel (1 to 2^32-1)")],
     idempotency_key: Annotated[
-        str, typer.Option(help="Unique to this cancel; resend it (and --created-at) to retry")
+        str,
+        typer.Option(
+            help="Unique to this cancel; resend it to retry (created_at may differ: the first"
+            " cancel's stays)"
+        ),
     ],
     created_at: Annotated[
         int | None, typer.Option(help="created_at in ns (default: the clock's time_ns)")
