@@ -94,6 +94,14 @@ class LoadRecord:
     def acks_after(self, moment: float) -> int:
         return sum(acked > moment for acked in self.ack_times())
 
+    def writers_acked_after(self, moment: float) -> set[int]:
+        """The writers (by index) with an acknowledgement after ``moment``."""
+        return {
+            sent.fields["payload"]["writer"]
+            for sent in self.acknowledged()
+            if sent.acked_at is not None and sent.acked_at > moment
+        }
+
     def first_ack_after(self, moment: float) -> float | None:
         return next((acked for acked in self.ack_times() if acked > moment), None)
 
@@ -203,11 +211,17 @@ class FailoverLoad:
         self.stop()
 
     def wait_for_acks(self, count: int, *, after: float, seconds: float = 60.0) -> None:
-        """Wait until ``count`` appends were acknowledged after ``after`` (monotonic)."""
+        """Wait until ``count`` appends, and one of every writer, were acknowledged after
+        ``after`` (monotonic): each writer's call cut off before then has come back."""
         deadline = time.monotonic() + seconds
-        while self.record.acks_after(after) < count:
+        everyone = set(range(len(self.writers)))
+        while (
+            self.record.acks_after(after) < count
+            or self.record.writers_acked_after(after) != everyone
+        ):
             assert time.monotonic() < deadline, (
-                f"{self.record.acks_after(after)} of {count} acknowledgements in {seconds} s; "
+                f"{self.record.acks_after(after)} of {count} acknowledgements in {seconds} s, "
+                f"from writers {sorted(self.record.writers_acked_after(after))}; "
                 f"errors: {self.record.errors[-3:]}"
             )
             time.sleep(0.02)
