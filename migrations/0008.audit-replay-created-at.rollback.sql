@@ -10,7 +10,9 @@ BEGIN
     IF EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'citus') THEN
         PERFORM pg_catalog.set_config('citus.multi_shard_modify_mode', 'sequential', TRUE);
     END IF;
-    IF EXISTS (SELECT FROM ph1j.audit_events AS a WHERE a.replay_created_at IS NOT NULL) THEN
+    -- (SELECT 1, not an empty target list: Citus plans a distributed subquery with none
+    -- as a function returning record, and refuses it.)
+    IF EXISTS (SELECT 1 FROM ph1j.audit_events AS a WHERE a.replay_created_at IS NOT NULL) THEN
         RAISE EXCEPTION USING
             ERRCODE = 'object_not_in_prerequisite_state',
             MESSAGE = 'ph1j.audit_events.replay_created_at holds audit history: 0008 cannot be rolled back',
