@@ -41,7 +41,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext, suppress
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -245,6 +245,8 @@ class WorkOrderRepository:
                             conn.execute(_SET_TENANT_SQL, [tenant_id], prepare=self._prepare)
                         result = body(conn)
                         commit_sent = True  # leaving the block sends COMMIT
+                    if pipeline and self._prepare is False:
+                        self._release_pooler_connection(conn)
                     return result, resent_after_commit
             except psycopg.Error as error:
                 reason = retry_reason(error) if self._retry is not None else None
@@ -281,6 +283,19 @@ class WorkOrderRepository:
                 )
                 resent_after_commit = resent_after_commit or in_doubt
                 time.sleep(delay)
+
+    @staticmethod
+    def _release_pooler_connection(conn: psycopg.Connection[Any]) -> None:
+        """Make a transaction pooler give back the server connection a pipeline left taken.
+
+        psycopg ends a pipeline with a Sync and then a Flush. PgBouncer (1.18) hands
+        the server connection back on the Sync's reply, then takes one again for the
+        Flush and keeps it for this client until its next statement. One statement
+        now gives it back; the batch has committed already, so a failure here (a
+        lost connection) is not the batch's, and the pool drops a broken connection.
+        """
+        with suppress(psycopg.OperationalError):
+            conn.execute("SELECT 1", prepare=False)
 
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
