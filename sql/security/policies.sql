@@ -29,6 +29,11 @@ CREATE POLICY tenant_isolation ON ph1j.audit_events
 USING (tenant_id = os_core.current_tenant_id())
 WITH CHECK (tenant_id = os_core.current_tenant_id());
 
+DROP POLICY IF EXISTS tenant_isolation ON os_core.consumer_positions;
+CREATE POLICY tenant_isolation ON os_core.consumer_positions
+USING (tenant_id = os_core.current_tenant_id())
+WITH CHECK (tenant_id = os_core.current_tenant_id());
+
 DROP POLICY IF EXISTS tenant_list ON os_core.work_order_ledger;
 CREATE POLICY tenant_list ON os_core.work_order_ledger FOR SELECT TO selene_dba USING (TRUE);
 
@@ -59,6 +64,8 @@ COMMENT ON POLICY tenant_isolation ON os_core.work_order_step_attempts IS
 COMMENT ON POLICY tenant_isolation ON os_core.work_order_leases IS
 'Rows of the declared tenant only (os_core.current_tenant_id()).';
 COMMENT ON POLICY tenant_isolation ON ph1j.audit_events IS
+'Rows of the declared tenant only (os_core.current_tenant_id()).';
+COMMENT ON POLICY tenant_isolation ON os_core.consumer_positions IS
 'Rows of the declared tenant only (os_core.current_tenant_id()).';
 
 -- Partitions (os_core.partition_by_tenant): row-level security is checked on the

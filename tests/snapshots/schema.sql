@@ -258,6 +258,171 @@ COMMENT ON DOMAIN os_core.work_order_status IS 'Work-order status; DONE, REFUSED
 
 
 --
+-- Name: consumer_commit(text, text, bigint, text); Type: FUNCTION; Schema: os_core; Owner: selene_owner
+--
+
+CREATE FUNCTION os_core.consumer_commit(p_tenant_id text, p_consumer text, p_event_id bigint, p_stream text DEFAULT 'ledger'::text) RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    _current bigint;
+    _last bigint;
+BEGIN
+    -- The usual case in one comparison; require_tenant_scope raises exactly its error.
+    IF p_tenant_id IS NULL OR p_tenant_id IS DISTINCT FROM os_core.current_tenant_id() THEN
+        PERFORM os_core.require_tenant_scope(p_tenant_id);
+    END IF;
+    IF p_event_id IS NULL OR p_event_id < 0 THEN
+        PERFORM os_core.raise_error(
+            'OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED',
+            format(
+                'event_id must be an event id of the stream, or 0, not %s',
+                coalesce(p_event_id::text, 'NULL')
+            )
+        );
+    END IF;
+    -- Under the consumer's lock (taken already if consumer_position ran first in this
+    -- transaction), so the check and the update see the latest committed position.
+    _current := os_core.lock_consumer(p_tenant_id, p_consumer, p_stream);
+    IF p_event_id < _current THEN
+        PERFORM os_core.raise_error(
+            'OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED',
+            format(
+                'consumer %s of the %s stream is at position %s: position %s would move it backwards',
+                quote_literal(p_consumer), p_stream, _current, p_event_id
+            ),
+            'a position never moves backwards: read it with os_core.consumer_position and go on from there'
+        );
+    END IF;
+    IF p_event_id = _current THEN
+        RETURN _current;  -- the same position again: nothing to write
+    END IF;
+    -- A position past the stream's last event would skip events still to come.
+    IF p_stream = 'ledger' THEN
+        SELECT max(l.work_order_event_id) INTO _last
+        FROM os_core.work_order_ledger AS l
+        WHERE l.tenant_id = p_tenant_id;
+    ELSE
+        SELECT max(a.audit_event_id) INTO _last
+        FROM ph1j.audit_events AS a
+        WHERE a.tenant_id = p_tenant_id;
+    END IF;
+    IF p_event_id > coalesce(_last, 0) THEN
+        PERFORM os_core.raise_error(
+            'OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED',
+            format(
+                'event_id %s is past the last event of the tenant''s %s stream (%s)',
+                p_event_id, p_stream, coalesce(_last::text, 'none yet')
+            ),
+            'commit the id of the last event the consumer processed, as a read returned it'
+        );
+    END IF;
+    UPDATE os_core.consumer_positions AS p
+    SET committed_position = p_event_id, updated_at = statement_timestamp()
+    WHERE p.tenant_id = p_tenant_id AND p.stream = p_stream AND p.consumer = p_consumer;
+    RETURN p_event_id;
+END;
+$$;
+
+
+ALTER FUNCTION os_core.consumer_commit(p_tenant_id text, p_consumer text, p_event_id bigint, p_stream text) OWNER TO selene_owner;
+
+--
+-- Name: FUNCTION consumer_commit(p_tenant_id text, p_consumer text, p_event_id bigint, p_stream text); Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON FUNCTION os_core.consumer_commit(p_tenant_id text, p_consumer text, p_event_id bigint, p_stream text) IS 'Durable consumers: sets the position of consumer p_consumer of the declared tenant on stream p_stream (ledger, the default, or audit) to p_event_id, the id of the last event it processed, in the caller''s transaction (it commits or rolls back with the consumer''s own effects); returns it. Committing the same position again writes nothing. Takes the consumer''s lock, as os_core.consumer_position does. Errors: SE003 tenant scope; SE004 a malformed consumer name, an unknown stream, a negative or NULL id, an id past the stream''s last event of the tenant, or a position behind the committed one (DETAIL names both).';
+
+
+--
+-- Name: consumer_position(text, text, text); Type: FUNCTION; Schema: os_core; Owner: selene_owner
+--
+
+CREATE FUNCTION os_core.consumer_position(p_tenant_id text, p_consumer text, p_stream text DEFAULT 'ledger'::text) RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+    -- The usual case in one comparison; require_tenant_scope raises exactly its error.
+    IF p_tenant_id IS NULL OR p_tenant_id IS DISTINCT FROM os_core.current_tenant_id() THEN
+        PERFORM os_core.require_tenant_scope(p_tenant_id);
+    END IF;
+    RETURN os_core.lock_consumer(p_tenant_id, p_consumer, p_stream);
+END;
+$$;
+
+
+ALTER FUNCTION os_core.consumer_position(p_tenant_id text, p_consumer text, p_stream text) OWNER TO selene_owner;
+
+--
+-- Name: FUNCTION consumer_position(p_tenant_id text, p_consumer text, p_stream text); Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON FUNCTION os_core.consumer_position(p_tenant_id text, p_consumer text, p_stream text) IS 'Durable consumers: the committed position of consumer p_consumer of the declared tenant (0 for a new one) on stream p_stream, ledger (work_order_event_id values, the default) or audit (audit_event_id values). Locks the consumer until the transaction ends: a second instance of it waits here (bounded by lock_timeout, 55P03) and then gets the position the first committed. Call it first in the transaction that reads after the position, processes and calls os_core.consumer_commit. Errors: SE003 tenant scope, SE004 a malformed consumer name or an unknown stream.';
+
+
+--
+-- Name: consumer_stats(text); Type: FUNCTION; Schema: os_core; Owner: selene_owner
+--
+
+CREATE FUNCTION os_core.consumer_stats(p_tenant_id text) RETURNS TABLE(tenant_id text, stream text, consumer text, committed_position bigint, last_event_id bigint, pending_events bigint, updated_at timestamp with time zone)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+    -- The usual case in one comparison; require_tenant_scope raises exactly its error.
+    IF p_tenant_id IS NULL OR p_tenant_id IS DISTINCT FROM os_core.current_tenant_id() THEN
+        PERFORM os_core.require_tenant_scope(p_tenant_id);
+    END IF;
+    -- Every subquery names the tenant, so that Citus routes it to the tenant's worker
+    -- with the rest. The lag counts the events after the position (ids are not dense:
+    -- on Citus each worker draws from its own range, and a rolled-back append leaves a
+    -- gap), one index range scan of the stream per consumer.
+    RETURN QUERY
+    SELECT
+        c.tenant_id,
+        c.stream,
+        c.consumer,
+        c.committed_position,
+        CASE c.stream
+            WHEN 'ledger' THEN (
+                SELECT max(l.work_order_event_id) FROM os_core.work_order_ledger AS l
+                WHERE l.tenant_id = p_tenant_id
+            )
+            ELSE (
+                SELECT max(a.audit_event_id) FROM ph1j.audit_events AS a
+                WHERE a.tenant_id = p_tenant_id
+            )
+        END,
+        CASE c.stream
+            WHEN 'ledger' THEN (
+                SELECT count(*) FROM os_core.work_order_ledger AS l
+                WHERE l.tenant_id = p_tenant_id AND l.work_order_event_id > c.committed_position
+            )
+            ELSE (
+                SELECT count(*) FROM ph1j.audit_events AS a
+                WHERE a.tenant_id = p_tenant_id AND a.audit_event_id > c.committed_position
+            )
+        END,
+        c.updated_at
+    FROM os_core.consumer_positions AS c
+    WHERE c.tenant_id = p_tenant_id
+    ORDER BY c.stream, c.consumer;
+END;
+$$;
+
+
+ALTER FUNCTION os_core.consumer_stats(p_tenant_id text) OWNER TO selene_owner;
+
+--
+-- Name: FUNCTION consumer_stats(p_tenant_id text); Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON FUNCTION os_core.consumer_stats(p_tenant_id text) IS 'Monitoring: each durable consumer of the declared tenant (stream, name), its committed position, the stream''s last event id and pending_events, the number of the tenant''s events after the position (its lag), and when the position last moved. Reads one row per consumer and counts its lag with an index range scan; writes and locks nothing. Errors: SE003 tenant scope.';
+
+
+--
 -- Name: current_tenant_id(); Type: FUNCTION; Schema: os_core; Owner: selene_owner
 --
 
@@ -350,6 +515,67 @@ ALTER FUNCTION os_core.is_terminal_status(p_work_order_status text) OWNER TO sel
 --
 
 COMMENT ON FUNCTION os_core.is_terminal_status(p_work_order_status text) IS 'True for the terminal statuses DONE, REFUSED, FAILED and CANCELED: after one, only an idempotent replay may follow.';
+
+
+--
+-- Name: lock_consumer(text, text, text); Type: FUNCTION; Schema: os_core; Owner: selene_owner
+--
+
+CREATE FUNCTION os_core.lock_consumer(p_tenant_id text, p_consumer text, p_stream text) RETURNS bigint
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $_$
+DECLARE
+    _position bigint;
+BEGIN
+    -- The table's CHECKs hold the same rules; checked first to name the argument.
+    IF p_consumer IS NULL OR p_consumer !~ '^[A-Za-z0-9_.:-]{1,128}$' THEN
+        PERFORM os_core.raise_error(
+            'OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED',
+            'consumer must be 1 to 128 characters of A-Z, a-z, 0-9, _ . : -'
+        );
+    END IF;
+    IF p_stream IS NULL OR p_stream NOT IN ('ledger', 'audit') THEN
+        PERFORM os_core.raise_error(
+            'OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED',
+            format(
+                'stream must be ''ledger'' or ''audit'', not %s',
+                coalesce(quote_literal(p_stream), 'NULL')
+            )
+        );
+    END IF;
+    -- The row lock is the claim: a second instance of the consumer waits here until
+    -- the transaction holding it ends (or its lock_timeout passes: 55P03), then reads
+    -- the position that transaction committed (READ COMMITTED takes the row's latest
+    -- version; docs/decisions.md, "Durable consumers").
+    SELECT p.committed_position INTO _position
+    FROM os_core.consumer_positions AS p
+    WHERE p.tenant_id = p_tenant_id AND p.stream = p_stream AND p.consumer = p_consumer
+    FOR UPDATE;
+    IF FOUND THEN
+        RETURN _position;
+    END IF;
+    -- A new consumer. Of two first instances the second waits in the INSERT for the
+    -- first one's transaction, then finds its row (or, if it rolled back, inserts).
+    INSERT INTO os_core.consumer_positions AS p (tenant_id, stream, consumer)
+    VALUES (p_tenant_id, p_stream, p_consumer)
+    ON CONFLICT ON CONSTRAINT consumer_positions_pkey DO NOTHING;
+    SELECT p.committed_position INTO STRICT _position
+    FROM os_core.consumer_positions AS p
+    WHERE p.tenant_id = p_tenant_id AND p.stream = p_stream AND p.consumer = p_consumer
+    FOR UPDATE;
+    RETURN _position;
+END;
+$_$;
+
+
+ALTER FUNCTION os_core.lock_consumer(p_tenant_id text, p_consumer text, p_stream text) OWNER TO selene_owner;
+
+--
+-- Name: FUNCTION lock_consumer(p_tenant_id text, p_consumer text, p_stream text); Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON FUNCTION os_core.lock_consumer(p_tenant_id text, p_consumer text, p_stream text) IS 'The committed position of consumer p_consumer of stream p_stream (ledger or audit) of tenant p_tenant_id, its row created at 0 when new and locked (FOR UPDATE) until the caller''s transaction ends: a second instance waits. SE004 for a malformed consumer name or an unknown stream. Internal, for consumer_position and consumer_commit, which check the tenant scope first.';
 
 
 --
@@ -2834,6 +3060,63 @@ COMMENT ON FUNCTION ph1j.emit_diagnostic_audit(p_tenant_id text, p_capability te
 
 
 --
+-- Name: consumer_positions; Type: TABLE; Schema: os_core; Owner: selene_owner
+--
+
+CREATE TABLE os_core.consumer_positions (
+    tenant_id text NOT NULL,
+    stream text NOT NULL,
+    consumer text NOT NULL,
+    committed_position bigint DEFAULT 0 NOT NULL,
+    created_at timestamp with time zone DEFAULT statement_timestamp() NOT NULL,
+    updated_at timestamp with time zone DEFAULT statement_timestamp() NOT NULL,
+    CONSTRAINT committed_position_not_negative CHECK ((committed_position >= 0)),
+    CONSTRAINT consumer_format CHECK ((consumer ~ '^[A-Za-z0-9_.:-]{1,128}$'::text)),
+    CONSTRAINT stream_known CHECK ((stream = ANY (ARRAY['ledger'::text, 'audit'::text]))),
+    CONSTRAINT tenant_id_format CHECK (((tenant_id)::os_core.tenant_id IS NOT NULL))
+);
+
+ALTER TABLE ONLY os_core.consumer_positions FORCE ROW LEVEL SECURITY;
+
+
+ALTER TABLE os_core.consumer_positions OWNER TO selene_owner;
+
+--
+-- Name: TABLE consumer_positions; Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON TABLE os_core.consumer_positions IS 'Durable consumers: per (tenant_id, stream, consumer) the last event id the consumer has processed. Written only by os_core.consumer_commit, in the consumer''s transaction; positions never move backwards.';
+
+
+--
+-- Name: COLUMN consumer_positions.stream; Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON COLUMN os_core.consumer_positions.stream IS 'What the consumer follows: ledger (positions are work_order_event_id values) or audit (ph1j.audit_events.audit_event_id values).';
+
+
+--
+-- Name: COLUMN consumer_positions.consumer; Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON COLUMN os_core.consumer_positions.consumer IS 'The consumer''s name, chosen by the service: 1-128 characters of A-Z a-z 0-9 _ . : -';
+
+
+--
+-- Name: COLUMN consumer_positions.committed_position; Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON COLUMN os_core.consumer_positions.committed_position IS 'The id of the last event the consumer has processed (0: none yet). The consumer reads on after it.';
+
+
+--
+-- Name: COLUMN consumer_positions.updated_at; Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON COLUMN os_core.consumer_positions.updated_at IS 'Wall-clock time of the last commit that moved the position, for operators.';
+
+
+--
 -- Name: work_order_leases_from_ledger; Type: VIEW; Schema: os_core; Owner: selene_owner
 --
 
@@ -3121,6 +3404,14 @@ ALTER TABLE ph1j.audit_events ALTER COLUMN audit_event_id ADD GENERATED ALWAYS A
 
 
 --
+-- Name: consumer_positions consumer_positions_pkey; Type: CONSTRAINT; Schema: os_core; Owner: selene_owner
+--
+
+ALTER TABLE ONLY os_core.consumer_positions
+    ADD CONSTRAINT consumer_positions_pkey PRIMARY KEY (tenant_id, stream, consumer);
+
+
+--
 -- Name: work_order_leases work_order_leases_pkey; Type: CONSTRAINT; Schema: os_core; Owner: selene_owner
 --
 
@@ -3265,6 +3556,26 @@ CREATE TRIGGER _100_refuse_update_delete BEFORE DELETE OR UPDATE ON ph1j.audit_e
 --
 
 COMMENT ON TRIGGER _100_refuse_update_delete ON ph1j.audit_events IS 'The audit trail is append-only: UPDATE and DELETE raise OS_WORK_ORDER_APPEND_ONLY_VIOLATION.';
+
+
+--
+-- Name: consumer_positions; Type: ROW SECURITY; Schema: os_core; Owner: selene_owner
+--
+
+ALTER TABLE os_core.consumer_positions ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: consumer_positions tenant_isolation; Type: POLICY; Schema: os_core; Owner: selene_owner
+--
+
+CREATE POLICY tenant_isolation ON os_core.consumer_positions USING ((tenant_id = os_core.current_tenant_id())) WITH CHECK ((tenant_id = os_core.current_tenant_id()));
+
+
+--
+-- Name: POLICY tenant_isolation ON consumer_positions; Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON POLICY tenant_isolation ON os_core.consumer_positions IS 'Rows of the declared tenant only (os_core.current_tenant_id()).';
 
 
 --
@@ -3450,6 +3761,33 @@ GRANT ALL ON FUNCTION os_core.is_blank(p_value text) TO selene_projector;
 
 
 --
+-- Name: FUNCTION consumer_commit(p_tenant_id text, p_consumer text, p_event_id bigint, p_stream text); Type: ACL; Schema: os_core; Owner: selene_owner
+--
+
+REVOKE ALL ON FUNCTION os_core.consumer_commit(p_tenant_id text, p_consumer text, p_event_id bigint, p_stream text) FROM PUBLIC;
+GRANT ALL ON FUNCTION os_core.consumer_commit(p_tenant_id text, p_consumer text, p_event_id bigint, p_stream text) TO selene_os;
+GRANT ALL ON FUNCTION os_core.consumer_commit(p_tenant_id text, p_consumer text, p_event_id bigint, p_stream text) TO selene_dba;
+
+
+--
+-- Name: FUNCTION consumer_position(p_tenant_id text, p_consumer text, p_stream text); Type: ACL; Schema: os_core; Owner: selene_owner
+--
+
+REVOKE ALL ON FUNCTION os_core.consumer_position(p_tenant_id text, p_consumer text, p_stream text) FROM PUBLIC;
+GRANT ALL ON FUNCTION os_core.consumer_position(p_tenant_id text, p_consumer text, p_stream text) TO selene_os;
+GRANT ALL ON FUNCTION os_core.consumer_position(p_tenant_id text, p_consumer text, p_stream text) TO selene_dba;
+
+
+--
+-- Name: FUNCTION consumer_stats(p_tenant_id text); Type: ACL; Schema: os_core; Owner: selene_owner
+--
+
+REVOKE ALL ON FUNCTION os_core.consumer_stats(p_tenant_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION os_core.consumer_stats(p_tenant_id text) TO selene_os;
+GRANT ALL ON FUNCTION os_core.consumer_stats(p_tenant_id text) TO selene_dba;
+
+
+--
 -- Name: FUNCTION current_tenant_id(); Type: ACL; Schema: os_core; Owner: selene_owner
 --
 
@@ -3483,6 +3821,13 @@ GRANT ALL ON FUNCTION os_core.is_distributed() TO selene_projector;
 
 REVOKE ALL ON FUNCTION os_core.is_terminal_status(p_work_order_status text) FROM PUBLIC;
 GRANT ALL ON FUNCTION os_core.is_terminal_status(p_work_order_status text) TO selene_projector;
+
+
+--
+-- Name: FUNCTION lock_consumer(p_tenant_id text, p_consumer text, p_stream text); Type: ACL; Schema: os_core; Owner: selene_owner
+--
+
+REVOKE ALL ON FUNCTION os_core.lock_consumer(p_tenant_id text, p_consumer text, p_stream text) FROM PUBLIC;
 
 
 --
