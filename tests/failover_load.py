@@ -187,7 +187,9 @@ class FailoverLoad:
         ]
         self._stop = threading.Event()
         self._threads = [
-            threading.Thread(target=writer.run, args=(repo, self._stop), name=f"writer-{n}")
+            threading.Thread(
+                target=writer.run, args=(repo, self._stop), name=f"writer-{n}", daemon=True
+            )
             for n, writer in enumerate(self.writers)
         ]
 
