@@ -14,7 +14,19 @@ package is its thin client. Quick start::
             reason_code=1, created_at=1_000, idempotency_key="create-wo-1"))
         print(result.work_order_event_id, repo.current("acme", "wo-1"))
 
-Refusals raise a :class:`StorageError` subclass per reason code.
+For asyncio, :class:`AsyncWorkOrderRepository` has the same methods as coroutines
+(``ledger`` an async iterator) over a psycopg ``AsyncConnection``, a
+``psycopg_pool.AsyncConnectionPool`` or a DSN, with the same records, errors, retries
+and transaction joining::
+
+    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+        repo = AsyncWorkOrderRepository(conn)
+        result = await repo.append(event)
+        async for stored in repo.ledger("acme"):
+            print(stored.work_order_event_id)
+
+``WorkOrderRepository`` is generated from it (``scripts/generate_sync.py``), so the
+two cannot drift apart. Refusals raise a :class:`StorageError` subclass per reason code.
 """
 
 from __future__ import annotations
@@ -44,6 +56,7 @@ from selene_core_tables.records import (
     WorkOrderStepAttempt,
 )
 from selene_core_tables.repository import WorkOrderRepository
+from selene_core_tables.repository_async import AsyncWorkOrderRepository
 from selene_core_tables.retry import AppendOutcomeUnknown, RetryPolicy
 
 __version__ = "0.1.0"
@@ -52,6 +65,7 @@ __all__ = [
     "AppendOnlyViolation",
     "AppendOutcomeUnknown",
     "AppendResult",
+    "AsyncWorkOrderRepository",
     "CancelInvalidState",
     "CancelResult",
     "ContractValidationFailed",

@@ -1,3 +1,5 @@
+# Generated from repository_async.py by scripts/generate_sync.py: do not edit by hand.
+# tests/test_client_sync_generated.py fails when this file differs from what it writes.
 """The capabilities of SELENE_OS_CORE_TABLES v1 as methods of one repository object.
 
 Each method is one call of an ``os_core`` function (or, for ``append_many``, one
@@ -6,7 +8,7 @@ pipeline of them) inside a transaction that first declares the tenant with
 projection and auditing; this module only sends typed parameters and turns rows
 into records and refusals into :mod:`selene_core_tables.errors` exceptions.
 
-Over a connection, each call runs in ``connection.transaction()``: on its own
+Over a psycopg Connection, each call runs in ``connection.transaction()``: on its own
 when no transaction is open, or as a savepoint of yours when one is, so several
 calls can share your transaction::
 
@@ -30,33 +32,50 @@ connection is lost after, it raises :class:`AppendOutcomeUnknown`. A connection
 you hand in is never retried: a retry would leave your transaction. Each retry
 is logged (logger ``selene_core_tables.retry``, level WARNING) and counted in
 ``repository.retries``.
+
+The same API as coroutines is :class:`~selene_core_tables.AsyncWorkOrderRepository`:
+this module is generated from :mod:`selene_core_tables.repository_async` by
+``scripts/generate_sync.py``. Edit that module and run the script, not this file.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, nullcontext, suppress
-from decimal import Decimal
 from typing import Any, TypeVar
 
 import psycopg
-from psycopg import pq
 from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
-from selene_core_tables.errors import (
-    ContractValidationFailed,
-    IdempotencyReplay,
-    StorageError,
-    storage_errors,
+from selene_core_tables._acompat import Lock, sleep
+from selene_core_tables._queries import (
+    APPEND_SQL,
+    CANCEL_SQL,
+    CURRENT_SQL,
+    DEFAULT_PAGE_SIZE,
+    LEASE_SQL,
+    LEDGER_SQL,
+    LIST_PENDING_DEFAULT_SQL,
+    LIST_PENDING_STATUSES_SQL,
+    PAYLOAD_MAX_DEPTH,
+    REBUILD_SQL,
+    RELEASE_POOLER_SQL,
+    SET_TENANT_SQL,
+    STATS_SQL,
+    STEP_ATTEMPTS_SQL,
+    VERIFY_SQL,
+    append_parameters,
+    check_integer,
+    first_without_result,
+    one,
+    replay_error,
 )
+from selene_core_tables.errors import StorageError, storage_errors
 from selene_core_tables.records import (
     AppendResult,
     CancelResult,
@@ -71,100 +90,21 @@ from selene_core_tables.records import (
     WorkOrderStepAttempt,
 )
 from selene_core_tables.retry import (
-    CONNECTION_LOST,
+    IN_DOUBT_REASONS,
     AppendOutcomeUnknown,
     RetryPolicy,
     retry_reason,
 )
 
-#: Parameter (without its ``p_`` prefix) -> SQL type, in the order of
-#: ``os_core.work_order_ledger_append``'s signature. Every value is cast, because
-#: psycopg would otherwise send a Python int as int2, int4, int8 or numeric by size.
-_APPEND_PARAMETERS: tuple[tuple[str, str], ...] = (
-    ("tenant_id", "text"),
-    ("work_order_id", "text"),
-    ("correlation_id", "numeric"),
-    ("turn_id", "bigint"),
-    ("event_type", "text"),
-    ("work_order_status", "text"),
-    ("reason_code", "bigint"),
-    ("created_at", "bigint"),
-    ("step_id", "text"),
-    ("step_input_hash", "text"),
-    ("lease_owner_id", "text"),
-    ("lease_token_hash", "text"),
-    ("lease_expires_at", "bigint"),
-    ("idempotency_key", "text"),
-    ("payload", "jsonb"),
-    ("schema_version", "integer"),
-    ("expected_event_count", "bigint"),
-)
-
-_APPEND_SQL = (
-    "SELECT work_order_event_id, idempotency_replay FROM os_core.work_order_ledger_append("
-    + ", ".join(f"p_{name} => %({name})s::{sql_type}" for name, sql_type in _APPEND_PARAMETERS)
-    + ")"
-)
-_SET_TENANT_SQL = "SELECT os_core.set_tenant(%s::text)"
-_CURRENT_SQL = (
-    "SELECT * FROM os_core.work_order_current_read("
-    "p_tenant_id => %s::text, p_work_order_id => %s::text)"
-)
-_LEDGER_SQL = (
-    "SELECT * FROM os_core.work_order_ledger_read("
-    "p_tenant_id => %s::text, p_work_order_id => %s::text, "
-    "p_after_event_id => %s::bigint, p_limit => %s::integer)"
-)
-_CANCEL_SQL = (
-    "SELECT work_order_id, work_order_status, last_event_id FROM os_core.work_order_cancel("
-    "p_tenant_id => %s::text, p_work_order_id => %s::text, p_reason_code => %s::bigint, "
-    "p_idempotency_key => %s::text, p_created_at => %s::bigint, p_turn_id => %s::bigint)"
-)
-# Without statuses the database's default (the pending statuses) applies: the
-# argument is left out rather than sent, so that the default lives in one place.
-_LIST_PENDING_SQL = (
-    "SELECT * FROM os_core.work_orders_list_pending("
-    "p_tenant_id => %(tenant_id)s::text, {statuses}"
-    "p_updated_after => %(updated_after)s::bigint, p_limit => %(limit)s::integer)"
-)
-_LIST_PENDING_DEFAULT_SQL = _LIST_PENDING_SQL.format(statuses="")
-_LIST_PENDING_STATUSES_SQL = _LIST_PENDING_SQL.format(
-    statuses="p_statuses => %(statuses)s::text[], "
-)
-_REBUILD_SQL = (
-    "SELECT tenant_count, work_order_count, event_count, rewritten_work_order_count "
-    "FROM os_core.work_orders_current_rebuild(p_tenant_id => %s::text, p_emit_audit => %s::boolean)"
-)
-_STATS_SQL = "SELECT * FROM os_core.tenant_stats(p_tenant_id => %s::text)"
-_VERIFY_SQL = (
-    "SELECT * FROM os_core.work_orders_current_verify("
-    "p_tenant_id => %s::text, p_emit_audit => %s::boolean)"
-)
-_STEP_ATTEMPTS_SQL = (
-    "SELECT * FROM os_core.work_order_step_attempts_read("
-    "p_tenant_id => %s::text, p_work_order_id => %s::text)"
-)
-_LEASE_SQL = (
-    "SELECT * FROM os_core.work_order_lease_read("
-    "p_tenant_id => %s::text, p_work_order_id => %s::text)"
-)
-
-#: Default number of events per ledger page (the database allows 1 to 10000).
-DEFAULT_PAGE_SIZE = 1000
-
+__all__ = ["DEFAULT_PAGE_SIZE", "PAYLOAD_MAX_DEPTH", "WorkOrderRepository"]
 
 _T = TypeVar("_T")
-
-#: Retry reasons after which a COMMIT already sent may have taken effect: the
-#: connection went away before its answer came (a server error answer, such as a
-#: serialization failure, means the transaction rolled back).
-_IN_DOUBT_REASONS = frozenset({CONNECTION_LOST, "57P01", "57P02", "57P03"})
 
 _log = logging.getLogger("selene_core_tables.retry")
 
 
 class WorkOrderRepository:
-    """The capabilities over a psycopg connection, a ``psycopg_pool`` pool or a DSN.
+    """The capabilities over a psycopg Connection, a ``psycopg_pool`` pool or a DSN.
 
     Connect as a login role that is a member of ``selene_os`` (services) or
     ``selene_dba`` (rebuilds across tenants). Every method declares its tenant for
@@ -188,15 +128,16 @@ class WorkOrderRepository:
         """Use ``source``: a connection (calls join its transaction), a pool or a DSN."""
         if not isinstance(source, psycopg.Connection | ConnectionPool | str):
             raise TypeError(
-                "WorkOrderRepository takes a psycopg Connection, a psycopg_pool ConnectionPool "
-                f"or a connection string, not {type(source).__name__}"
+                f"{type(self).__name__} takes a psycopg Connection, a psycopg_pool "
+                f"ConnectionPool or a connection string, not {type(source).__name__}"
             )
         self._source = source
         self._retry = None if isinstance(source, psycopg.Connection) else retry
         # prepare=None lets psycopg prepare a query run often; False never prepares.
         self._prepare: bool | None = None if prepared_statements else False
         self._owned: psycopg.Connection[Any] | None = None
-        self._owned_lock = threading.Lock()
+        self._owned_lock = Lock()
+        # Never held across a wait: the counter may be read from another thread.
         self._retries_lock = threading.Lock()
         #: How many times a call was re-run, by reason (a SQLSTATE, or "connection").
         self.retries: Counter[str] = Counter()
@@ -239,10 +180,14 @@ class WorkOrderRepository:
         while True:
             commit_sent = False
             try:
-                with self._connection() as conn, storage_errors():
-                    with conn.pipeline() if pipeline else nullcontext(), conn.transaction():
+                with self._connection() as conn:
+                    with (
+                        storage_errors(),
+                        conn.pipeline() if pipeline else nullcontext(),
+                        conn.transaction(),
+                    ):
                         if tenant_id is not None:
-                            conn.execute(_SET_TENANT_SQL, [tenant_id], prepare=self._prepare)
+                            conn.execute(SET_TENANT_SQL, [tenant_id], prepare=self._prepare)
                         result = body(conn)
                         commit_sent = True  # leaving the block sends COMMIT
                     if pipeline and self._prepare is False:
@@ -252,7 +197,7 @@ class WorkOrderRepository:
                 reason = retry_reason(error) if self._retry is not None else None
                 if reason is None or self._retry is None:
                     raise
-                in_doubt = commit_sent and reason in _IN_DOUBT_REASONS
+                in_doubt = commit_sent and reason in IN_DOUBT_REASONS
                 if in_doubt and not idempotent:
                     if append:
                         raise AppendOutcomeUnknown(
@@ -282,7 +227,7 @@ class WorkOrderRepository:
                     str(error).strip(),
                 )
                 resent_after_commit = resent_after_commit or in_doubt
-                time.sleep(delay)
+                sleep(delay)
 
     @staticmethod
     def _release_pooler_connection(conn: psycopg.Connection[Any]) -> None:
@@ -295,7 +240,7 @@ class WorkOrderRepository:
         lost connection) is not the batch's, and the pool drops a broken connection.
         """
         with suppress(psycopg.OperationalError):
-            conn.execute("SELECT 1", prepare=False)
+            conn.execute(RELEASE_POOLER_SQL, prepare=False)
 
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
@@ -308,7 +253,7 @@ class WorkOrderRepository:
                 if self._owned is None or self._owned.closed or self._owned.broken:
                     if self._owned is not None:
                         self._owned.close()
-                    self._owned = psycopg.connect(
+                    self._owned = psycopg.Connection.connect(
                         source,
                         autocommit=True,
                         prepare_threshold=None if self._prepare is False else 5,
@@ -335,11 +280,11 @@ class WorkOrderRepository:
 
         Raises TenantScopeViolation or ContractValidationFailed; nothing is written then.
         """
-        parameters = _append_parameters(event, expected_event_count)
+        parameters = append_parameters(event, expected_event_count)
 
         def body(conn: psycopg.Connection[Any]) -> AppendResult:
-            row = conn.execute(_APPEND_SQL, parameters, prepare=self._prepare).fetchone()
-            return AppendResult(*_one(row))
+            cursor = conn.execute(APPEND_SQL, parameters, prepare=self._prepare)
+            return AppendResult(*one(cursor.fetchone()))
 
         result, resent_after_commit = self._call(
             event.tenant_id, body, idempotent=event.idempotency_key is not None, append=True
@@ -347,16 +292,7 @@ class WorkOrderRepository:
         # A replay seen only because a COMMIT whose answer was lost is re-sent is
         # most likely this call's own first attempt: not an error then.
         if replay_is_error and result.idempotency_replay and not resent_after_commit:
-            replay = IdempotencyReplay(
-                IdempotencyReplay.reason_code,
-                sqlstate=IdempotencyReplay.sqlstate_code,
-                detail=(
-                    f"idempotency_key {event.idempotency_key!r} of work order "
-                    f"{event.work_order_id!r} already names event {result.work_order_event_id}"
-                ),
-            )
-            replay.work_order_event_id = result.work_order_event_id
-            raise replay
+            raise replay_error(event, result)
         return result
 
     def append_many(self, events: Iterable[WorkOrderLedgerEventInput]) -> list[AppendResult]:
@@ -376,7 +312,7 @@ class WorkOrderRepository:
         tenants = sorted({event.tenant_id for event in batch})
         if len(tenants) > 1:
             raise ValueError(f"append_many takes the events of one tenant per batch, got {tenants}")
-        parameters = [_append_parameters(event, None) for event in batch]
+        parameters = [append_parameters(event, None) for event in batch]
         cursors: list[psycopg.Cursor[Any]] = []
 
         def body(conn: psycopg.Connection[Any]) -> list[psycopg.Cursor[Any]]:
@@ -384,7 +320,7 @@ class WorkOrderRepository:
             for values in parameters:
                 cursor = conn.cursor()
                 cursors.append(cursor)
-                cursor.execute(_APPEND_SQL, values, prepare=self._prepare)
+                cursor.execute(APPEND_SQL, values, prepare=self._prepare)
             return cursors
 
         try:
@@ -396,13 +332,13 @@ class WorkOrderRepository:
                 pipeline=True,
             )
         except StorageError as error:
-            error.event_index = _first_without_result(cursors)
+            error.event_index = first_without_result([cursor.pgresult for cursor in cursors])
             raise
-        return [AppendResult(*_one(cursor.fetchone())) for cursor in sent]
+        return [AppendResult(*one(cursor.fetchone())) for cursor in sent]
 
     def current(self, tenant_id: str, work_order_id: str) -> WorkOrderCurrentRecord | None:
         """Return the current record of a work order (OS_WORK_ORDER_CURRENT_READ), or None."""
-        rows = self._rows(tenant_id, _CURRENT_SQL, [tenant_id, work_order_id])
+        rows = self._rows(tenant_id, CURRENT_SQL, [tenant_id, work_order_id])
         return WorkOrderCurrentRecord.from_row(rows[0]) if rows else None
 
     def cancel(
@@ -431,11 +367,11 @@ class WorkOrderRepository:
             ("created_at", created_at),
             ("turn_id", turn_id),
         ):
-            _check_integer(name, value, "bigint")
+            check_integer(name, value, "bigint")
         # The key is required, so a cancel re-sent after a lost COMMIT replays.
         (row,) = self._rows(
             tenant_id,
-            _CANCEL_SQL,
+            CANCEL_SQL,
             [tenant_id, work_order_id, reason_code, idempotency_key, created_at, turn_id],
         )
         return CancelResult(
@@ -463,11 +399,12 @@ class WorkOrderRepository:
             "updated_after": updated_after,
             "limit": limit,
         }
-        sql = _LIST_PENDING_DEFAULT_SQL
+        sql = LIST_PENDING_DEFAULT_SQL
         if statuses is not None:
-            sql = _LIST_PENDING_STATUSES_SQL
+            sql = LIST_PENDING_STATUSES_SQL
             params["statuses"] = [str(status) for status in statuses]
-        return [WorkOrderCurrentRecord.from_row(row) for row in self._rows(tenant_id, sql, params)]
+        rows = self._rows(tenant_id, sql, params)
+        return [WorkOrderCurrentRecord.from_row(row) for row in rows]
 
     def ledger_page(
         self,
@@ -482,7 +419,7 @@ class WorkOrderRepository:
         The events are the tenant's, or one work order's, in event-id order, at most
         ``limit`` (1 to 10000). Pass the last id of a page as ``after`` for the next.
         """
-        rows = self._rows(tenant_id, _LEDGER_SQL, [tenant_id, work_order_id, after, limit])
+        rows = self._rows(tenant_id, LEDGER_SQL, [tenant_id, work_order_id, after, limit])
         return [WorkOrderLedgerEvent.from_row(row) for row in rows]
 
     def ledger(
@@ -503,19 +440,20 @@ class WorkOrderRepository:
         """
         while True:
             page = self.ledger_page(tenant_id, work_order_id, after=after, limit=page_size)
-            yield from page
+            for event in page:
+                after = event.work_order_event_id
+                yield event
             if len(page) < page_size:
                 return
-            after = page[-1].work_order_event_id
 
     def step_attempts(self, tenant_id: str, work_order_id: str) -> list[WorkOrderStepAttempt]:
         """Return every attempt of every step of a work order, in the order they started."""
-        rows = self._rows(tenant_id, _STEP_ATTEMPTS_SQL, [tenant_id, work_order_id])
+        rows = self._rows(tenant_id, STEP_ATTEMPTS_SQL, [tenant_id, work_order_id])
         return [WorkOrderStepAttempt.from_row(row) for row in rows]
 
     def lease(self, tenant_id: str, work_order_id: str) -> WorkOrderLease | None:
         """Return the lease of a work order, or None when it never carried one."""
-        rows = self._rows(tenant_id, _LEASE_SQL, [tenant_id, work_order_id])
+        rows = self._rows(tenant_id, LEASE_SQL, [tenant_id, work_order_id])
         return WorkOrderLease.from_row(rows[0]) if rows else None
 
     def rebuild(self, tenant_id: str | None = None, *, audit: bool = False) -> RebuildResult:
@@ -527,7 +465,7 @@ class WorkOrderRepository:
         row per tenant. Returns what the projection now holds and what was rewritten.
         """
         # Re-running a rebuild changes nothing more, but would write its audit rows twice.
-        (row,) = self._rows(tenant_id, _REBUILD_SQL, [tenant_id, audit], idempotent=not audit)
+        (row,) = self._rows(tenant_id, REBUILD_SQL, [tenant_id, audit], idempotent=not audit)
         return RebuildResult(**row)
 
     def stats(self, tenant_id: str | None = None) -> list[TenantStats]:
@@ -536,7 +474,8 @@ class WorkOrderRepository:
         ``tenant_id=None`` (every tenant) needs a login role in ``selene_dba``. Reads
         the ledger's index and the projections once; writes nothing.
         """
-        return [TenantStats.from_row(row) for row in self._rows(tenant_id, _STATS_SQL, [tenant_id])]
+        rows = self._rows(tenant_id, STATS_SQL, [tenant_id])
+        return [TenantStats.from_row(row) for row in rows]
 
     def verify(
         self, tenant_id: str | None = None, *, audit: bool = False
@@ -546,7 +485,7 @@ class WorkOrderRepository:
         Writes nothing, except with ``audit=True`` one PH1.J audit row per tenant.
         ``tenant_id=None`` (every tenant) needs a login role in ``selene_dba``.
         """
-        rows = self._rows(tenant_id, _VERIFY_SQL, [tenant_id, audit], idempotent=not audit)
+        rows = self._rows(tenant_id, VERIFY_SQL, [tenant_id, audit], idempotent=not audit)
         return [ProjectionDifference.from_row(row) for row in rows]
 
     def _rows(
@@ -556,116 +495,7 @@ class WorkOrderRepository:
 
         def body(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
             cursor = conn.cursor(row_factory=dict_row)
-            return cursor.execute(sql, params, prepare=self._prepare).fetchall()
+            cursor.execute(sql, params, prepare=self._prepare)
+            return cursor.fetchall()
 
-        return self._call(tenant_id, body, idempotent=idempotent)[0]
-
-
-#: The append's integer parameters: a value PostgreSQL would round on its way in
-#: (a float 2.5 cast to bigint becomes 2) is refused here instead.
-_INTEGER_PARAMETERS = frozenset(
-    name for name, sql_type in _APPEND_PARAMETERS if sql_type in ("bigint", "integer", "numeric")
-)
-_PARAMETER_TYPES = dict(_APPEND_PARAMETERS)
-
-#: The range of each fixed-width SQL integer type. A value outside it cannot even
-#: reach the database's contract check (the cast of the argument fails with 22003),
-#: so it is refused here, with the contract's code and the field's name.
-_SQL_INTEGER_RANGES = {"bigint": (-(2**63), 2**63 - 1), "integer": (-(2**31), 2**31 - 1)}
-
-#: The contract's payload nesting limit (os_core.work_order_event_contract_violation):
-#: no value more than this many levels below the payload object.
-PAYLOAD_MAX_DEPTH = 64
-
-
-def _append_parameters(
-    event: WorkOrderLedgerEventInput, expected_event_count: int | None
-) -> dict[str, Any]:
-    if event.payload is not None:
-        _check_payload_depth(event.payload)  # first: json.dumps recurses into it
-    values = event.to_dict()
-    values["expected_event_count"] = expected_event_count
-    for name in _INTEGER_PARAMETERS:
-        _check_integer(name, values[name], _PARAMETER_TYPES[name])
-    if event.payload is not None:
-        try:
-            text = _strict_json(values["payload"])
-        except (TypeError, ValueError) as error:
-            raise _refused_here(f"payload must be a JSON object of JSON values: {error}") from None
-        # Serialised once: the text that passed the check is the text sent.
-        values["payload"] = Jsonb(values["payload"], dumps=lambda _payload: text)
-    return values
-
-
-def _check_integer(name: str, value: Any, sql_type: str) -> None:
-    """Refuse a non-integral number, or one beyond the range of the parameter's SQL type."""
-    if value is None or isinstance(value, bool):
-        return
-    if isinstance(value, float | Decimal):
-        finite = value.is_finite() if isinstance(value, Decimal) else math.isfinite(value)
-        if not (finite and value == int(value)):
-            raise _refused_here(f"{name} must be an integer, got {value!r}")
-    if sql_type in _SQL_INTEGER_RANGES and isinstance(value, int | float | Decimal):
-        low, high = _SQL_INTEGER_RANGES[sql_type]
-        if not low <= int(value) <= high:
-            raise _refused_here(
-                f"{name} must be between {low} and {high} (its SQL type, {sql_type}), "
-                f"got {int(value)}"
-            )
-
-
-def _check_payload_depth(payload: Any) -> None:
-    """Refuse a payload with a value nested deeper than PAYLOAD_MAX_DEPTH levels.
-
-    The database has the same rule; checked here first because json.dumps and
-    PostgreSQL's jsonb input both fail on very deep nesting with errors of their
-    own (RecursionError, 54001) before the contract is ever checked. Iterative,
-    so that the check itself cannot overflow the stack; a cycle counts as too deep.
-    """
-    pending: list[tuple[Any, int]] = [(payload, 0)]
-    while pending:
-        value, level = pending.pop()
-        if isinstance(value, Mapping):
-            children: Iterable[Any] = value.values()
-        elif isinstance(value, list | tuple):
-            children = value
-        else:
-            continue
-        for child in children:
-            if level + 1 > PAYLOAD_MAX_DEPTH:
-                raise _refused_here(
-                    f"payload must not nest values more than {PAYLOAD_MAX_DEPTH} levels deep"
-                )
-            pending.append((child, level + 1))
-
-
-def _strict_json(value: Any) -> str:
-    """JSON text, refusing NaN and Infinity (which json.dumps writes and jsonb refuses)."""
-    return json.dumps(value, allow_nan=False)
-
-
-def _refused_here(detail: str) -> ContractValidationFailed:
-    """Refuse, before any round trip, a value the database could not even be sent.
-
-    It carries the contract's SQLSTATE (SE004), as the database's refusal would.
-    """
-    return ContractValidationFailed(
-        ContractValidationFailed.reason_code,
-        sqlstate=ContractValidationFailed.sqlstate_code,
-        detail=detail,
-    )
-
-
-def _one(row: Sequence[Any] | None) -> Sequence[Any]:
-    if row is None:  # the functions always return a row; a None here is a bug
-        raise RuntimeError("the capability function returned no row")
-    return row
-
-
-def _first_without_result(cursors: Sequence[psycopg.Cursor[Any]]) -> int | None:
-    """Return the position of the first call of a failed pipeline that got no result."""
-    for index, cursor in enumerate(cursors):
-        result = cursor.pgresult
-        if result is None or result.status != pq.ExecStatus.TUPLES_OK:
-            return index
-    return None
+        return (self._call(tenant_id, body, idempotent=idempotent))[0]

@@ -11,8 +11,9 @@ connection can cure and that cannot have left a half-done effect behind:
 * the transaction lost a race (40001 serialization_failure, 40P01 deadlock).
 
 Whether re-running is *harmless* depends on the call, not on the error: see
-``WorkOrderRepository`` (an append with an idempotency key is; one without, whose
-COMMIT got no answer, is not, and raises :class:`AppendOutcomeUnknown`).
+``WorkOrderRepository`` and ``AsyncWorkOrderRepository``, which retry alike (an
+append with an idempotency key is; one without, whose COMMIT got no answer, is
+not, and raises :class:`AppendOutcomeUnknown`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,11 @@ RETRYABLE_SQLSTATES = frozenset(
 
 #: The retry reason counted for a lost connection (no SQLSTATE, or class 08).
 CONNECTION_LOST = "connection"
+
+#: Retry reasons after which a COMMIT already sent may have taken effect: the
+#: connection went away before its answer came (a server error answer, such as a
+#: serialization failure, means the transaction rolled back).
+IN_DOUBT_REASONS = frozenset({CONNECTION_LOST, "57P01", "57P02", "57P03"})
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,224 @@
+"""What the async and the sync repository share: SQL text, parameter checks, row helpers.
+
+Pure functions and constants, no I/O: :mod:`selene_core_tables.repository_async` and
+the :mod:`selene_core_tables.repository` generated from it both import them, so each
+check and each statement is written once.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+from psycopg import pq
+from psycopg.types.json import Jsonb
+
+from selene_core_tables.errors import ContractValidationFailed, IdempotencyReplay
+from selene_core_tables.records import AppendResult, WorkOrderLedgerEventInput
+
+#: Parameter (without its ``p_`` prefix) -> SQL type, in the order of
+#: ``os_core.work_order_ledger_append``'s signature. Every value is cast, because
+#: psycopg would otherwise send a Python int as int2, int4, int8 or numeric by size.
+APPEND_PARAMETERS: tuple[tuple[str, str], ...] = (
+    ("tenant_id", "text"),
+    ("work_order_id", "text"),
+    ("correlation_id", "numeric"),
+    ("turn_id", "bigint"),
+    ("event_type", "text"),
+    ("work_order_status", "text"),
+    ("reason_code", "bigint"),
+    ("created_at", "bigint"),
+    ("step_id", "text"),
+    ("step_input_hash", "text"),
+    ("lease_owner_id", "text"),
+    ("lease_token_hash", "text"),
+    ("lease_expires_at", "bigint"),
+    ("idempotency_key", "text"),
+    ("payload", "jsonb"),
+    ("schema_version", "integer"),
+    ("expected_event_count", "bigint"),
+)
+
+APPEND_SQL = (
+    "SELECT work_order_event_id, idempotency_replay FROM os_core.work_order_ledger_append("
+    + ", ".join(f"p_{name} => %({name})s::{sql_type}" for name, sql_type in APPEND_PARAMETERS)
+    + ")"
+)
+SET_TENANT_SQL = "SELECT os_core.set_tenant(%s::text)"
+CURRENT_SQL = (
+    "SELECT * FROM os_core.work_order_current_read("
+    "p_tenant_id => %s::text, p_work_order_id => %s::text)"
+)
+LEDGER_SQL = (
+    "SELECT * FROM os_core.work_order_ledger_read("
+    "p_tenant_id => %s::text, p_work_order_id => %s::text, "
+    "p_after_event_id => %s::bigint, p_limit => %s::integer)"
+)
+CANCEL_SQL = (
+    "SELECT work_order_id, work_order_status, last_event_id FROM os_core.work_order_cancel("
+    "p_tenant_id => %s::text, p_work_order_id => %s::text, p_reason_code => %s::bigint, "
+    "p_idempotency_key => %s::text, p_created_at => %s::bigint, p_turn_id => %s::bigint)"
+)
+# Without statuses the database's default (the pending statuses) applies: the
+# argument is left out rather than sent, so that the default lives in one place.
+_LIST_PENDING_SQL = (
+    "SELECT * FROM os_core.work_orders_list_pending("
+    "p_tenant_id => %(tenant_id)s::text, {statuses}"
+    "p_updated_after => %(updated_after)s::bigint, p_limit => %(limit)s::integer)"
+)
+LIST_PENDING_DEFAULT_SQL = _LIST_PENDING_SQL.format(statuses="")
+LIST_PENDING_STATUSES_SQL = _LIST_PENDING_SQL.format(
+    statuses="p_statuses => %(statuses)s::text[], "
+)
+REBUILD_SQL = (
+    "SELECT tenant_count, work_order_count, event_count, rewritten_work_order_count "
+    "FROM os_core.work_orders_current_rebuild(p_tenant_id => %s::text, p_emit_audit => %s::boolean)"
+)
+STATS_SQL = "SELECT * FROM os_core.tenant_stats(p_tenant_id => %s::text)"
+VERIFY_SQL = (
+    "SELECT * FROM os_core.work_orders_current_verify("
+    "p_tenant_id => %s::text, p_emit_audit => %s::boolean)"
+)
+STEP_ATTEMPTS_SQL = (
+    "SELECT * FROM os_core.work_order_step_attempts_read("
+    "p_tenant_id => %s::text, p_work_order_id => %s::text)"
+)
+LEASE_SQL = (
+    "SELECT * FROM os_core.work_order_lease_read("
+    "p_tenant_id => %s::text, p_work_order_id => %s::text)"
+)
+#: Sent after a pipeline without prepared statements (see ``_release_pooler_connection``).
+RELEASE_POOLER_SQL = "SELECT 1"
+
+#: Default number of events per ledger page (the database allows 1 to 10000).
+DEFAULT_PAGE_SIZE = 1000
+
+#: The append's integer parameters: a value PostgreSQL would round on its way in
+#: (a float 2.5 cast to bigint becomes 2) is refused here instead.
+_INTEGER_PARAMETERS = frozenset(
+    name for name, sql_type in APPEND_PARAMETERS if sql_type in ("bigint", "integer", "numeric")
+)
+_PARAMETER_TYPES = dict(APPEND_PARAMETERS)
+
+#: The range of each fixed-width SQL integer type. A value outside it cannot even
+#: reach the database's contract check (the cast of the argument fails with 22003),
+#: so it is refused here, with the contract's code and the field's name.
+_SQL_INTEGER_RANGES = {"bigint": (-(2**63), 2**63 - 1), "integer": (-(2**31), 2**31 - 1)}
+
+#: The contract's payload nesting limit (os_core.work_order_event_contract_violation):
+#: no value more than this many levels below the payload object.
+PAYLOAD_MAX_DEPTH = 64
+
+
+def append_parameters(
+    event: WorkOrderLedgerEventInput, expected_event_count: int | None
+) -> dict[str, Any]:
+    """Return the append's parameters for ``event``, refusing what cannot be sent."""
+    if event.payload is not None:
+        check_payload_depth(event.payload)  # first: json.dumps recurses into it
+    values = event.to_dict()
+    values["expected_event_count"] = expected_event_count
+    for name in _INTEGER_PARAMETERS:
+        check_integer(name, values[name], _PARAMETER_TYPES[name])
+    if event.payload is not None:
+        try:
+            text = _strict_json(values["payload"])
+        except (TypeError, ValueError) as error:
+            raise refused_here(f"payload must be a JSON object of JSON values: {error}") from None
+        # Serialised once: the text that passed the check is the text sent.
+        values["payload"] = Jsonb(values["payload"], dumps=lambda _payload: text)
+    return values
+
+
+def check_integer(name: str, value: Any, sql_type: str) -> None:
+    """Refuse a non-integral number, or one beyond the range of the parameter's SQL type."""
+    if value is None or isinstance(value, bool):
+        return
+    if isinstance(value, float | Decimal):
+        finite = value.is_finite() if isinstance(value, Decimal) else math.isfinite(value)
+        if not (finite and value == int(value)):
+            raise refused_here(f"{name} must be an integer, got {value!r}")
+    if sql_type in _SQL_INTEGER_RANGES and isinstance(value, int | float | Decimal):
+        low, high = _SQL_INTEGER_RANGES[sql_type]
+        if not low <= int(value) <= high:
+            raise refused_here(
+                f"{name} must be between {low} and {high} (its SQL type, {sql_type}), "
+                f"got {int(value)}"
+            )
+
+
+def check_payload_depth(payload: Any) -> None:
+    """Refuse a payload with a value nested deeper than PAYLOAD_MAX_DEPTH levels.
+
+    The database has the same rule; checked here first because json.dumps and
+    PostgreSQL's jsonb input both fail on very deep nesting with errors of their
+    own (RecursionError, 54001) before the contract is ever checked. Iterative,
+    so that the check itself cannot overflow the stack; a cycle counts as too deep.
+    """
+    pending: list[tuple[Any, int]] = [(payload, 0)]
+    while pending:
+        value, level = pending.pop()
+        if isinstance(value, Mapping):
+            children: Iterable[Any] = value.values()
+        elif isinstance(value, list | tuple):
+            children = value
+        else:
+            continue
+        for child in children:
+            if level + 1 > PAYLOAD_MAX_DEPTH:
+                raise refused_here(
+                    f"payload must not nest values more than {PAYLOAD_MAX_DEPTH} levels deep"
+                )
+            pending.append((child, level + 1))
+
+
+def _strict_json(value: Any) -> str:
+    """JSON text, refusing NaN and Infinity (which json.dumps writes and jsonb refuses)."""
+    return json.dumps(value, allow_nan=False)
+
+
+def refused_here(detail: str) -> ContractValidationFailed:
+    """Refuse, before any round trip, a value the database could not even be sent.
+
+    It carries the contract's SQLSTATE (SE004), as the database's refusal would.
+    """
+    return ContractValidationFailed(
+        ContractValidationFailed.reason_code,
+        sqlstate=ContractValidationFailed.sqlstate_code,
+        detail=detail,
+    )
+
+
+def replay_error(event: WorkOrderLedgerEventInput, result: AppendResult) -> IdempotencyReplay:
+    """Return the IdempotencyReplay that ``append(..., replay_is_error=True)`` raises."""
+    replay = IdempotencyReplay(
+        IdempotencyReplay.reason_code,
+        sqlstate=IdempotencyReplay.sqlstate_code,
+        detail=(
+            f"idempotency_key {event.idempotency_key!r} of work order "
+            f"{event.work_order_id!r} already names event {result.work_order_event_id}"
+        ),
+    )
+    replay.work_order_event_id = result.work_order_event_id
+    return replay
+
+
+def one(row: Sequence[Any] | None) -> Sequence[Any]:
+    """Return the row a capability function returned (it always returns one)."""
+    if row is None:  # the functions always return a row; a None here is a bug
+        raise RuntimeError("the capability function returned no row")
+    return row
+
+
+def first_without_result(results: Sequence[pq.abc.PGresult | None]) -> int | None:
+    """Return the position of the first call of a failed pipeline that got no result.
+
+    ``results`` are the ``pgresult`` of the pipeline's cursors, in the order sent.
+    """
+    for index, result in enumerate(results):
+        if result is None or result.status != pq.ExecStatus.TUPLES_OK:
+            return index
+    return None

@@ -1,0 +1,501 @@
+"""The capabilities of SELENE_OS_CORE_TABLES v1 as coroutines of one asyncio repository object.
+
+Each method is one call of an ``os_core`` function (or, for ``append_many``, one
+pipeline of them) inside a transaction that first declares the tenant with
+``os_core.set_tenant``. The database does all validation, deduplication,
+projection and auditing; this module only sends typed parameters and turns rows
+into records and refusals into :mod:`selene_core_tables.errors` exceptions.
+
+Over a psycopg AsyncConnection, each call runs in ``connection.transaction()``: on its own
+when no transaction is open, or as a savepoint of yours when one is, so several
+calls can share your transaction::
+
+    repo = AsyncWorkOrderRepository(conn)
+    async with conn.transaction():
+        await repo.append(created)
+        await repo.append(confirmed)   # both or neither
+
+Over a ``psycopg_pool.AsyncConnectionPool``, each call borrows a connection and
+commits before returning it; given a connection string, the repository opens
+one connection of its own and reopens it when it is lost.
+
+Retries (docs/ha.md): over a pool or a connection string, a call whose outcome
+can be retried without harm is re-run on a fresh connection when its connection
+is lost, the server shuts down, the server turned out to be a standby after a
+failover, or the transaction lost a race (:mod:`selene_core_tables.retry`), with
+backoff until the :class:`RetryPolicy` deadline. Those calls are the reads, the
+appends and cancels with an idempotency key, and ``append_many`` of keyed events.
+An append without key is re-run only when its COMMIT was never sent; when the
+connection is lost after, it raises :class:`AppendOutcomeUnknown`. A connection
+you hand in is never retried: a retry would leave your transaction. Each retry
+is logged (logger ``selene_core_tables.retry``, level WARNING) and counted in
+``repository.retries``.
+
+This module is the one source of both repositories: ``scripts/generate_sync.py``
+writes :mod:`selene_core_tables.repository` (the synchronous WorkOrderRepository)
+from it, and a test fails when the two differ. Edit this file, then run the script.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager, nullcontext, suppress
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from selene_core_tables._acompat import AsyncLock, async_sleep
+from selene_core_tables._queries import (
+    APPEND_SQL,
+    CANCEL_SQL,
+    CURRENT_SQL,
+    DEFAULT_PAGE_SIZE,
+    LEASE_SQL,
+    LEDGER_SQL,
+    LIST_PENDING_DEFAULT_SQL,
+    LIST_PENDING_STATUSES_SQL,
+    PAYLOAD_MAX_DEPTH,
+    REBUILD_SQL,
+    RELEASE_POOLER_SQL,
+    SET_TENANT_SQL,
+    STATS_SQL,
+    STEP_ATTEMPTS_SQL,
+    VERIFY_SQL,
+    append_parameters,
+    check_integer,
+    first_without_result,
+    one,
+    replay_error,
+)
+from selene_core_tables.errors import StorageError, storage_errors
+from selene_core_tables.records import (
+    AppendResult,
+    CancelResult,
+    ProjectionDifference,
+    RebuildResult,
+    TenantStats,
+    WorkOrderCurrentRecord,
+    WorkOrderLease,
+    WorkOrderLedgerEvent,
+    WorkOrderLedgerEventInput,
+    WorkOrderStatus,
+    WorkOrderStepAttempt,
+)
+from selene_core_tables.retry import (
+    IN_DOUBT_REASONS,
+    AppendOutcomeUnknown,
+    RetryPolicy,
+    retry_reason,
+)
+
+__all__ = ["DEFAULT_PAGE_SIZE", "PAYLOAD_MAX_DEPTH", "AsyncWorkOrderRepository"]
+
+_T = TypeVar("_T")
+
+_log = logging.getLogger("selene_core_tables.retry")
+
+
+class AsyncWorkOrderRepository:
+    """The capabilities over a psycopg AsyncConnection, a ``psycopg_pool`` pool or a DSN.
+
+    Connect as a login role that is a member of ``selene_os`` (services) or
+    ``selene_dba`` (rebuilds across tenants). Every method declares its tenant for
+    its transaction; none keeps state between calls.
+
+    ``retry`` says how long calls that can be retried safely are re-run after a
+    lost connection or a failover (None: never); it applies to a pool or a DSN,
+    never to a connection you hand in. ``prepared_statements=False`` never uses
+    server-side prepared statements, as PgBouncer's transaction pooling needs.
+    A repository over a DSN holds one connection and runs one call at a time
+    (tasks take turns); share a pool between tasks instead.
+    """
+
+    def __init__(
+        self,
+        source: psycopg.AsyncConnection[Any] | AsyncConnectionPool[Any] | str,
+        *,
+        retry: RetryPolicy | None = RetryPolicy(),  # noqa: B008 (frozen, so shared safely)
+        prepared_statements: bool = True,
+    ) -> None:
+        """Use ``source``: a connection (calls join its transaction), a pool or a DSN."""
+        if not isinstance(source, psycopg.AsyncConnection | AsyncConnectionPool | str):
+            raise TypeError(
+                f"{type(self).__name__} takes a psycopg AsyncConnection, a psycopg_pool "
+                f"AsyncConnectionPool or a connection string, not {type(source).__name__}"
+            )
+        self._source = source
+        self._retry = None if isinstance(source, psycopg.AsyncConnection) else retry
+        # prepare=None lets psycopg prepare a query run often; False never prepares.
+        self._prepare: bool | None = None if prepared_statements else False
+        self._owned: psycopg.AsyncConnection[Any] | None = None
+        self._owned_lock = AsyncLock()
+        # Never held across a wait: the counter may be read from another thread.
+        self._retries_lock = threading.Lock()
+        #: How many times a call was re-run, by reason (a SQLSTATE, or "connection").
+        self.retries: Counter[str] = Counter()
+
+    async def close(self) -> None:
+        """Close the connection the repository opened for a DSN (nothing otherwise)."""
+        async with self._owned_lock:
+            if self._owned is not None:
+                await self._owned.close()
+                self._owned = None
+
+    async def __aenter__(self) -> AsyncWorkOrderRepository:
+        """Use the repository as a context manager that closes it on exit."""
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        """Close the repository's own connection (see :meth:`close`)."""
+        await self.close()
+
+    async def _call(
+        self,
+        tenant_id: str | None,
+        body: Callable[[psycopg.AsyncConnection[Any]], Awaitable[_T]],
+        *,
+        idempotent: bool,
+        append: bool = False,
+        pipeline: bool = False,
+    ) -> tuple[_T, bool]:
+        """Run ``body`` in a transaction that declares ``tenant_id``, retrying as allowed.
+
+        ``idempotent``: running the whole call twice has the effect of running it once.
+        Otherwise it is re-run only when its COMMIT was not sent, or was answered
+        with an error; when the connection went away after the COMMIT was sent an
+        ``append`` raises AppendOutcomeUnknown, anything else its error. Returns the
+        result and whether an attempt was re-run after its COMMIT was sent.
+        """
+        started = time.monotonic()
+        attempt = 0
+        resent_after_commit = False
+        while True:
+            commit_sent = False
+            try:
+                async with self._connection() as conn:
+                    with storage_errors():
+                        async with (
+                            conn.pipeline() if pipeline else nullcontext(),
+                            conn.transaction(),
+                        ):
+                            if tenant_id is not None:
+                                await conn.execute(
+                                    SET_TENANT_SQL, [tenant_id], prepare=self._prepare
+                                )
+                            result = await body(conn)
+                            commit_sent = True  # leaving the block sends COMMIT
+                    if pipeline and self._prepare is False:
+                        await self._release_pooler_connection(conn)
+                    return result, resent_after_commit
+            except psycopg.Error as error:
+                reason = retry_reason(error) if self._retry is not None else None
+                if reason is None or self._retry is None:
+                    raise
+                in_doubt = commit_sent and reason in IN_DOUBT_REASONS
+                if in_doubt and not idempotent:
+                    if append:
+                        raise AppendOutcomeUnknown(
+                            "the connection was lost after the COMMIT of an append without "
+                            "idempotency_key was sent: the event may or may not have been "
+                            "appended, and is not re-sent (read the ledger to find out)"
+                        ) from error
+                    raise
+                attempt += 1
+                delay = self._retry.delay(attempt)
+                elapsed = time.monotonic() - started
+                if elapsed + delay > self._retry.deadline:
+                    error.add_note(
+                        f"selene_core_tables: gave up after {attempt - 1} retries in "
+                        f"{elapsed:.1f} s (RetryPolicy.deadline = {self._retry.deadline} s)"
+                    )
+                    raise
+                with self._retries_lock:
+                    self.retries[reason] += 1
+                _log.warning(
+                    "retrying a call for tenant %r in %.2f s (retry %d, %s, %.1f s elapsed): %s",
+                    tenant_id,
+                    delay,
+                    attempt,
+                    reason,
+                    elapsed,
+                    str(error).strip(),
+                )
+                resent_after_commit = resent_after_commit or in_doubt
+                await async_sleep(delay)
+
+    @staticmethod
+    async def _release_pooler_connection(conn: psycopg.AsyncConnection[Any]) -> None:
+        """Make a transaction pooler give back the server connection a pipeline left taken.
+
+        psycopg ends a pipeline with a Sync and then a Flush. PgBouncer (1.18) hands
+        the server connection back on the Sync's reply, then takes one again for the
+        Flush and keeps it for this client until its next statement. One statement
+        now gives it back; the batch has committed already, so a failure here (a
+        lost connection) is not the batch's, and the pool drops a broken connection.
+        """
+        with suppress(psycopg.OperationalError):
+            await conn.execute(RELEASE_POOLER_SQL, prepare=False)
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        source = self._source
+        if isinstance(source, AsyncConnectionPool):
+            async with source.connection() as conn:
+                yield conn
+        elif isinstance(source, str):
+            async with self._owned_lock:
+                if self._owned is None or self._owned.closed or self._owned.broken:
+                    if self._owned is not None:
+                        await self._owned.close()
+                    self._owned = await psycopg.AsyncConnection.connect(
+                        source,
+                        autocommit=True,
+                        prepare_threshold=None if self._prepare is False else 5,
+                    )
+                yield self._owned
+        else:
+            yield source
+
+    async def append(
+        self,
+        event: WorkOrderLedgerEventInput,
+        *,
+        expected_event_count: int | None = None,
+        replay_is_error: bool = False,
+    ) -> AppendResult:
+        """Append one event (OS_WORK_ORDER_LEDGER_APPEND) and return its id.
+
+        An event whose idempotency key and content were appended before returns the
+        original id with ``idempotency_replay=True`` and writes nothing but an audit
+        row; with ``replay_is_error=True`` that raises :class:`IdempotencyReplay`
+        instead (after the transaction, so the replay's audit row is kept). Pass
+        ``expected_event_count`` to refuse the append when the work order no longer
+        has that many events (another writer got there first).
+
+        Raises TenantScopeViolation or ContractValidationFailed; nothing is written then.
+        """
+        parameters = append_parameters(event, expected_event_count)
+
+        async def body(conn: psycopg.AsyncConnection[Any]) -> AppendResult:
+            cursor = await conn.execute(APPEND_SQL, parameters, prepare=self._prepare)
+            return AppendResult(*one(await cursor.fetchone()))
+
+        result, resent_after_commit = await self._call(
+            event.tenant_id, body, idempotent=event.idempotency_key is not None, append=True
+        )
+        # A replay seen only because a COMMIT whose answer was lost is re-sent is
+        # most likely this call's own first attempt: not an error then.
+        if replay_is_error and result.idempotency_replay and not resent_after_commit:
+            raise replay_error(event, result)
+        return result
+
+    async def append_many(self, events: Iterable[WorkOrderLedgerEventInput]) -> list[AppendResult]:
+        """Append a batch of one tenant's events in one transaction and one round trip.
+
+        The calls are sent in psycopg's pipeline mode; results come back in the order
+        of ``events``, each telling whether it was an idempotent replay. The batch is
+        atomic: when the database refuses one event, nothing of the batch is written
+        and the error raised carries ``event_index``, the position of that event.
+
+        Raises ValueError (before any round trip) when the events are of more than
+        one tenant: the tenant is declared once per transaction.
+        """
+        batch = list(events)
+        if not batch:
+            return []
+        tenants = sorted({event.tenant_id for event in batch})
+        if len(tenants) > 1:
+            raise ValueError(f"append_many takes the events of one tenant per batch, got {tenants}")
+        parameters = [append_parameters(event, None) for event in batch]
+        cursors: list[psycopg.AsyncCursor[Any]] = []
+
+        async def body(conn: psycopg.AsyncConnection[Any]) -> list[psycopg.AsyncCursor[Any]]:
+            cursors.clear()
+            for values in parameters:
+                cursor = conn.cursor()
+                cursors.append(cursor)
+                await cursor.execute(APPEND_SQL, values, prepare=self._prepare)
+            return cursors
+
+        try:
+            sent, _ = await self._call(
+                tenants[0],
+                body,
+                idempotent=all(event.idempotency_key is not None for event in batch),
+                append=True,
+                pipeline=True,
+            )
+        except StorageError as error:
+            error.event_index = first_without_result([cursor.pgresult for cursor in cursors])
+            raise
+        return [AppendResult(*one(await cursor.fetchone())) for cursor in sent]
+
+    async def current(self, tenant_id: str, work_order_id: str) -> WorkOrderCurrentRecord | None:
+        """Return the current record of a work order (OS_WORK_ORDER_CURRENT_READ), or None."""
+        rows = await self._rows(tenant_id, CURRENT_SQL, [tenant_id, work_order_id])
+        return WorkOrderCurrentRecord.from_row(rows[0]) if rows else None
+
+    async def cancel(
+        self,
+        tenant_id: str,
+        work_order_id: str,
+        *,
+        reason_code: int,
+        idempotency_key: str,
+        created_at: int,
+        turn_id: int,
+    ) -> CancelResult:
+        """Cancel a work order (WORKORDER_CANCEL): append its WORK_ORDER_CANCELED event.
+
+        The event goes through the append (same contract, idempotency and audit),
+        with the work order's own correlation_id. The same ``idempotency_key`` and
+        content again returns the first cancel's result and writes only an audit row.
+
+        Raises CancelInvalidState when the work order is already DONE, REFUSED,
+        FAILED or CANCELED (and this is not a replay); ContractValidationFailed for a
+        bad argument or a work order that does not exist; TenantScopeViolation.
+        Nothing is written then.
+        """
+        for name, value in (
+            ("reason_code", reason_code),
+            ("created_at", created_at),
+            ("turn_id", turn_id),
+        ):
+            check_integer(name, value, "bigint")
+        # The key is required, so a cancel re-sent after a lost COMMIT replays.
+        (row,) = await self._rows(
+            tenant_id,
+            CANCEL_SQL,
+            [tenant_id, work_order_id, reason_code, idempotency_key, created_at, turn_id],
+        )
+        return CancelResult(
+            row["work_order_id"], WorkOrderStatus(row["work_order_status"]), row["last_event_id"]
+        )
+
+    async def list_pending(
+        self,
+        tenant_id: str,
+        *,
+        statuses: Iterable[WorkOrderStatus | str] | None = None,
+        updated_after: int | None = None,
+        limit: int = 50,
+    ) -> list[WorkOrderCurrentRecord]:
+        """Return a tenant's newest work orders in a set of statuses (WORKORDER_LIST_PENDING).
+
+        ``statuses`` defaults to the pending ones (DRAFT, CLARIFY, CONFIRM); with
+        ``updated_after``, only work orders whose ``last_updated_at`` is after it.
+        Newest first (``last_updated_at`` descending, then ``work_order_id``), at most
+        ``limit`` (1 to 1000). An empty or unknown status set, or a limit out of
+        range, raises ContractValidationFailed.
+        """
+        params: dict[str, Any] = {
+            "tenant_id": tenant_id,
+            "updated_after": updated_after,
+            "limit": limit,
+        }
+        sql = LIST_PENDING_DEFAULT_SQL
+        if statuses is not None:
+            sql = LIST_PENDING_STATUSES_SQL
+            params["statuses"] = [str(status) for status in statuses]
+        rows = await self._rows(tenant_id, sql, params)
+        return [WorkOrderCurrentRecord.from_row(row) for row in rows]
+
+    async def ledger_page(
+        self,
+        tenant_id: str,
+        work_order_id: str | None = None,
+        *,
+        after: int = 0,
+        limit: int = DEFAULT_PAGE_SIZE,
+    ) -> list[WorkOrderLedgerEvent]:
+        """Return one page of events (OS_WORK_ORDER_LEDGER_READ) with ids above ``after``.
+
+        The events are the tenant's, or one work order's, in event-id order, at most
+        ``limit`` (1 to 10000). Pass the last id of a page as ``after`` for the next.
+        """
+        rows = await self._rows(tenant_id, LEDGER_SQL, [tenant_id, work_order_id, after, limit])
+        return [WorkOrderLedgerEvent.from_row(row) for row in rows]
+
+    async def ledger(
+        self,
+        tenant_id: str,
+        work_order_id: str | None = None,
+        *,
+        after: int = 0,
+        page_size: int = DEFAULT_PAGE_SIZE,
+    ) -> AsyncIterator[WorkOrderLedgerEvent]:
+        """Iterate over the events with ids above ``after``, reading page after page.
+
+        Each page is its own short transaction: nothing is held open between pages,
+        and events appended while iterating appear in a later page. It stops at the
+        first short page: with writers in flight a tenant-wide page ends before an
+        event that may still be preceded by an uncommitted one, so call it again
+        with ``after`` = the last id seen to read on; it never skips an event.
+        """
+        while True:
+            page = await self.ledger_page(tenant_id, work_order_id, after=after, limit=page_size)
+            for event in page:
+                after = event.work_order_event_id
+                yield event
+            if len(page) < page_size:
+                return
+
+    async def step_attempts(self, tenant_id: str, work_order_id: str) -> list[WorkOrderStepAttempt]:
+        """Return every attempt of every step of a work order, in the order they started."""
+        rows = await self._rows(tenant_id, STEP_ATTEMPTS_SQL, [tenant_id, work_order_id])
+        return [WorkOrderStepAttempt.from_row(row) for row in rows]
+
+    async def lease(self, tenant_id: str, work_order_id: str) -> WorkOrderLease | None:
+        """Return the lease of a work order, or None when it never carried one."""
+        rows = await self._rows(tenant_id, LEASE_SQL, [tenant_id, work_order_id])
+        return WorkOrderLease.from_row(rows[0]) if rows else None
+
+    async def rebuild(self, tenant_id: str | None = None, *, audit: bool = False) -> RebuildResult:
+        """Make the projections equal to the ledger (OS_WORK_ORDER_CURRENT_REBUILD).
+
+        For one tenant, or for every tenant with ``tenant_id=None`` (which needs a
+        login role in ``selene_dba``). Online: appends wait only while work orders
+        that had drifted are rewritten. With ``audit=True`` it writes one PH1.J audit
+        row per tenant. Returns what the projection now holds and what was rewritten.
+        """
+        # Re-running a rebuild changes nothing more, but would write its audit rows twice.
+        (row,) = await self._rows(tenant_id, REBUILD_SQL, [tenant_id, audit], idempotent=not audit)
+        return RebuildResult(**row)
+
+    async def stats(self, tenant_id: str | None = None) -> list[TenantStats]:
+        """Return each tenant's monitoring figures (``os_core.tenant_stats``); [] without events.
+
+        ``tenant_id=None`` (every tenant) needs a login role in ``selene_dba``. Reads
+        the ledger's index and the projections once; writes nothing.
+        """
+        rows = await self._rows(tenant_id, STATS_SQL, [tenant_id])
+        return [TenantStats.from_row(row) for row in rows]
+
+    async def verify(
+        self, tenant_id: str | None = None, *, audit: bool = False
+    ) -> list[ProjectionDifference]:
+        """Return every difference between the projections and the ledger; [] when none.
+
+        Writes nothing, except with ``audit=True`` one PH1.J audit row per tenant.
+        ``tenant_id=None`` (every tenant) needs a login role in ``selene_dba``.
+        """
+        rows = await self._rows(tenant_id, VERIFY_SQL, [tenant_id, audit], idempotent=not audit)
+        return [ProjectionDifference.from_row(row) for row in rows]
+
+    async def _rows(
+        self, tenant_id: str | None, sql: str, params: Any, *, idempotent: bool = True
+    ) -> list[dict[str, Any]]:
+        """Run one capability query for ``tenant_id`` and return its rows as dicts."""
+
+        async def body(conn: psycopg.AsyncConnection[Any]) -> list[dict[str, Any]]:
+            cursor = conn.cursor(row_factory=dict_row)
+            await cursor.execute(sql, params, prepare=self._prepare)
+            return await cursor.fetchall()
+
+        return (await self._call(tenant_id, body, idempotent=idempotent))[0]

@@ -1,0 +1,162 @@
+"""AsyncWorkOrderRepository used natively, from coroutines on one event loop.
+
+The client suites (test_client_repository, _errors, _cancel_pending, _retry) run every
+test against both repositories (tests/client_flavors.py); these tests show what only
+asyncio code does: many tasks appending at once over an AsyncConnectionPool, a DSN
+repository shared by tasks that take turns, ``async for`` over the ledger, and a
+transaction of the caller's joined with ``async with conn.transaction()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import psycopg
+import pytest
+from psycopg_pool import AsyncConnectionPool
+from pytest_postgresql.executors import PostgreSQLExecutor
+
+from selene_core_tables import (
+    AsyncWorkOrderRepository,
+    ContractValidationFailed,
+    TenantScopeViolation,
+    WorkOrderLedgerEventInput,
+)
+from tests.client_helpers import created
+from tests.conftest import APP_ROLE, conninfo
+from tests.sql_helpers import TENANT_A, TENANT_B, ledger_state
+
+pytestmark = pytest.mark.timeout(120)
+
+TASKS = 40
+EVENTS_PER_TASK = 5
+
+
+@pytest.fixture
+def app_dsn(postgresql_proc: PostgreSQLExecutor, dbname: str) -> str:
+    return conninfo(postgresql_proc, dbname, APP_ROLE)
+
+
+def step(event: WorkOrderLedgerEventInput, n: int) -> WorkOrderLedgerEventInput:
+    """The n-th FIELD_SET after ``event``, keyed."""
+    return WorkOrderLedgerEventInput(
+        tenant_id=event.tenant_id,
+        work_order_id=event.work_order_id,
+        correlation_id=event.correlation_id,
+        turn_id=1,
+        event_type="FIELD_SET",
+        work_order_status="DRAFT",
+        reason_code=1,
+        created_at=1_000 + n,
+        idempotency_key=f"{event.work_order_id}-{n}",
+    )
+
+
+def test_many_tasks_append_at_once_over_an_async_pool(
+    app_dsn: str, postgresql: psycopg.Connection
+) -> None:
+    """40 tasks append 5 events each to their own work order, 8 connections between them."""
+
+    async def main() -> tuple[list[list[int]], list[int], list[int], int]:
+        async with AsyncConnectionPool(
+            app_dsn, min_size=2, max_size=8, kwargs={"autocommit": True}
+        ) as pool:
+            repo = AsyncWorkOrderRepository(pool)
+
+            async def writer(n: int) -> list[int]:
+                first = created(f"wo-{n:02d}", idempotency_key=f"create-{n}")
+                ids = [(await repo.append(first)).work_order_event_id]
+                for k in range(1, EVENTS_PER_TASK - 1):
+                    ids.append((await repo.append(step(first, k))).work_order_event_id)
+                [last] = await repo.append_many([step(first, EVENTS_PER_TASK - 1)])
+                ids.append(last.work_order_event_id)
+                return ids
+
+            per_task = await asyncio.gather(*(writer(n) for n in range(TASKS)))
+            paged = [e.work_order_event_id async for e in repo.ledger(TENANT_A, page_size=7)]
+            one_order = [e.work_order_event_id async for e in repo.ledger(TENANT_A, "wo-07")]
+            pending = len(await repo.list_pending(TENANT_A, limit=1000))
+            return per_task, paged, one_order, pending
+
+    per_task, paged, one_order, pending = asyncio.run(main())
+
+    appended = sorted(i for ids in per_task for i in ids)
+    assert len(set(appended)) == TASKS * EVENTS_PER_TASK
+    assert paged == appended  # every event once, in id order, across 29 pages
+    assert one_order == per_task[7]
+    assert all(ids == sorted(ids) for ids in per_task)  # each task's events in its order
+    assert pending == TASKS
+    assert ledger_state(postgresql).ledger_rows == TASKS * EVENTS_PER_TASK
+
+
+def test_tasks_take_turns_on_a_dsn_repository(app_dsn: str, postgresql: psycopg.Connection) -> None:
+    async def main() -> tuple[list[int], int]:
+        async with AsyncWorkOrderRepository(app_dsn) as repo:
+            results = await asyncio.gather(
+                *(repo.append(created(f"wo-{n}", idempotency_key=f"k-{n}")) for n in range(20))
+            )
+            replays = await asyncio.gather(
+                *(repo.append(created(f"wo-{n}", idempotency_key=f"k-{n}")) for n in range(20))
+            )
+            assert [r.work_order_event_id for r in replays] == [
+                r.work_order_event_id for r in results
+            ]
+            assert all(r.idempotency_replay for r in replays)
+            [stats] = await repo.stats(TENANT_A)
+            return [r.work_order_event_id for r in results], stats.ledger_events
+
+    ids, counted = asyncio.run(main())
+    assert len(set(ids)) == 20
+    assert counted == 20
+    assert ledger_state(postgresql).ledger_rows == 20
+
+
+def test_calls_join_the_callers_async_transaction(
+    app_dsn: str, postgresql: psycopg.Connection
+) -> None:
+    async def main() -> None:
+        async with await psycopg.AsyncConnection.connect(app_dsn, autocommit=True) as conn:
+            repo = AsyncWorkOrderRepository(conn)
+            with pytest.raises(RuntimeError):
+                async with conn.transaction():
+                    await repo.append(created("wo-1"))
+                    await repo.append(created("wo-2"))
+                    assert await repo.current(TENANT_A, "wo-2") is not None
+                    raise RuntimeError("the caller gives up")
+            async with conn.transaction():
+                await repo.append(created("wo-3"))
+                with pytest.raises(ContractValidationFailed):
+                    await repo.append(created("wo-4", reason_code=0))  # its savepoint only
+            assert [e.work_order_id async for e in repo.ledger(TENANT_A)] == ["wo-3"]
+            with pytest.raises(TenantScopeViolation):
+                await repo.stats()
+
+    asyncio.run(main())
+    assert ledger_state(postgresql).ledger_rows == 1
+
+
+def test_an_async_ledger_iteration_stopped_early_holds_nothing_open(
+    app_dsn: str, connect: Callable[..., psycopg.Connection]
+) -> None:
+    async def main() -> list[str]:
+        async with AsyncWorkOrderRepository(app_dsn) as repo:
+            await repo.append_many([created(f"wo-{n}") for n in range(10)])
+            await repo.append(created("wo-b", tenant_id=TENANT_B))
+            seen = []
+            async for event in repo.ledger(TENANT_A, page_size=3):
+                seen.append(event.work_order_id)
+                if len(seen) == 4:
+                    break
+            status = repo._owned.info.transaction_status if repo._owned else None
+            assert status == psycopg.pq.TransactionStatus.IDLE
+            return seen
+
+    assert asyncio.run(main()) == ["wo-0", "wo-1", "wo-2", "wo-3"]
+
+
+def test_the_async_repository_refuses_a_sync_connection(
+    connect: Callable[..., psycopg.Connection],
+) -> None:
+    with pytest.raises(TypeError, match="AsyncWorkOrderRepository takes a psycopg AsyncConnection"):
+        AsyncWorkOrderRepository(connect(user=APP_ROLE))  # type: ignore[arg-type]
