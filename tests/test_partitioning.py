@@ -36,7 +36,7 @@ Connect = Callable[..., psycopg.Connection]
 
 
 def seed(app: psycopg.Connection) -> None:
-    """Two tenants' history: steps, a lease, a replay, a cancel."""
+    """Two tenants' history: steps, a lease, a re-stamped replay, a cancel."""
     for tenant, correlation in ((TENANT_A, 1), (TENANT_B, 100)):
         append_committed(app, **event(tenant_id=tenant, correlation_id=correlation))
         append_committed(
@@ -53,7 +53,8 @@ def seed(app: psycopg.Connection) -> None:
                 idempotency_key="start-1",
             ),
         )
-        for _ in range(2):  # the second is a replay: an audit row, no event
+        # The second is a replay, re-stamped: an audit row with its replay_created_at, no event.
+        for created_at in (3_000, 3_001):
             append_committed(
                 app,
                 **event(
@@ -61,7 +62,7 @@ def seed(app: psycopg.Connection) -> None:
                     correlation_id=correlation,
                     event_type="STEP_FINISHED",
                     step_id="s-1",
-                    created_at=3_000,
+                    created_at=created_at,
                     idempotency_key="finish-1",
                 ),
             )
@@ -142,6 +143,10 @@ def test_conversion_keeps_rows_ids_projections_and_audit_and_appends_go_on(
         assert len(partition_of(su, table)) == PARTITIONS
     assert rows(su, "os_core.work_order_ledger", "work_order_event_id") == ledger
     assert rows(su, "ph1j.audit_events", "audit_event_id") == audit
+    assert su.execute(
+        "SELECT tenant_id, replay_created_at FROM ph1j.audit_events"
+        " WHERE replay_created_at IS NOT NULL ORDER BY 1"
+    ).fetchall() == [(TENANT_A, 3_001), (TENANT_B, 3_001)]
     assert ledger_state(su) == state
     # Each tenant's rows sit in one partition.
     placed = su.execute(
