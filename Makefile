@@ -67,10 +67,12 @@ test-citus: venv
 	scripts/install-citus.sh
 	SELENE_TEST_LAYOUT=citus $(BIN)/pytest -m 'not single_node' $(CITUS_SUITES)
 
-# The reliability suites with larger counts (docs/guarantees.md): about 10 minutes.
+# The reliability suites with larger counts (docs/guarantees.md): about 10 minutes, and
+# 2 to 3 more for the pg_auto_failover suite (a monitor and two nodes).
 test-long: venv
 	SELENE_LONG=1 $(BIN)/pytest tests/test_races.py tests/test_crash.py tests/test_fuzz.py \
-		tests/test_tenant_attacks.py tests/test_bad_operations.py tests/test_failover.py
+		tests/test_tenant_attacks.py tests/test_bad_operations.py tests/test_failover.py \
+		tests/test_pg_auto_failover.py
 
 pgtap: venv
 	$(BIN)/pytest tests/test_pgtap.py
