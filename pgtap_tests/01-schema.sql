@@ -5,7 +5,7 @@
 BEGIN;
 \ir support/helpers.sql
 
-SELECT plan(102);
+SELECT plan(113);
 
 -- A role with no grant of its own holds exactly what PUBLIC holds.
 CREATE ROLE tap_public_only NOLOGIN;
@@ -20,6 +20,7 @@ SELECT has_table('os_core', 'work_orders_current', 'The current-state projection
 SELECT has_table('os_core', 'work_order_step_attempts', 'The step-attempts projection exists.');
 SELECT has_table('os_core', 'work_order_leases', 'The leases projection exists.');
 SELECT has_table('ph1j', 'audit_events', 'The PH1.J audit table exists.');
+SELECT has_table('os_core', 'consumer_positions', 'The durable consumers'' positions table exists.');
 
 SELECT columns_are(
     'os_core', 'work_order_ledger',
@@ -48,6 +49,11 @@ SELECT columns_are(
         'recorded_at', 'details', 'replay_created_at'
     ],
     'The audit table carries the fields the audit rule names, details of diagnostics, the created_at a replay carried, and nothing else.'
+);
+SELECT columns_are(
+    'os_core', 'consumer_positions',
+    ARRAY['tenant_id', 'stream', 'consumer', 'committed_position', 'created_at', 'updated_at'],
+    'A consumer''s row names its tenant, stream and name, its position and when it was created and moved, and nothing else.'
 );
 SELECT col_type_is(
     'ph1j', 'audit_events', 'replay_created_at', 'os_core', 'monotonic_ns',
@@ -86,6 +92,10 @@ SELECT col_is_unique(
 SELECT col_is_pk(
     'ph1j', 'audit_events', ARRAY['tenant_id', 'audit_event_id'],
     'The audit table is keyed by (tenant_id, audit_event_id).'
+);
+SELECT col_is_pk(
+    'os_core', 'consumer_positions', ARRAY['tenant_id', 'stream', 'consumer'],
+    'Consumer positions are keyed by (tenant_id, stream, consumer).'
 );
 SELECT is_empty(
     $$
@@ -235,6 +245,35 @@ SELECT isnt_definer(
     'os_core', 'work_orders_current_rebuild', ARRAY['text', 'boolean'],
     'work_orders_current_rebuild runs as its caller (on Citus its calls connect to workers as the caller).'
 );
+SELECT is(
+    pg_catalog.pg_get_function_arguments('os_core.consumer_position(text, text, text)'::regprocedure)
+    || ' -> ' || pg_catalog.pg_get_function_result('os_core.consumer_position(text, text, text)'::regprocedure),
+    'p_tenant_id text, p_consumer text, p_stream text DEFAULT ''ledger''::text -> bigint',
+    'consumer_position takes tenant, consumer and stream (ledger by default) and returns the position.'
+);
+SELECT is(
+    pg_catalog.pg_get_function_arguments('os_core.consumer_commit(text, text, bigint, text)'::regprocedure)
+    || ' -> ' || pg_catalog.pg_get_function_result('os_core.consumer_commit(text, text, bigint, text)'::regprocedure),
+    'p_tenant_id text, p_consumer text, p_event_id bigint, p_stream text DEFAULT ''ledger''::text -> bigint',
+    'consumer_commit takes tenant, consumer, event id and stream (ledger by default) and returns the position.'
+);
+SELECT is(
+    pg_catalog.pg_get_function_result('os_core.consumer_stats(text)'::regprocedure),
+    'TABLE(tenant_id text, stream text, consumer text, committed_position bigint, last_event_id bigint, pending_events bigint, updated_at timestamp with time zone)',
+    'consumer_stats returns each consumer''s stream, name, position, the last id, the events pending and when it moved.'
+);
+SELECT is_definer(
+    'os_core', 'consumer_position', ARRAY['text', 'text', 'text'],
+    'consumer_position is SECURITY DEFINER.'
+);
+SELECT is_definer(
+    'os_core', 'consumer_commit', ARRAY['text', 'text', 'bigint', 'text'],
+    'consumer_commit is SECURITY DEFINER.'
+);
+SELECT is_definer(
+    'os_core', 'consumer_stats', ARRAY['text'],
+    'consumer_stats is SECURITY DEFINER.'
+);
 SELECT is_definer(
     'os_core', 'work_order_step_attempts_read', ARRAY['text', 'text'],
     'work_order_step_attempts_read is SECURITY DEFINER.'
@@ -350,8 +389,8 @@ SELECT is(
             AND c.relkind IN ('r', 'p') AND NOT c.relispartition
             AND c.relrowsecurity AND c.relforcerowsecurity
     ),
-    5::bigint,
-    'Row-level security is enabled and forced on all five tables.'
+    6::bigint,
+    'Row-level security is enabled and forced on all six tables.'
 );
 -- Partitioned layout (os_core.partition_by_tenant); on the plain one there is no partition.
 SELECT is_empty(
@@ -370,6 +409,7 @@ SELECT policies_are('os_core', 'work_orders_current', ARRAY['tenant_isolation', 
 SELECT policies_are('os_core', 'work_order_step_attempts', ARRAY['tenant_isolation', 'tenant_list'], 'work_order_step_attempts has only the tenant_isolation and tenant_list policies.');
 SELECT policies_are('os_core', 'work_order_leases', ARRAY['tenant_isolation', 'tenant_list'], 'work_order_leases has only the tenant_isolation and tenant_list policies.');
 SELECT policies_are('ph1j', 'audit_events', ARRAY['tenant_isolation'], 'audit_events has only the tenant_isolation policy.');
+SELECT policies_are('os_core', 'consumer_positions', ARRAY['tenant_isolation'], 'consumer_positions has only the tenant_isolation policy.');
 SELECT column_privs_are(
     'os_core', 'work_order_ledger', 'tenant_id', 'selene_dba',
     CASE WHEN os_core.is_distributed() THEN ARRAY['SELECT'] ELSE ARRAY[]::text[] END,
@@ -389,7 +429,7 @@ SELECT is(
             AND p.qual = '(tenant_id = os_core.current_tenant_id())'
             AND p.with_check = '(tenant_id = os_core.current_tenant_id())'
     ),
-    5::bigint,
+    6::bigint,
     'Each tenant_isolation policy covers every command and compares tenant_id with the declared tenant, for reads and writes.'
 );
 
@@ -457,6 +497,7 @@ SELECT is_empty(
 );
 SELECT table_privs_are('os_core', 'work_order_ledger', 'selene_os', ARRAY[]::name[], 'selene_os has no privilege on the ledger.');
 SELECT table_privs_are('os_core', 'work_orders_current', 'selene_os', ARRAY[]::name[], 'selene_os has no privilege on work_orders_current.');
+SELECT table_privs_are('os_core', 'consumer_positions', 'selene_os', ARRAY[]::name[], 'selene_os has no privilege on consumer_positions: only the consumer functions write it.');
 SELECT table_privs_are('ph1j', 'audit_events', 'selene_dba', ARRAY[]::name[], 'selene_dba has no privilege on audit_events.');
 SELECT table_privs_are('os_core', 'work_order_ledger', 'tap_public_only', ARRAY[]::name[], 'PUBLIC has no privilege on the ledger.');
 SELECT table_privs_are(
@@ -503,6 +544,9 @@ SELECT set_eq(
         'os_core.work_orders_current_rebuild(text,boolean)',
         'os_core.work_orders_current_verify(text,boolean)',
         'os_core.tenant_stats(text)',
+        'os_core.consumer_position(text,text,text)',
+        'os_core.consumer_commit(text,text,bigint,text)',
+        'os_core.consumer_stats(text)',
         'os_core.work_orders_current_rebuild_local(text,boolean)',
         'os_core.work_orders_current_verify_local(text,boolean)',
         'os_core.tenant_stats_local(text)',
@@ -534,6 +578,9 @@ SELECT set_eq(
         'os_core.work_orders_current_rebuild(text,boolean)',
         'os_core.work_orders_current_verify(text,boolean)',
         'os_core.tenant_stats(text)',
+        'os_core.consumer_position(text,text,text)',
+        'os_core.consumer_commit(text,text,bigint,text)',
+        'os_core.consumer_stats(text)',
         'os_core.work_orders_current_rebuild_local(text,boolean)',
         'os_core.work_orders_current_verify_local(text,boolean)',
         'os_core.tenant_stats_local(text)',

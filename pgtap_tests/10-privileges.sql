@@ -9,11 +9,11 @@
 BEGIN;
 \ir support/helpers.sql
 
-SELECT plan(176);
+SELECT plan(203);
 
 CREATE ROLE tap_public_only NOLOGIN;
 
--- Every direct statement on every table: 5 tables x 5 statements.
+-- Every direct statement on every table: 6 tables x 5 statements.
 CREATE TABLE tap.direct_statements (statement text, description text);
 INSERT INTO tap.direct_statements
 SELECT format(s.template, t.name), format(s.description, t.name)
@@ -23,7 +23,8 @@ FROM (
         ('os_core.work_orders_current'),
         ('os_core.work_order_step_attempts'),
         ('os_core.work_order_leases'),
-        ('ph1j.audit_events')
+        ('ph1j.audit_events'),
+        ('os_core.consumer_positions')
 ) AS t (name)
 CROSS JOIN (
     VALUES
@@ -35,7 +36,7 @@ CROSS JOIN (
 ) AS s (n, template, description)
 ORDER BY t.name, s.n;
 
--- Every internal helper, the identity sequences and the ledger views: 15 + 2 + 3 statements.
+-- Every internal helper, the identity sequences and the ledger views: 16 + 2 + 3 statements.
 CREATE TABLE tap.internal_statements (statement text, description text);
 INSERT INTO tap.internal_statements VALUES
     ($$SELECT os_core.raise_error('OS_WORK_ORDER_APPEND_ONLY_VIOLATION', 'forged')$$, 'os_core.raise_error cannot be called.'),
@@ -54,6 +55,7 @@ INSERT INTO tap.internal_statements VALUES
     ($$SELECT os_core.project_step_attempt(NULL::os_core.work_order_ledger)$$, 'os_core.project_step_attempt cannot be called.'),
     ($$SELECT os_core.project_lease(NULL::os_core.work_order_ledger)$$, 'os_core.project_lease cannot be called.'),
     ($$SELECT os_core.projection_drift('acme', FALSE)$$, 'os_core.projection_drift cannot be called.'),
+    ($$SELECT os_core.lock_consumer('acme', 'tap-consumer', 'ledger')$$, 'os_core.lock_consumer cannot be called.'),
     ($$SELECT ph1j.emit_diagnostic_audit('acme', 'OS_WORK_ORDER_CURRENT_VERIFY', 'VERIFIED', '{}')$$,
         'ph1j.emit_diagnostic_audit cannot be called.'),
     ($$SELECT * FROM os_core.work_orders_current_from_ledger$$, 'the current projection''s ledger view cannot be read.'),
@@ -80,6 +82,9 @@ SELECT lives_ok($$SELECT * FROM os_core.work_orders_current_verify('acme')$$, 's
 SELECT lives_ok($$SELECT * FROM os_core.tenant_stats('acme')$$, 'selene_os can call tenant_stats for its tenant.');
 SELECT lives_ok($$SELECT * FROM os_core.work_order_step_attempts_read('acme', 'wo-os')$$, 'selene_os can call work_order_step_attempts_read.');
 SELECT lives_ok($$SELECT * FROM os_core.work_order_lease_read('acme', 'wo-os')$$, 'selene_os can call work_order_lease_read.');
+SELECT lives_ok($$SELECT os_core.consumer_position('acme', 'tap-os')$$, 'selene_os can call consumer_position.');
+SELECT lives_ok($$SELECT os_core.consumer_commit('acme', 'tap-os', 0)$$, 'selene_os can call consumer_commit.');
+SELECT lives_ok($$SELECT * FROM os_core.consumer_stats('acme')$$, 'selene_os can call consumer_stats.');
 RESET ROLE;
 
 -- Acting as selene_dba (tenant acme)
@@ -101,6 +106,9 @@ SELECT lives_ok($$SELECT * FROM os_core.work_orders_current_verify()$$, 'selene_
 SELECT lives_ok($$SELECT * FROM os_core.tenant_stats()$$, 'selene_dba can call tenant_stats for every tenant.');
 SELECT lives_ok($$SELECT * FROM os_core.work_order_step_attempts_read('acme', 'wo-dba')$$, 'selene_dba can call work_order_step_attempts_read.');
 SELECT lives_ok($$SELECT * FROM os_core.work_order_lease_read('acme', 'wo-dba')$$, 'selene_dba can call work_order_lease_read.');
+SELECT lives_ok($$SELECT os_core.consumer_position('acme', 'tap-dba')$$, 'selene_dba can call consumer_position.');
+SELECT lives_ok($$SELECT os_core.consumer_commit('acme', 'tap-dba', 0)$$, 'selene_dba can call consumer_commit.');
+SELECT lives_ok($$SELECT * FROM os_core.consumer_stats('acme')$$, 'selene_dba can call consumer_stats.');
 RESET ROLE;
 
 -- Acting as tap_public_only (PUBLIC's privileges only; tenant acme)
@@ -121,6 +129,9 @@ SELECT throws_ok($$SELECT * FROM os_core.work_orders_current_verify('acme')$$, '
 SELECT throws_ok($$SELECT * FROM os_core.tenant_stats('acme')$$, '42501', NULL, 'PUBLIC cannot call tenant_stats.');
 SELECT throws_ok($$SELECT * FROM os_core.work_order_step_attempts_read('acme', 'wo-os')$$, '42501', NULL, 'PUBLIC cannot call work_order_step_attempts_read.');
 SELECT throws_ok($$SELECT * FROM os_core.work_order_lease_read('acme', 'wo-os')$$, '42501', NULL, 'PUBLIC cannot call work_order_lease_read.');
+SELECT throws_ok($$SELECT os_core.consumer_position('acme', 'tap-pub')$$, '42501', NULL, 'PUBLIC cannot call consumer_position.');
+SELECT throws_ok($$SELECT os_core.consumer_commit('acme', 'tap-pub', 0)$$, '42501', NULL, 'PUBLIC cannot call consumer_commit.');
+SELECT throws_ok($$SELECT * FROM os_core.consumer_stats('acme')$$, '42501', NULL, 'PUBLIC cannot call consumer_stats.');
 RESET ROLE;
 
 -- Advisory locks: only the product's function owners may take one.

@@ -65,6 +65,9 @@ VICTIM_MARKERS = (
     "victim-key",
     "victim-hash",
 )
+# (The victim's consumer, "victim-consumer", is no marker: a name is what a caller passes,
+# and the attacker's own consumer of that name is its own. Consumer rows carry tenant_id,
+# which assert_contained checks, and tenant_rows covers the victim's positions.)
 VIEWS = (
     "os_core.work_orders_current_from_ledger",
     "os_core.work_order_step_attempts_from_ledger",
@@ -74,8 +77,13 @@ SEQUENCES = (
     "os_core.work_order_ledger_work_order_event_id_seq",
     "ph1j.audit_events_audit_event_id_seq",
 )
+# The five tables and the durable consumers' positions: every row of the victim in them.
+TENANT_TABLES = (*TABLES, "os_core.consumer_positions")
 # What selene_os may execute, and nothing more (design §4).
 CAPABILITIES = {
+    "os_core.consumer_commit",
+    "os_core.consumer_position",
+    "os_core.consumer_stats",
     "os_core.error_codes",
     "os_core.set_tenant",
     "os_core.tenant_stats",
@@ -149,6 +157,20 @@ def seed(app: psycopg.Connection) -> None:
             payload={"note": "victim-secret"},
         ),
     )
+    # A durable consumer of the victim's on each stream: on the ledger past its first event.
+    with app.transaction():
+        set_tenant(app, VICTIM)
+        first = app.execute(
+            "SELECT min(work_order_event_id) FROM os_core.work_order_ledger_read(%s::text)",
+            [VICTIM],
+        ).fetchone()[0]
+        app.execute(
+            "SELECT os_core.consumer_commit(%s::text, 'victim-consumer', %s::bigint)",
+            [VICTIM, first],
+        )
+        app.execute(
+            "SELECT os_core.consumer_position(%s::text, 'victim-consumer', 'audit')", [VICTIM]
+        )
 
 
 @pytest.fixture(scope="module")
@@ -202,7 +224,7 @@ def attacker(login: Connect) -> psycopg.Connection:
 
 
 def tenant_rows(su: psycopg.Connection, tenant: str) -> dict[str, list[str]]:
-    """Every row of ``tenant`` in the five tables, as text."""
+    """Every row of ``tenant`` in the five tables and the consumer positions, as text."""
     return {
         table: [
             row[0]
@@ -213,7 +235,7 @@ def tenant_rows(su: psycopg.Connection, tenant: str) -> dict[str, list[str]]:
                 [tenant],
             ).fetchall()
         ]
-        for table in TABLES
+        for table in TENANT_TABLES
     }
 
 
@@ -322,6 +344,11 @@ CAPABILITY_CALLS = {
     "rebuild": "SELECT * FROM os_core.work_orders_current_rebuild(%(t)s::text, true)",
     "verify": "SELECT * FROM os_core.work_orders_current_verify(%(t)s::text, true)",
     "tenant_stats": "SELECT * FROM os_core.tenant_stats(%(t)s::text)",
+    "consumer_position": "SELECT os_core.consumer_position(%(t)s::text, 'attack-consumer')",
+    "consumer_position-audit": "SELECT os_core.consumer_position(%(t)s::text,"
+    " 'attack-consumer', 'audit')",
+    "consumer_commit": "SELECT os_core.consumer_commit(%(t)s::text, 'attack-consumer', 0::bigint)",
+    "consumer_stats": "SELECT * FROM os_core.consumer_stats(%(t)s::text)",
 }
 
 
@@ -401,6 +428,30 @@ def test_the_victims_idempotency_key_and_content_do_not_replay_the_victims_event
 
     outcome = assert_contained(su, attacker, body, CONTRACT)
     assert not any(str(event_id) in repr(outcome.rows) for event_id in victim_ids)
+
+
+@pytest.mark.parametrize(
+    ("statement", "own_position"),
+    [
+        ("SELECT os_core.consumer_position(%(t)s::text, 'victim-consumer')", 0),
+        ("SELECT os_core.consumer_position(%(t)s::text, 'victim-consumer', 'audit')", 0),
+        ("SELECT os_core.consumer_commit(%(t)s::text, 'victim-consumer', 0::bigint)", 0),
+        ("SELECT os_core.consumer_commit(%(t)s::text, 'victim-consumer', 10000000::bigint)", None),
+        (
+            "SELECT os_core.consumer_commit(%(t)s::text, 'victim-consumer', 1::bigint, 'audit')",
+            None,
+        ),
+    ],
+)
+def test_the_victims_consumer_can_be_neither_read_nor_moved_nor_held(
+    su: psycopg.Connection, attacker: psycopg.Connection, statement: str, own_position: int | None
+) -> None:
+    """Under the attacker's tenant the victim's consumer is out of scope (SE003), and under
+    its own tenant a consumer of the same name is the attacker's own, at its own position."""
+    assert_contained(su, attacker, call(statement, {"t": VICTIM}), SCOPE)
+    if own_position is not None:
+        own = assert_contained(su, attacker, call(statement, {"t": ATTACKER}), None)
+        assert [list(row.values()) for row in own.rows] == [[own_position]]
 
 
 def test_a_page_after_a_victims_event_id_holds_only_own_events(
@@ -691,16 +742,16 @@ def test_row_security_off_makes_every_call_fail_instead_of_bypassing(
 # --- 5. direct access to every table, view and sequence -----------------------------------------
 
 DIRECT = [
-    *[f"SELECT * FROM {table}" for table in TABLES],
-    *[f"TABLE {table}" for table in TABLES],
-    *[f"SELECT count(*) FROM {table}" for table in TABLES],
-    *[f"SELECT * FROM {table} FOR UPDATE" for table in TABLES],
-    *[f"UPDATE {table} SET tenant_id = tenant_id" for table in TABLES],
-    *[f"DELETE FROM {table}" for table in TABLES],
-    *[f"TRUNCATE {table}" for table in TABLES],
-    *[f"COPY {table} TO STDOUT" for table in TABLES],
-    *[f"LOCK TABLE {table} IN ACCESS SHARE MODE" for table in TABLES],
-    *[f"EXPLAIN SELECT * FROM {table}" for table in TABLES],
+    *[f"SELECT * FROM {table}" for table in TENANT_TABLES],
+    *[f"TABLE {table}" for table in TENANT_TABLES],
+    *[f"SELECT count(*) FROM {table}" for table in TENANT_TABLES],
+    *[f"SELECT * FROM {table} FOR UPDATE" for table in TENANT_TABLES],
+    *[f"UPDATE {table} SET tenant_id = tenant_id" for table in TENANT_TABLES],
+    *[f"DELETE FROM {table}" for table in TENANT_TABLES],
+    *[f"TRUNCATE {table}" for table in TENANT_TABLES],
+    *[f"COPY {table} TO STDOUT" for table in TENANT_TABLES],
+    *[f"LOCK TABLE {table} IN ACCESS SHARE MODE" for table in TENANT_TABLES],
+    *[f"EXPLAIN SELECT * FROM {table}" for table in TENANT_TABLES],
     *[f"SELECT * FROM {view}" for view in VIEWS],
     *[f"SELECT nextval('{sequence}')" for sequence in SEQUENCES],
     *[f"SELECT setval('{sequence}', 1)" for sequence in SEQUENCES],
@@ -721,6 +772,8 @@ DIRECT = [
     " correlation_id, turn_id, event_type, reason_code, work_order_event_id) VALUES"
     " ('tenant-b', 'OS_WORK_ORDER_LEDGER_APPEND', 'APPENDED', 'wo-x', 1, 1,"
     " 'WORK_ORDER_CREATED', 1, 1)",
+    "INSERT INTO os_core.consumer_positions (tenant_id, stream, consumer, committed_position)"
+    " VALUES ('tenant-b', 'ledger', 'victim-consumer', 999999)",
     "CREATE TABLE os_core.evil (x int)",
     "CREATE TABLE ph1j.evil (x int)",
     "CREATE VIEW os_core.evil AS SELECT 1",
@@ -993,6 +1046,13 @@ READ_TEXT_ARGUMENTS = {
     "rebuild-tenant": "SELECT * FROM os_core.work_orders_current_rebuild(%(v)s::text)",
     "verify-tenant": "SELECT * FROM os_core.work_orders_current_verify(%(v)s::text)",
     "tenant_stats-tenant": "SELECT * FROM os_core.tenant_stats(%(v)s::text)",
+    "consumer_position-consumer": "SELECT os_core.consumer_position(%(t)s::text, %(v)s::text)",
+    "consumer_position-stream": "SELECT os_core.consumer_position(%(t)s::text, 'c', %(v)s::text)",
+    "consumer_commit-consumer": "SELECT os_core.consumer_commit(%(t)s::text, %(v)s::text,"
+    " 0::bigint)",
+    "consumer_commit-stream": "SELECT os_core.consumer_commit(%(t)s::text, 'c', 0::bigint,"
+    " %(v)s::text)",
+    "consumer_stats-tenant": "SELECT * FROM os_core.consumer_stats(%(v)s::text)",
 }
 
 
@@ -1003,7 +1063,12 @@ def test_injection_strings_in_every_read_and_call_argument_find_nothing(
     for injection in INJECTIONS:
         body = call(READ_TEXT_ARGUMENTS[argument], {"t": ATTACKER, "v": injection})
         expected: tuple[str | None, ...] = (None, CONTRACT)
-        if argument in ("rebuild-tenant", "verify-tenant", "tenant_stats-tenant"):
+        if argument in (
+            "rebuild-tenant",
+            "verify-tenant",
+            "tenant_stats-tenant",
+            "consumer_stats-tenant",
+        ):
             expected = (SCOPE,)
         if argument == "set_tenant":
             expected = (None, CONTRACT) if injection == VICTIM else (CONTRACT,)

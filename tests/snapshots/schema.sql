@@ -528,7 +528,15 @@ CREATE FUNCTION os_core.lock_consumer(p_tenant_id text, p_consumer text, p_strea
 DECLARE
     _position bigint;
 BEGIN
-    -- The table's CHECKs hold the same rules; checked first to name the argument.
+    -- The table's CHECKs hold the same rules; checked first to name the argument. The
+    -- tenant is the declared one already (the callers check the scope first), but a raw
+    -- SET can declare a malformed one, which set_tenant would have refused.
+    IF p_tenant_id !~ '^[A-Za-z0-9_.:-]{1,64}$' THEN
+        PERFORM os_core.raise_error(
+            'OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED',
+            'tenant_id must be 1 to 64 characters of A-Z, a-z, 0-9, _ . : -'
+        );
+    END IF;
     IF p_consumer IS NULL OR p_consumer !~ '^[A-Za-z0-9_.:-]{1,128}$' THEN
         PERFORM os_core.raise_error(
             'OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED',
@@ -575,7 +583,7 @@ ALTER FUNCTION os_core.lock_consumer(p_tenant_id text, p_consumer text, p_stream
 -- Name: FUNCTION lock_consumer(p_tenant_id text, p_consumer text, p_stream text); Type: COMMENT; Schema: os_core; Owner: selene_owner
 --
 
-COMMENT ON FUNCTION os_core.lock_consumer(p_tenant_id text, p_consumer text, p_stream text) IS 'The committed position of consumer p_consumer of stream p_stream (ledger or audit) of tenant p_tenant_id, its row created at 0 when new and locked (FOR UPDATE) until the caller''s transaction ends: a second instance waits. SE004 for a malformed consumer name or an unknown stream. Internal, for consumer_position and consumer_commit, which check the tenant scope first.';
+COMMENT ON FUNCTION os_core.lock_consumer(p_tenant_id text, p_consumer text, p_stream text) IS 'The committed position of consumer p_consumer of stream p_stream (ledger or audit) of tenant p_tenant_id, its row created at 0 when new and locked (FOR UPDATE) until the caller''s transaction ends: a second instance waits. SE004 for a malformed tenant id or consumer name, or an unknown stream. Internal, for consumer_position and consumer_commit, which check the tenant scope first.';
 
 
 --
