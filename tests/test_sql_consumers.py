@@ -461,7 +461,9 @@ def test_a_killed_instance_frees_its_consumer_and_its_uncommitted_position_is_lo
 
     waiting = worker.submit(second_instance)
     wait_until_blocked(observer, b, "transactionid", "transactionid")
-    assert su.execute("SELECT pg_terminate_backend(%s)", [a.info.backend_pid]).fetchone() == (True,)
+    assert su.execute(
+        "SELECT pg_terminate_backend(%s::integer)", [a.info.backend_pid]
+    ).fetchone() == (True,)
     assert waiting.result(timeout=WAIT_SECONDS) == ids[0]
     assert [row[3] for row in stored(su)] == [ids[0]]
 
