@@ -11,6 +11,8 @@ tenant's worker) before it lets A go on.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -495,3 +497,129 @@ def test_consumer_stats_show_each_consumers_position_and_lag(
         (TENANT_A, "ledger", "new", 0, ids[3], 4),
         (TENANT_A, "ledger", "projector", ids[1], ids[3], 2),
     ]
+
+
+def test_under_repeatable_read_a_second_instance_fails_with_a_serialization_error(
+    su: psycopg.Connection,
+    session: Callable[..., psycopg.Connection],
+    observer: psycopg.Connection,
+    worker: ThreadPoolExecutor,
+) -> None:
+    """Documented: the consumer functions are meant for READ COMMITTED. Under REPEATABLE READ
+    the waiting instance's snapshot predates the first one's commit: 40001, retry."""
+    a, b = session(), session()
+    ids = appended(a, 2)
+    as_tenant(a, TENANT_A, COMMIT_SQL, [TENANT_A, "projector", ids[0], "ledger"])
+    begin(a, TENANT_A)
+    position(a, "projector")
+
+    def second_instance() -> int:
+        with b.transaction():
+            b.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            b.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+            set_tenant(b, TENANT_A)
+            return position(b, "projector")
+
+    waiting = worker.submit(second_instance)
+    wait_until_blocked(observer, b, "transactionid", "transactionid")
+    commit(a, "projector", ids[1])
+    a.execute("COMMIT")
+    with pytest.raises(psycopg.errors.SerializationFailure):
+        waiting.result(timeout=WAIT_SECONDS)
+    assert as_tenant(b, TENANT_A, POSITION_SQL, [TENANT_A, "projector", "ledger"]) == ids[1]
+
+
+def test_two_instances_following_the_ledger_while_it_grows_process_each_event_once_in_order(
+    su: psycopg.Connection, session: Callable[..., psycopg.Connection]
+) -> None:
+    """Two instances of one consumer run the client's loop (one transaction per page: the
+    position, a tenant-wide page after it, the processing, the commit) while a writer
+    appends 120 events. Every event is processed exactly once, by one instance or the
+    other, in id order: the instances take turns, never work on the same page."""
+    writer, first, second = session(), session(), session()
+    total = 120
+    processed: list[tuple[str, int]] = []
+    written: list[int] = []
+    done = threading.Event()
+
+    def write() -> None:
+        for n in range(total):
+            with transaction(writer):
+                set_tenant(writer, TENANT_A)
+                fields = event(work_order_id=f"wo-{n}", correlation_id=1_000 + n)
+                written.append(append(writer, **fields)[0])
+        done.set()
+
+    def follow(name: str, conn: psycopg.Connection) -> None:
+        while True:
+            with transaction(conn):
+                set_tenant(conn, TENANT_A)
+                after = position(conn, "follower")
+                page = [
+                    row[0]
+                    for row in conn.execute(
+                        "SELECT work_order_event_id FROM os_core.work_order_ledger_read("
+                        "%s::text, NULL, %s::bigint, 7)",
+                        [TENANT_A, after],
+                    )
+                ]
+                processed.extend((name, event_id) for event_id in page)
+                if page:
+                    commit(conn, "follower", page[-1])
+            if not page:
+                if done.is_set() and len(processed) >= total:
+                    return
+                time.sleep(0.002)
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        futures = [
+            pool.submit(write),
+            pool.submit(follow, "first", first),
+            pool.submit(follow, "second", second),
+        ]
+        for future in futures:
+            future.result(timeout=90)
+    ids = [event_id for _, event_id in processed]
+    assert ids == sorted(written)
+    assert len(set(ids)) == total
+    assert {name for name, _ in processed} == {"first", "second"}, "both instances took turns"
+    assert as_tenant(first, TENANT_A, POSITION_SQL, [TENANT_A, "follower", "ledger"]) == max(
+        written
+    )
+
+
+@pytest.mark.skipif(not CITUS, reason="needs the Citus layout (make test-citus)")
+def test_on_citus_positions_live_with_the_tenants_events_and_the_calls_are_delegated(
+    su: psycopg.Connection, app: psycopg.Connection
+) -> None:
+    colocation = su.execute(
+        "SELECT logicalrelid::text, partmethod, colocationid FROM pg_dist_partition"
+        " WHERE logicalrelid IN ('os_core.consumer_positions'::regclass,"
+        " 'os_core.work_order_ledger'::regclass) ORDER BY 1"
+    ).fetchall()
+    assert [row[:2] for row in colocation] == [
+        ("os_core.consumer_positions", "h"),
+        ("os_core.work_order_ledger", "h"),
+    ]
+    assert colocation[0][2] == colocation[1][2], "one co-location group"
+    delegated = su.execute(
+        "SELECT d.objid::regprocedure::text, d.distribution_argument_index, d.force_delegation"
+        " FROM pg_dist_object AS d WHERE d.classid = 'pg_proc'::regclass"
+        " AND d.objid::regproc::text LIKE 'os_core.consumer%%' ORDER BY 1"
+    ).fetchall()
+    assert delegated == [
+        ("os_core.consumer_commit(text,text,bigint,text)", 0, True),
+        ("os_core.consumer_position(text,text,text)", 0, True),
+        ("os_core.consumer_stats(text)", 0, True),
+    ]
+    ids = appended(app, 1)
+    as_tenant(app, TENANT_A, COMMIT_SQL, [TENANT_A, "projector", ids[0], "ledger"])
+    placements = su.execute(
+        "SELECT s.table_name::text, s.nodeport FROM citus_shards AS s"
+        " WHERE s.shardid IN ("
+        "  get_shard_id_for_distribution_column('os_core.consumer_positions', %s::text),"
+        "  get_shard_id_for_distribution_column('os_core.work_order_ledger', %s::text))"
+        " ORDER BY 1",
+        [TENANT_A, TENANT_A],
+    ).fetchall()
+    assert len(placements) == 2 and placements[0][1] == placements[1][1], placements
