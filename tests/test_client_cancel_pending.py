@@ -1,14 +1,15 @@
-"""WORKORDER_CANCEL and WORKORDER_LIST_PENDING through WorkOrderRepository, as selene_os.
+"""WORKORDER_CANCEL and WORKORDER_LIST_PENDING through both repositories, as selene_os.
 
 Every refusal is checked for its class, SQLSTATE and reason code, and for having
-written nothing (ledger, projection and audit trail, seen by the superuser).
+written nothing (ledger, projection and audit trail, seen by the superuser). Every test
+runs on WorkOrderRepository and on AsyncWorkOrderRepository (tests/client_flavors.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 import pytest
@@ -31,6 +32,10 @@ from tests.client_helpers import created
 from tests.conftest import APP_ROLE
 from tests.sql_helpers import TENANT_A, TENANT_B, WAIT_SECONDS, ledger_state, wait_until_blocked
 
+if TYPE_CHECKING:
+    from tests.client_flavors import Client
+
+pytest_plugins = ["tests.client_flavors"]
 pytestmark = pytest.mark.timeout(120)
 
 Connect = Callable[..., psycopg.Connection]
@@ -79,13 +84,13 @@ def assert_refused(
 
 
 @pytest.fixture
-def app_conn(connect: Connect) -> psycopg.Connection:
-    return connect(user=APP_ROLE, autocommit=True)
+def app_conn(client: Client) -> psycopg.Connection:
+    return client.connect(APP_ROLE, autocommit=True)
 
 
 @pytest.fixture
-def repo(app_conn: psycopg.Connection) -> WorkOrderRepository:
-    return WorkOrderRepository(app_conn)
+def repo(client: Client, app_conn: psycopg.Connection) -> WorkOrderRepository:
+    return client.repository(app_conn)
 
 
 @pytest.fixture
@@ -305,6 +310,7 @@ def worker() -> Iterator[ThreadPoolExecutor]:
 )
 @pytest.mark.parametrize("first_commits", [True, False], ids=["commit", "rollback"])
 def test_two_racing_cancels_one_work_order_exactly_one_wins(
+    client: Client,
     connect: Connect,
     su: psycopg.Connection,
     worker: ThreadPoolExecutor,
@@ -313,10 +319,10 @@ def test_two_racing_cancels_one_work_order_exactly_one_wins(
     """A cancels and holds its transaction open; B's cancel (another key) waits on A's
     work-order lock, then reads the status A left: CANCELED (SE005), or DRAFT when A
     rolled back (B cancels)."""
-    a_conn = connect(user=APP_ROLE, autocommit=True, options=LOCK_TIMEOUT)
-    b_conn = connect(user=APP_ROLE, autocommit=True, options=LOCK_TIMEOUT)
+    a_conn = client.connect(APP_ROLE, autocommit=True, options=LOCK_TIMEOUT)
+    b_conn = client.connect(APP_ROLE, autocommit=True, options=LOCK_TIMEOUT)
     observer = connect(autocommit=True)
-    a, b = WorkOrderRepository(a_conn), WorkOrderRepository(b_conn)
+    a, b = client.repository(a_conn), client.repository(b_conn)
     a.append(created())
 
     b_fields = cancel_fields(idempotency_key="cancel-b", reason_code=88, turn_id=10)
@@ -343,7 +349,7 @@ def test_two_racing_cancels_one_work_order_exactly_one_wins(
         " WHERE event_type = 'WORK_ORDER_CANCELED'"
     ).fetchall()
     assert cancels == [(winner.last_event_id, key)]
-    record = WorkOrderRepository(a_conn).current(TENANT_A, "wo-1")
+    record = client.repository(a_conn).current(TENANT_A, "wo-1")
     assert record is not None
     assert (record.work_order_status, record.last_event_id) == (
         WorkOrderStatus.CANCELED,

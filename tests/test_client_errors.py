@@ -1,6 +1,12 @@
-"""The client's error table mirrors the database's and maps real errors to the right class."""
+"""The client's error table mirrors the database's and maps real errors to the right class.
+
+The errors are read through a psycopg Connection and through an AsyncConnection
+(tests/client_flavors.py): the async client maps them with the same table.
+"""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import psycopg
 import pytest
@@ -13,6 +19,11 @@ from selene_core_tables.errors import (
     storage_error_from,
 )
 from tests.conftest import APP_ROLE
+
+if TYPE_CHECKING:
+    from tests.client_flavors import Client
+
+pytest_plugins = ["tests.client_flavors"]
 
 
 def test_the_client_mirrors_the_database_error_catalogue(postgresql: psycopg.Connection) -> None:
@@ -37,13 +48,14 @@ def test_the_client_mirrors_the_database_error_catalogue(postgresql: psycopg.Con
     ],
 )
 def test_a_database_refusal_maps_to_its_exception(
-    postgresql: psycopg.Connection,
+    client: Client,
     statement: str,
     expected: type[Exception],
     sqlstate: str,
 ) -> None:
+    conn = client.connect()  # the superuser, in a transaction
     with pytest.raises(psycopg.Error) as raised:
-        postgresql.execute(statement)
+        conn.execute(statement)
     mapped = storage_error_from(raised.value)
     assert type(mapped) is expected
     assert mapped.sqlstate == sqlstate
@@ -53,13 +65,13 @@ def test_a_database_refusal_maps_to_its_exception(
         assert str(mapped).startswith(expected.reason_code)
 
 
-def test_a_direct_table_read_by_the_app_role_maps_to_tenant_scope(connect) -> None:
-    with connect(user=APP_ROLE) as conn, pytest.raises(psycopg.Error) as raised:
+def test_a_direct_table_read_by_the_app_role_maps_to_tenant_scope(client: Client) -> None:
+    with client.connect(APP_ROLE) as conn, pytest.raises(psycopg.Error) as raised:
         conn.execute("SELECT * FROM os_core.work_order_ledger")
     assert isinstance(storage_error_from(raised.value), TenantScopeViolation)
 
 
-def test_an_unrelated_error_maps_to_nothing(postgresql: psycopg.Connection) -> None:
+def test_an_unrelated_error_maps_to_nothing(client: Client) -> None:
     with pytest.raises(psycopg.Error) as raised:
-        postgresql.execute("SELECT 1 / 0")
+        client.connect().execute("SELECT 1 / 0")
     assert storage_error_from(raised.value) is None

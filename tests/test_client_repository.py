@@ -1,14 +1,16 @@
-"""WorkOrderRepository against the real database, logged in as the selene_os role."""
+"""WorkOrderRepository and AsyncWorkOrderRepository against the real database, as selene_os.
+
+Every test runs twice (tests/client_flavors.py): on the sync repository, and on the async
+one over a real AsyncConnection or AsyncConnectionPool, driven from the test's thread.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 import pytest
-from psycopg_pool import ConnectionPool
 
 from selene_core_tables.errors import (
     AppendOnlyViolation,
@@ -29,6 +31,11 @@ from tests.client_helpers import created
 from tests.conftest import APP_ROLE, DBA_ROLE, conninfo
 from tests.sql_helpers import TENANT_A, TENANT_B, ledger_state
 
+if TYPE_CHECKING:
+    from tests.client_flavors import Client
+
+pytest_plugins = ["tests.client_flavors"]
+
 U128_MAX = 2**128 - 1
 
 
@@ -38,13 +45,13 @@ def then(previous: WorkOrderLedgerEventInput, **fields: Any) -> WorkOrderLedgerE
 
 
 @pytest.fixture
-def app_conn(connect: Callable[..., psycopg.Connection]) -> psycopg.Connection:
-    return connect(user=APP_ROLE, autocommit=True)
+def app_conn(client: Client) -> psycopg.Connection:
+    return client.connect(APP_ROLE, autocommit=True)
 
 
 @pytest.fixture
-def repo(app_conn: psycopg.Connection) -> WorkOrderRepository:
-    return WorkOrderRepository(app_conn)
+def repo(client: Client, app_conn: psycopg.Connection) -> WorkOrderRepository:
+    return client.repository(app_conn)
 
 
 def test_append_returns_the_event_id_and_current_follows(
@@ -189,9 +196,7 @@ def test_an_expected_event_count_that_is_stale_is_refused(
 
 
 def test_rebuilding_every_tenant_needs_the_dba_role(
-    repo: WorkOrderRepository,
-    connect: Callable[..., psycopg.Connection],
-    postgresql: psycopg.Connection,
+    repo: WorkOrderRepository, client: Client, postgresql: psycopg.Connection
 ) -> None:
     repo.append(created())
     repo.append(created(tenant_id=TENANT_B, work_order_id="wo-b"))
@@ -200,16 +205,16 @@ def test_rebuilding_every_tenant_needs_the_dba_role(
     assert raised.value.sqlstate == "SE003"
 
     assert repo.rebuild(TENANT_A) == RebuildResult(1, 1, 1, 0)
-    dba = WorkOrderRepository(connect(user=DBA_ROLE, autocommit=True))
+    dba = client.repository(client.connect(DBA_ROLE, autocommit=True))
     before = ledger_state(postgresql)
     assert dba.rebuild() == RebuildResult(2, 2, 2, 0)
     assert ledger_state(postgresql) == before
 
 
 def test_postgres_refusals_map_to_the_same_classes(
-    app_conn: psycopg.Connection, postgresql: psycopg.Connection
+    client: Client, app_conn: psycopg.Connection, postgresql: psycopg.Connection
 ) -> None:
-    WorkOrderRepository(app_conn).append(created())
+    client.repository(app_conn).append(created())
     with pytest.raises(TenantScopeViolation) as scope, storage_errors():
         app_conn.execute("SELECT * FROM os_core.work_order_ledger")
     assert scope.value.sqlstate == "42501"
@@ -288,9 +293,9 @@ def test_the_ledger_iterator_pages_across_boundaries(repo: WorkOrderRepository) 
 
 
 def test_calls_join_the_callers_transaction(
-    app_conn: psycopg.Connection, postgresql: psycopg.Connection
+    client: Client, app_conn: psycopg.Connection, postgresql: psycopg.Connection
 ) -> None:
-    repo = WorkOrderRepository(app_conn)
+    repo = client.repository(app_conn)
     with pytest.raises(RuntimeError), app_conn.transaction():
         repo.append(created("wo-1"))
         repo.append(created("wo-2"))
@@ -300,15 +305,13 @@ def test_calls_join_the_callers_transaction(
 
 
 @pytest.fixture
-def pool(postgresql_proc: Any, dbname: str) -> Iterator[ConnectionPool]:
-    with ConnectionPool(
-        conninfo(postgresql_proc, dbname, APP_ROLE), min_size=1, max_size=2, open=True
-    ) as pool:
-        yield pool
+def pool(client: Client, postgresql_proc: Any, dbname: str) -> Any:
+    """A ConnectionPool, or an AsyncConnectionPool in the async flavor."""
+    return client.pool(conninfo(postgresql_proc, dbname, APP_ROLE), min_size=1, max_size=2)
 
 
-def test_a_pool_serves_every_capability(pool: ConnectionPool) -> None:
-    repo = WorkOrderRepository(pool)
+def test_a_pool_serves_every_capability(client: Client, pool: Any) -> None:
+    repo = client.repository(pool)
     first = repo.append(created())
     results = repo.append_many([created("wo-2"), created("wo-3")])
     record = repo.current(TENANT_A, "wo-3")
@@ -322,9 +325,7 @@ def test_a_pool_serves_every_capability(pool: ConnectionPool) -> None:
 
 
 def test_step_attempts_lease_and_verify_through_the_client(
-    repo: WorkOrderRepository,
-    connect: Callable[..., psycopg.Connection],
-    postgresql: psycopg.Connection,
+    repo: WorkOrderRepository, client: Client, postgresql: psycopg.Connection
 ) -> None:
     first = created()
     repo.append(first)
@@ -362,16 +363,14 @@ def test_step_attempts_lease_and_verify_through_the_client(
     postgresql.commit()
     [difference] = repo.verify(TENANT_A)
     assert (difference.projection, difference.difference) == ("work_order_leases", "missing row")
-    dba = WorkOrderRepository(connect(user=DBA_ROLE, autocommit=True))
+    dba = client.repository(client.connect(DBA_ROLE, autocommit=True))
     assert dba.rebuild(audit=True) == RebuildResult(1, 1, 2, 1)
     assert repo.lease(TENANT_A, "wo-1") == lease
     assert dba.verify() == []
 
 
 def test_stats_through_the_client_and_their_scope(
-    repo: WorkOrderRepository,
-    connect: Callable[..., psycopg.Connection],
-    postgresql: psycopg.Connection,
+    repo: WorkOrderRepository, client: Client, postgresql: psycopg.Connection
 ) -> None:
     first = created()
     first_id = repo.append(first).work_order_event_id
@@ -390,7 +389,7 @@ def test_stats_through_the_client_and_their_scope(
     with pytest.raises(TenantScopeViolation):
         repo.stats()  # every tenant needs selene_dba
 
-    dba = WorkOrderRepository(connect(user=DBA_ROLE, autocommit=True))
+    dba = client.repository(client.connect(DBA_ROLE, autocommit=True))
     assert [s.tenant_id for s in dba.stats()] == [TENANT_A, TENANT_B]
     postgresql.execute("DELETE FROM os_core.work_orders_current WHERE tenant_id = %s", [TENANT_B])
     postgresql.commit()

@@ -11,6 +11,8 @@ client sees 57P01, as in a fast shutdown or a failover) while the call is in fli
 
 Then it checks what the client did (re-ran, or raised), what it counted and logged, and
 what the ledger holds: every event exactly once, nothing re-sent that could double.
+Each test runs on WorkOrderRepository and on AsyncWorkOrderRepository over an
+AsyncConnectionPool, an AsyncConnection or a DSN (tests/client_flavors.py).
 Failover itself, with a real standby, is tests/test_failover.py.
 """
 
@@ -20,19 +22,22 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 import pytest
-from psycopg_pool import ConnectionPool
 from pytest_postgresql.executors import PostgreSQLExecutor
 
-from selene_core_tables import AppendOutcomeUnknown, RetryPolicy, WorkOrderRepository
+from selene_core_tables import AppendOutcomeUnknown, RetryPolicy
 from selene_core_tables.retry import CONNECTION_LOST, retry_reason
 from tests.client_helpers import created
 from tests.conftest import APP_ROLE, conninfo
 from tests.sql_helpers import TENANT_A, WAIT_SECONDS
 
+if TYPE_CHECKING:
+    from tests.client_flavors import Client
+
+pytest_plugins = ["tests.client_flavors"]
 pytestmark = pytest.mark.timeout(120)
 
 # Slow enough that the test restores the server between the cut and the retry.
@@ -52,15 +57,9 @@ def app_dsn(postgresql_proc: PostgreSQLExecutor, dbname: str) -> str:
 
 
 @pytest.fixture
-def pool(app_dsn: str) -> Iterator[ConnectionPool]:
-    with ConnectionPool(
-        app_dsn,
-        min_size=2,
-        max_size=2,
-        kwargs={"autocommit": True},
-        check=ConnectionPool.check_connection,
-    ) as pool:
-        yield pool
+def pool(client: Client, app_dsn: str) -> Any:
+    """A ConnectionPool, or an AsyncConnectionPool in the async flavor."""
+    return client.pool(app_dsn, min_size=2, max_size=2, kwargs={"autocommit": True}, check=True)
 
 
 def ledger_keys(admin: psycopg.Connection) -> list[tuple[str, str | None]]:
@@ -144,9 +143,9 @@ def cut_after_commit(admin: psycopg.Connection, call: Callable[[], Any]) -> dict
 
 @pytest.mark.parametrize("key", ["k-1", None], ids=["keyed", "keyless"])
 def test_an_append_cut_off_before_its_commit_is_rerun_once(
-    admin: psycopg.Connection, pool: ConnectionPool, key: str | None
+    client: Client, admin: psycopg.Connection, pool: Any, key: str | None
 ) -> None:
-    repo = WorkOrderRepository(pool, retry=PATIENT)
+    repo = client.repository(pool, retry=PATIENT)
     outcome = cut_before_commit(admin, lambda: repo.append(created(idempotency_key=key)))
 
     assert "error" not in outcome, outcome.get("error")
@@ -156,9 +155,9 @@ def test_an_append_cut_off_before_its_commit_is_rerun_once(
 
 
 def test_a_keyed_append_whose_commit_went_unanswered_is_resent_and_replays(
-    admin: psycopg.Connection, pool: ConnectionPool, caplog: pytest.LogCaptureFixture
+    client: Client, admin: psycopg.Connection, pool: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    repo = WorkOrderRepository(pool, retry=PATIENT)
+    repo = client.repository(pool, retry=PATIENT)
     with caplog.at_level(logging.WARNING, logger="selene_core_tables.retry"):
         outcome = cut_after_commit(
             admin, lambda: repo.append(created(idempotency_key="k-1"), replay_is_error=True)
@@ -178,9 +177,9 @@ def test_a_keyed_append_whose_commit_went_unanswered_is_resent_and_replays(
 
 
 def test_a_keyless_append_whose_commit_went_unanswered_is_not_resent(
-    admin: psycopg.Connection, pool: ConnectionPool
+    client: Client, admin: psycopg.Connection, pool: Any
 ) -> None:
-    repo = WorkOrderRepository(pool, retry=PATIENT)
+    repo = client.repository(pool, retry=PATIENT)
     outcome = cut_after_commit(admin, lambda: repo.append(created()))
 
     error = outcome.get("error")
@@ -192,9 +191,9 @@ def test_a_keyless_append_whose_commit_went_unanswered_is_not_resent(
 
 
 def test_a_keyed_batch_whose_commit_went_unanswered_is_resent_and_replays(
-    admin: psycopg.Connection, pool: ConnectionPool
+    client: Client, admin: psycopg.Connection, pool: Any
 ) -> None:
-    repo = WorkOrderRepository(pool, retry=PATIENT)
+    repo = client.repository(pool, retry=PATIENT)
     batch = [created(f"wo-{n}", idempotency_key=f"k-{n}") for n in range(3)]
     outcome = cut_after_commit(admin, lambda: repo.append_many(batch))
 
@@ -204,9 +203,9 @@ def test_a_keyed_batch_whose_commit_went_unanswered_is_resent_and_replays(
 
 
 def test_a_batch_with_a_keyless_event_whose_commit_went_unanswered_is_not_resent(
-    admin: psycopg.Connection, pool: ConnectionPool
+    client: Client, admin: psycopg.Connection, pool: Any
 ) -> None:
-    repo = WorkOrderRepository(pool, retry=PATIENT)
+    repo = client.repository(pool, retry=PATIENT)
     batch = [created("wo-0", idempotency_key="k-0"), created("wo-1")]
     outcome = cut_after_commit(admin, lambda: repo.append_many(batch))
 
@@ -215,9 +214,9 @@ def test_a_batch_with_a_keyless_event_whose_commit_went_unanswered_is_not_resent
 
 
 def test_a_cancel_whose_commit_went_unanswered_is_resent_and_replays(
-    admin: psycopg.Connection, pool: ConnectionPool
+    client: Client, admin: psycopg.Connection, pool: Any
 ) -> None:
-    repo = WorkOrderRepository(pool, retry=PATIENT)
+    repo = client.repository(pool, retry=PATIENT)
     repo.append(created())
     outcome = cut_after_commit(
         admin,
@@ -232,9 +231,9 @@ def test_a_cancel_whose_commit_went_unanswered_is_resent_and_replays(
 
 
 def test_a_repository_over_a_dsn_reconnects_after_its_session_is_terminated(
-    admin: psycopg.Connection, app_dsn: str
+    client: Client, admin: psycopg.Connection, app_dsn: str
 ) -> None:
-    with WorkOrderRepository(app_dsn, retry=PATIENT) as repo:
+    with client.repository(app_dsn, retry=PATIENT) as repo:
         repo.append(created(idempotency_key="k-1"))
         admin.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity WHERE usename = %s",
@@ -246,9 +245,11 @@ def test_a_repository_over_a_dsn_reconnects_after_its_session_is_terminated(
     assert sum(repo.retries.values()) == 1
 
 
-def test_a_connection_handed_in_is_never_retried(admin: psycopg.Connection, app_dsn: str) -> None:
-    with psycopg.connect(app_dsn, autocommit=True) as conn:
-        repo = WorkOrderRepository(conn, retry=PATIENT)
+def test_a_connection_handed_in_is_never_retried(
+    client: Client, admin: psycopg.Connection, app_dsn: str
+) -> None:
+    with client.connect(dsn=app_dsn, autocommit=True) as conn:
+        repo = client.repository(conn, retry=PATIENT)
         outcome = cut_before_commit(admin, lambda: repo.append(created(idempotency_key="k-1")))
 
     assert isinstance(outcome.get("error"), psycopg.errors.AdminShutdown)
@@ -257,14 +258,15 @@ def test_a_connection_handed_in_is_never_retried(admin: psycopg.Connection, app_
 
 
 def test_retries_stop_at_the_deadline_with_the_last_error(
-    admin: psycopg.Connection, pool: ConnectionPool
+    client: Client, admin: psycopg.Connection, app_dsn: str
 ) -> None:
     # A primary that became a standby refuses every write with 25006; after the
     # deadline the call gives up with that error, saying so.
     admin.execute(f"ALTER ROLE {APP_ROLE} SET default_transaction_read_only = on")
     try:
-        repo = WorkOrderRepository(pool, retry=RetryPolicy(deadline=0.6, first_delay=0.1))
-        pool.check()  # connections opened before the ALTER ROLE would not see it
+        # Opened after the ALTER ROLE, so that every connection of the pool sees it.
+        pool = client.pool(app_dsn, min_size=2, max_size=2, kwargs={"autocommit": True})
+        repo = client.repository(pool, retry=RetryPolicy(deadline=0.6, first_delay=0.1))
         with pytest.raises(psycopg.errors.ReadOnlySqlTransaction) as raised:
             repo.append(created(idempotency_key="k-1"))
     finally:
@@ -275,8 +277,10 @@ def test_retries_stop_at_the_deadline_with_the_last_error(
     assert ledger_keys(admin) == []
 
 
-def test_retry_none_raises_the_first_error(admin: psycopg.Connection, pool: ConnectionPool) -> None:
-    repo = WorkOrderRepository(pool, retry=None)
+def test_retry_none_raises_the_first_error(
+    client: Client, admin: psycopg.Connection, pool: Any
+) -> None:
+    repo = client.repository(pool, retry=None)
     outcome = cut_before_commit(admin, lambda: repo.append(created(idempotency_key="k-1")))
 
     assert isinstance(outcome.get("error"), psycopg.errors.AdminShutdown)
@@ -315,10 +319,10 @@ def test_a_lost_connection_without_sqlstate_is_retried() -> None:
 
 @pytest.mark.parametrize("prepared_statements", [True, False])
 def test_prepared_statements_false_never_prepares(
-    connect: Callable[..., psycopg.Connection], prepared_statements: bool
+    client: Client, prepared_statements: bool
 ) -> None:
-    conn = connect(user=APP_ROLE, autocommit=True)
-    repo = WorkOrderRepository(conn, prepared_statements=prepared_statements)
+    conn = client.connect(APP_ROLE, autocommit=True)
+    repo = client.repository(conn, prepared_statements=prepared_statements)
     repo.append(created())
     for _ in range(8):  # psycopg prepares a query from its 5th execution by default
         repo.current(TENANT_A, "wo-1")
@@ -328,6 +332,6 @@ def test_prepared_statements_false_never_prepares(
     assert (prepared[0] > 0) is prepared_statements
 
 
-def test_the_repository_refuses_a_source_it_cannot_use() -> None:
+def test_the_repository_refuses_a_source_it_cannot_use(client: Client) -> None:
     with pytest.raises(TypeError, match="WorkOrderRepository takes"):
-        WorkOrderRepository(42)  # type: ignore[arg-type]
+        client.repository(42)
