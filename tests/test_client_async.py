@@ -3,14 +3,16 @@
 The client suites (test_client_repository, _errors, _cancel_pending, _retry) run every
 test against both repositories (tests/client_flavors.py); these tests show what only
 asyncio code does: many tasks appending at once over an AsyncConnectionPool, a DSN
-repository shared by tasks that take turns, ``async for`` over the ledger, and a
-transaction of the caller's joined with ``async with conn.transaction()``.
+repository shared by tasks that take turns, ``async for`` over the ledger, a
+transaction of the caller's joined with ``async with conn.transaction()``, and tasks
+sharing few server connections through PgBouncer in transaction pooling.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
 import psycopg
 import pytest
@@ -24,7 +26,8 @@ from selene_core_tables import (
     WorkOrderLedgerEventInput,
 )
 from tests.client_helpers import created
-from tests.conftest import APP_ROLE, conninfo
+from tests.conftest import APP_ROLE, LAYOUT, conninfo
+from tests.pgbouncer import running_pgbouncer
 from tests.sql_helpers import TENANT_A, TENANT_B, ledger_state
 
 pytestmark = pytest.mark.timeout(120)
@@ -160,3 +163,89 @@ def test_the_async_repository_refuses_a_sync_connection(
 ) -> None:
     with pytest.raises(TypeError, match="AsyncWorkOrderRepository takes a psycopg AsyncConnection"):
         AsyncWorkOrderRepository(connect(user=APP_ROLE))  # type: ignore[arg-type]
+
+
+class RecordingConnection(psycopg.AsyncConnection):  # type: ignore[type-arg]
+    """An AsyncConnection that keeps the text of every statement run with execute()."""
+
+    statements: list[str]
+
+    async def execute(self, query: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        self.statements.append(str(query))
+        return await super().execute(query, *args, **kwargs)
+
+
+@pytest.mark.parametrize("prepared_statements", [True, False])
+def test_a_batch_without_prepared_statements_ends_with_a_statement_for_the_pooler(
+    app_dsn: str, prepared_statements: bool
+) -> None:
+    """append_many's pipeline ends with a Flush; without prepared statements one SELECT 1
+    follows, which PgBouncer answers by giving back the server connection (docs/ha.md)."""
+
+    async def main() -> list[str]:
+        conn = await RecordingConnection.connect(app_dsn, autocommit=True)
+        conn.statements = []
+        async with conn:
+            repo = AsyncWorkOrderRepository(conn, prepared_statements=prepared_statements)
+            await repo.append_many([created("wo-1"), created("wo-2")])
+            return conn.statements
+
+    statements = asyncio.run(main())
+    assert statements[0].startswith("SELECT os_core.set_tenant")
+    assert (statements[-1] == "SELECT 1") is not prepared_statements
+
+
+CLIENTS = 10
+SERVER_CONNECTIONS = 3
+ROUNDS = 8
+
+
+@pytest.mark.skipif(LAYOUT == "citus", reason="one PgBouncer in front of one node")
+def test_many_tasks_share_few_server_connections_through_pgbouncer(
+    postgresql_proc: PostgreSQLExecutor, dbname: str, postgresql: psycopg.Connection
+) -> None:
+    """10 tasks x 8 rounds (append, replay, reads, a batch) over an AsyncConnectionPool of
+    10 through PgBouncer with 3 server connections, without prepared statements."""
+    with running_pgbouncer(
+        dbname=dbname,
+        server_host=postgresql_proc.host,
+        server_port=postgresql_proc.port,
+        users=[APP_ROLE],
+        pool_size=SERVER_CONNECTIONS,
+        max_client_conn=CLIENTS * 4,
+    ) as pgb:
+
+        async def main() -> tuple[list[int], dict[str, int]]:
+            async with AsyncConnectionPool(
+                pgb.conninfo(APP_ROLE), min_size=CLIENTS, max_size=CLIENTS
+            ) as pool:
+                await pool.wait(timeout=10)
+                repo = AsyncWorkOrderRepository(pool, prepared_statements=False)
+
+                async def run(client: int) -> list[int]:
+                    appended = []
+                    for n in range(ROUNDS):
+                        wo = f"wo-{client}-{n}"
+                        first = created(wo, idempotency_key=f"create-{client}-{n}")
+                        result = await repo.append(first)
+                        appended.append(result.work_order_event_id)
+                        assert (await repo.append(first)).idempotency_replay
+                        record = await repo.current(TENANT_A, wo)
+                        assert record is not None and record.event_count == 1
+                        page = await repo.ledger_page(TENANT_A, wo)
+                        assert [e.work_order_event_id for e in page] == appended[-1:]
+                        batch = [created(f"{wo}-b{k}") for k in range(3)]
+                        results = await repo.append_many(batch)
+                        appended += [r.work_order_event_id for r in results]
+                        with pytest.raises(ContractValidationFailed):
+                            await repo.append_many([created(f"{wo}-x", reason_code=0)])
+                    return appended
+
+                runs = await asyncio.gather(*(run(client) for client in range(CLIENTS)))
+                return [i for ids in runs for i in ids], dict(repo.retries)
+
+        appended, retries = asyncio.run(main())
+        assert retries == {}
+        assert len(set(appended)) == CLIENTS * ROUNDS * 4
+        assert 1 <= len(pgb.show("SERVERS")) <= SERVER_CONNECTIONS
+    assert ledger_state(postgresql).ledger_rows == CLIENTS * ROUNDS * 4
