@@ -165,6 +165,32 @@ def test_the_async_repository_refuses_a_sync_connection(
         AsyncWorkOrderRepository(connect(user=APP_ROLE))  # type: ignore[arg-type]
 
 
+def test_a_call_cancelled_by_a_timeout_writes_nothing_and_leaves_the_repository_usable(
+    app_dsn: str, connect: Callable[..., psycopg.Connection], postgresql: psycopg.Connection
+) -> None:
+    """asyncio.wait_for cancels an append that waits on a lock: psycopg cancels the
+    statement on the server, the transaction rolls back, and the DSN repository's one
+    connection serves the next call."""
+    admin = connect(autocommit=True)
+
+    async def main() -> int:
+        async with AsyncWorkOrderRepository(app_dsn) as repo:
+            admin.execute("BEGIN")
+            admin.execute("LOCK TABLE os_core.work_orders_current IN EXCLUSIVE MODE")
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(repo.append(created("wo-1", idempotency_key="k")), 0.5)
+            admin.execute("ROLLBACK")
+            assert ledger_state(postgresql).ledger_rows == 0
+            again = await repo.append(created("wo-1", idempotency_key="k"))
+            assert again.idempotency_replay is False
+            assert repo.retries == {}
+            return again.work_order_event_id
+
+    event_id = asyncio.run(main())
+    assert ledger_state(postgresql).ledger_rows == 1
+    assert event_id > 0
+
+
 class RecordingConnection(psycopg.AsyncConnection):  # type: ignore[type-arg]
     """An AsyncConnection that keeps the text of every statement run with execute()."""
 
