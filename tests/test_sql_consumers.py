@@ -19,8 +19,11 @@ from typing import Any
 
 import psycopg
 import pytest
+from pytest_postgresql.executors import PostgreSQLExecutor
 
 from tests.conftest import APP_ROLE, CITUS
+from tests.pgbouncer import INSTALL_HINT as PGBOUNCER_HINT
+from tests.pgbouncer import PGBOUNCER, running_pgbouncer
 from tests.sql_helpers import TENANT_A, TENANT_B, WAIT_SECONDS, append, event, set_tenant
 from tests.test_sql_concurrency import LOCK_TIMEOUT, begin, transaction, wait_until_blocked
 
@@ -623,3 +626,60 @@ def test_on_citus_positions_live_with_the_tenants_events_and_the_calls_are_deleg
         [TENANT_A, TENANT_A],
     ).fetchall()
     assert len(placements) == 2 and placements[0][1] == placements[1][1], placements
+
+
+@pytest.mark.skipif(CITUS, reason="one PgBouncer in front of one node")
+@pytest.mark.skipif(PGBOUNCER is None, reason=PGBOUNCER_HINT)
+def test_behind_pgbouncer_in_transaction_pooling_a_second_instance_waits_the_same_way(
+    su: psycopg.Connection,
+    postgresql_proc: PostgreSQLExecutor,
+    dbname: str,
+    observer: psycopg.Connection,
+    worker: ThreadPoolExecutor,
+) -> None:
+    """The claim lives in the transaction, which PgBouncer's transaction pooling keeps on one
+    server connection: two instances through PgBouncer take turns as they do directly."""
+    with running_pgbouncer(
+        dbname=dbname,
+        server_host=postgresql_proc.host,
+        server_port=postgresql_proc.port,
+        users=[APP_ROLE],
+        pool_size=2,
+    ) as pgb:
+
+        def client() -> psycopg.Connection:
+            conn = psycopg.connect(pgb.conninfo(APP_ROLE), autocommit=True)
+            conn.prepare_threshold = None  # PgBouncer 1.18 keeps no prepared statement
+            return conn
+
+        a, b = client(), client()
+        try:
+            ids = appended(a, 3)
+            begin(a, TENANT_A)
+            assert position(a, "projector") == 0
+
+            def second_instance() -> int:
+                with transaction(b):
+                    set_tenant(b, TENANT_A)
+                    return position(b, "projector")
+
+            waiting = worker.submit(second_instance)
+            deadline = time.monotonic() + WAIT_SECONDS
+            while time.monotonic() < deadline:
+                waits = observer.execute(
+                    "SELECT count(*) FROM pg_catalog.pg_stat_activity"
+                    " WHERE usename = %s AND wait_event = 'transactionid'",
+                    [APP_ROLE],
+                ).fetchone()[0]
+                if waits:
+                    break
+                time.sleep(0.01)
+            assert waits == 1 and not waiting.done()
+            commit(a, "projector", ids[2])
+            a.execute("COMMIT")
+            assert waiting.result(timeout=WAIT_SECONDS) == ids[2]
+            # Transactions of either client, on whichever server connection, go on from there.
+            assert as_tenant(a, TENANT_A, POSITION_SQL, [TENANT_A, "projector", "ledger"]) == ids[2]
+        finally:
+            a.close()
+            b.close()
