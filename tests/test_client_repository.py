@@ -267,6 +267,19 @@ def test_a_refused_event_aborts_its_whole_batch_and_is_named(
     assert len(repo.append_many(batch[:4])) == 4
 
 
+def test_an_event_the_client_refuses_before_sending_is_named_in_its_batch(
+    repo: WorkOrderRepository, postgresql: psycopg.Connection
+) -> None:
+    batch = [created(f"wo-{n}") for n in range(3)]
+    batch[2] = created("wo-2", turn_id=2**63)  # beyond bigint: refused before any round trip
+    before = ledger_state(postgresql)
+    with pytest.raises(ContractValidationFailed) as raised:
+        repo.append_many(batch)
+    assert raised.value.event_index == 2
+    assert "turn_id" in (raised.value.detail or "")
+    assert ledger_state(postgresql) == before
+
+
 def test_append_many_takes_one_tenant_per_batch(
     repo: WorkOrderRepository, postgresql: psycopg.Connection
 ) -> None:

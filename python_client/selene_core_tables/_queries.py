@@ -16,7 +16,7 @@ from typing import Any
 from psycopg import pq
 from psycopg.types.json import Jsonb
 
-from selene_core_tables.errors import ContractValidationFailed, IdempotencyReplay
+from selene_core_tables.errors import ContractValidationFailed, IdempotencyReplay, StorageError
 from selene_core_tables.records import AppendResult, WorkOrderLedgerEventInput
 
 #: Parameter (without its ``p_`` prefix) -> SQL type, in the order of
@@ -111,6 +111,18 @@ _SQL_INTEGER_RANGES = {"bigint": (-(2**63), 2**63 - 1), "integer": (-(2**31), 2*
 #: The contract's payload nesting limit (os_core.work_order_event_contract_violation):
 #: no value more than this many levels below the payload object.
 PAYLOAD_MAX_DEPTH = 64
+
+
+def batch_parameters(batch: Sequence[WorkOrderLedgerEventInput]) -> list[dict[str, Any]]:
+    """Return each event's append parameters; a refused event's error carries its index."""
+    parameters = []
+    for index, event in enumerate(batch):
+        try:
+            parameters.append(append_parameters(event, None))
+        except StorageError as error:
+            error.event_index = index
+            raise
+    return parameters
 
 
 def append_parameters(

@@ -70,6 +70,7 @@ from selene_core_tables._queries import (
     STEP_ATTEMPTS_SQL,
     VERIFY_SQL,
     append_parameters,
+    batch_parameters,
     check_integer,
     first_without_result,
     one,
@@ -312,7 +313,7 @@ class WorkOrderRepository:
         tenants = sorted({event.tenant_id for event in batch})
         if len(tenants) > 1:
             raise ValueError(f"append_many takes the events of one tenant per batch, got {tenants}")
-        parameters = [append_parameters(event, None) for event in batch]
+        parameters = batch_parameters(batch)
         cursors: list[psycopg.Cursor[Any]] = []
 
         def body(conn: psycopg.Connection[Any]) -> list[psycopg.Cursor[Any]]:
