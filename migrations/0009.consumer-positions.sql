@@ -3,14 +3,16 @@
 --
 -- One row per (tenant, stream, consumer): the id of the last event the consumer has
 -- processed, committed by os_core.consumer_commit in the consumer's own transaction
--- (so effects kept in this database and the position commit together), and locked
--- by os_core.consumer_position for the rest of that transaction (one instance of a
--- consumer works at a time). A small table, updated in place: not append-only, not
--- partitioned by os_core.partition_by_tenant (one row per consumer, docs/dba.md).
+-- (so effects kept in this database and the position commit together). The claim
+-- that lets one instance of a consumer work at a time is a transaction-level lock
+-- taken by os_core.consumer_position, not this row's. A small table, updated in
+-- place: not append-only, and not partitioned by os_core.partition_by_tenant (one
+-- row per consumer; docs/decisions.md).
 --
 -- On Citus it is distributed by tenant_id with the ledger (migration 0007), so a
--- tenant's positions live on the worker of its events and the delegated capability
--- reads and locks them there. Without Citus that step does nothing.
+-- tenant's positions live on the worker of its events, where the delegated capability
+-- reads and writes them under the consumer's lock. Without Citus that step does
+-- nothing.
 -- depends: 0008.audit-replay-created-at
 
 CREATE TABLE os_core.consumer_positions (

@@ -31,7 +31,7 @@ BEGIN
         );
     END IF;
     -- Under the consumer's lock (taken already if consumer_position ran first in this
-    -- transaction), so the check and the update see the latest committed position.
+    -- transaction), so the check and the write see the latest committed position.
     _current := os_core.lock_consumer(p_tenant_id, p_consumer, p_stream);
     IF p_event_id < _current THEN
         PERFORM os_core.raise_error(
@@ -43,7 +43,12 @@ BEGIN
             'a position never moves backwards: read it with os_core.consumer_position and go on from there'
         );
     END IF;
-    IF p_event_id = _current THEN
+    IF p_event_id = _current AND (
+        _current > 0 OR EXISTS (
+            SELECT FROM os_core.consumer_positions AS p
+            WHERE p.tenant_id = p_tenant_id AND p.stream = p_stream AND p.consumer = p_consumer
+        )
+    ) THEN
         RETURN _current;  -- the same position again: nothing to write
     END IF;
     -- A position past the stream's last event would skip events still to come.
@@ -66,14 +71,19 @@ BEGIN
             'commit the id of the last event the consumer processed, as a read returned it'
         );
     END IF;
-    UPDATE os_core.consumer_positions AS p
-    SET committed_position = p_event_id, updated_at = statement_timestamp()
-    WHERE p.tenant_id = p_tenant_id AND p.stream = p_stream AND p.consumer = p_consumer;
+    -- A new consumer's first commit (0 included) creates its row. Every writer holds
+    -- the consumer's lock, so nothing else writes the row meanwhile.
+    INSERT INTO os_core.consumer_positions AS p (
+        tenant_id, stream, consumer, committed_position
+    )
+    VALUES (p_tenant_id, p_stream, p_consumer, p_event_id)
+    ON CONFLICT ON CONSTRAINT consumer_positions_pkey DO UPDATE
+        SET committed_position = excluded.committed_position, updated_at = statement_timestamp();
     RETURN p_event_id;
 END;
 $$;
 
 COMMENT ON FUNCTION os_core.consumer_commit(text, text, bigint, text) IS
-'Durable consumers: sets the position of consumer p_consumer of the declared tenant on stream p_stream (ledger, the default, or audit) to p_event_id, the id of the last event it processed, in the caller''s transaction (it commits or rolls back with the consumer''s own effects); returns it. Committing the same position again writes nothing. Takes the consumer''s lock, as os_core.consumer_position does. Errors: SE003 tenant scope; SE004 a malformed consumer name, an unknown stream, a negative or NULL id, an id past the stream''s last event of the tenant, or a position behind the committed one (DETAIL names both).';
+'Durable consumers: sets the position of consumer p_consumer of the declared tenant on stream p_stream (ledger, the default, or audit) to p_event_id, the id of the last event it processed, in the caller''s transaction (it commits or rolls back with the consumer''s own effects); returns it. Committing the same position again writes nothing; a new consumer''s first commit, 0 included, creates its row (then consumer_stats shows it). Takes the consumer''s lock, as os_core.consumer_position does. Errors: SE003 tenant scope; SE004 a malformed consumer name, an unknown stream, a negative or NULL id, an id past the stream''s last event of the tenant, a position behind the committed one (DETAIL names both), or a transaction that is not READ COMMITTED.';
 
 ALTER FUNCTION os_core.consumer_commit(text, text, bigint, text) OWNER TO selene_owner;

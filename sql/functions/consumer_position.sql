@@ -22,6 +22,6 @@ END;
 $$;
 
 COMMENT ON FUNCTION os_core.consumer_position(text, text, text) IS
-'Durable consumers: the committed position of consumer p_consumer of the declared tenant (0 for a new one) on stream p_stream, ledger (work_order_event_id values, the default) or audit (audit_event_id values). Locks the consumer until the transaction ends: a second instance of it waits here (bounded by lock_timeout, 55P03) and then gets the position the first committed. Call it first in the transaction that reads after the position, processes and calls os_core.consumer_commit. Errors: SE003 tenant scope, SE004 a malformed consumer name or an unknown stream.';
+'Durable consumers: the committed position of consumer p_consumer of the declared tenant (0 for a new one) on stream p_stream, ledger (work_order_event_id values, the default) or audit (audit_event_id values). Locks the consumer until the transaction ends (a transaction-level advisory lock, which takes no transaction id): a second instance of it waits here (bounded by lock_timeout, 55P03) and then gets the position the first committed. Writes nothing. Call it first in the READ COMMITTED transaction that reads after the position, processes and calls os_core.consumer_commit. Errors: SE003 tenant scope, SE004 a malformed consumer name, an unknown stream, or a transaction that is not READ COMMITTED.';
 
 ALTER FUNCTION os_core.consumer_position(text, text, text) OWNER TO selene_owner;

@@ -1,5 +1,5 @@
--- lock_consumer: a consumer's row, created at position 0 when new, locked until the
--- end of the caller's transaction; its committed position.
+-- lock_consumer: makes the calling transaction the only instance of one durable
+-- consumer until it ends; the consumer's committed position.
 
 CREATE OR REPLACE FUNCTION os_core.lock_consumer(
     p_tenant_id text,
@@ -39,31 +39,40 @@ BEGIN
             )
         );
     END IF;
-    -- The row lock is the claim: a second instance of the consumer waits here until
-    -- the transaction holding it ends (or its lock_timeout passes: 55P03), then reads
-    -- the position that transaction committed (READ COMMITTED takes the row's latest
-    -- version; docs/decisions.md, "Durable consumers").
+    -- The position is read after the lock, with the statement's own snapshot: that
+    -- shows what the previous holder committed only in READ COMMITTED. A REPEATABLE
+    -- READ snapshot taken before the wait would give a stale position, and the
+    -- instance would process again what the other one just did.
+    IF pg_catalog.current_setting('transaction_isolation') <> 'read committed' THEN
+        PERFORM os_core.raise_error(
+            'OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED',
+            format(
+                'durable consumers run in READ COMMITTED transactions, not %s',
+                upper(pg_catalog.current_setting('transaction_isolation'))
+            ),
+            'run the consumer''s transactions at the default isolation level'
+        );
+    END IF;
+    -- The claim: one instance of the consumer at a time, until the end of the
+    -- transaction; a second one waits here (or its lock_timeout passes: 55P03). A
+    -- transaction-level advisory lock, not the row's lock: it takes no transaction id,
+    -- so a consumer busy with a page (an HTTP call to PH1.J, say) holds back no reader's
+    -- paging horizon until it commits its position. The key starts with 'consumer ',
+    -- which no tenant-and-work-order key of lock_work_order can (a tenant id has no
+    -- space); the stream is part of it (docs/decisions.md, "Durable consumers").
+    PERFORM pg_advisory_xact_lock(
+        hashtextextended(
+            'consumer ' || p_stream || '/' || p_tenant_id || '/' || p_consumer, 0
+        )
+    );
     SELECT p.committed_position INTO _position
     FROM os_core.consumer_positions AS p
-    WHERE p.tenant_id = p_tenant_id AND p.stream = p_stream AND p.consumer = p_consumer
-    FOR UPDATE;
-    IF FOUND THEN
-        RETURN _position;
-    END IF;
-    -- A new consumer. Of two first instances the second waits in the INSERT for the
-    -- first one's transaction, then finds its row (or, if it rolled back, inserts).
-    INSERT INTO os_core.consumer_positions AS p (tenant_id, stream, consumer)
-    VALUES (p_tenant_id, p_stream, p_consumer)
-    ON CONFLICT ON CONSTRAINT consumer_positions_pkey DO NOTHING;
-    SELECT p.committed_position INTO STRICT _position
-    FROM os_core.consumer_positions AS p
-    WHERE p.tenant_id = p_tenant_id AND p.stream = p_stream AND p.consumer = p_consumer
-    FOR UPDATE;
-    RETURN _position;
+    WHERE p.tenant_id = p_tenant_id AND p.stream = p_stream AND p.consumer = p_consumer;
+    RETURN coalesce(_position, 0);
 END;
 $$;
 
 COMMENT ON FUNCTION os_core.lock_consumer(text, text, text) IS
-'The committed position of consumer p_consumer of stream p_stream (ledger or audit) of tenant p_tenant_id, its row created at 0 when new and locked (FOR UPDATE) until the caller''s transaction ends: a second instance waits. SE004 for a malformed tenant id or consumer name, or an unknown stream. Internal, for consumer_position and consumer_commit, which check the tenant scope first.';
+'Locks consumer p_consumer of stream p_stream (ledger or audit) of tenant p_tenant_id until the caller''s transaction ends (a transaction-level advisory lock: a second instance waits), then returns its committed position (0 when it has none). SE004 for a malformed tenant id or consumer name, an unknown stream, or a transaction that is not READ COMMITTED. Internal, for consumer_position and consumer_commit, which check the tenant scope first.';
 
 ALTER FUNCTION os_core.lock_consumer(text, text, text) OWNER TO selene_owner;

@@ -283,7 +283,7 @@ BEGIN
         );
     END IF;
     -- Under the consumer's lock (taken already if consumer_position ran first in this
-    -- transaction), so the check and the update see the latest committed position.
+    -- transaction), so the check and the write see the latest committed position.
     _current := os_core.lock_consumer(p_tenant_id, p_consumer, p_stream);
     IF p_event_id < _current THEN
         PERFORM os_core.raise_error(
@@ -295,7 +295,12 @@ BEGIN
             'a position never moves backwards: read it with os_core.consumer_position and go on from there'
         );
     END IF;
-    IF p_event_id = _current THEN
+    IF p_event_id = _current AND (
+        _current > 0 OR EXISTS (
+            SELECT FROM os_core.consumer_positions AS p
+            WHERE p.tenant_id = p_tenant_id AND p.stream = p_stream AND p.consumer = p_consumer
+        )
+    ) THEN
         RETURN _current;  -- the same position again: nothing to write
     END IF;
     -- A position past the stream's last event would skip events still to come.
@@ -318,9 +323,14 @@ BEGIN
             'commit the id of the last event the consumer processed, as a read returned it'
         );
     END IF;
-    UPDATE os_core.consumer_positions AS p
-    SET committed_position = p_event_id, updated_at = statement_timestamp()
-    WHERE p.tenant_id = p_tenant_id AND p.stream = p_stream AND p.consumer = p_consumer;
+    -- A new consumer's first commit (0 included) creates its row. Every writer holds
+    -- the consumer's lock, so nothing else writes the row meanwhile.
+    INSERT INTO os_core.consumer_positions AS p (
+        tenant_id, stream, consumer, committed_position
+    )
+    VALUES (p_tenant_id, p_stream, p_consumer, p_event_id)
+    ON CONFLICT ON CONSTRAINT consumer_positions_pkey DO UPDATE
+        SET committed_position = excluded.committed_position, updated_at = statement_timestamp();
     RETURN p_event_id;
 END;
 $$;
@@ -332,7 +342,7 @@ ALTER FUNCTION os_core.consumer_commit(p_tenant_id text, p_consumer text, p_even
 -- Name: FUNCTION consumer_commit(p_tenant_id text, p_consumer text, p_event_id bigint, p_stream text); Type: COMMENT; Schema: os_core; Owner: selene_owner
 --
 
-COMMENT ON FUNCTION os_core.consumer_commit(p_tenant_id text, p_consumer text, p_event_id bigint, p_stream text) IS 'Durable consumers: sets the position of consumer p_consumer of the declared tenant on stream p_stream (ledger, the default, or audit) to p_event_id, the id of the last event it processed, in the caller''s transaction (it commits or rolls back with the consumer''s own effects); returns it. Committing the same position again writes nothing. Takes the consumer''s lock, as os_core.consumer_position does. Errors: SE003 tenant scope; SE004 a malformed consumer name, an unknown stream, a negative or NULL id, an id past the stream''s last event of the tenant, or a position behind the committed one (DETAIL names both).';
+COMMENT ON FUNCTION os_core.consumer_commit(p_tenant_id text, p_consumer text, p_event_id bigint, p_stream text) IS 'Durable consumers: sets the position of consumer p_consumer of the declared tenant on stream p_stream (ledger, the default, or audit) to p_event_id, the id of the last event it processed, in the caller''s transaction (it commits or rolls back with the consumer''s own effects); returns it. Committing the same position again writes nothing; a new consumer''s first commit, 0 included, creates its row (then consumer_stats shows it). Takes the consumer''s lock, as os_core.consumer_position does. Errors: SE003 tenant scope; SE004 a malformed consumer name, an unknown stream, a negative or NULL id, an id past the stream''s last event of the tenant, a position behind the committed one (DETAIL names both), or a transaction that is not READ COMMITTED.';
 
 
 --
@@ -359,7 +369,7 @@ ALTER FUNCTION os_core.consumer_position(p_tenant_id text, p_consumer text, p_st
 -- Name: FUNCTION consumer_position(p_tenant_id text, p_consumer text, p_stream text); Type: COMMENT; Schema: os_core; Owner: selene_owner
 --
 
-COMMENT ON FUNCTION os_core.consumer_position(p_tenant_id text, p_consumer text, p_stream text) IS 'Durable consumers: the committed position of consumer p_consumer of the declared tenant (0 for a new one) on stream p_stream, ledger (work_order_event_id values, the default) or audit (audit_event_id values). Locks the consumer until the transaction ends: a second instance of it waits here (bounded by lock_timeout, 55P03) and then gets the position the first committed. Call it first in the transaction that reads after the position, processes and calls os_core.consumer_commit. Errors: SE003 tenant scope, SE004 a malformed consumer name or an unknown stream.';
+COMMENT ON FUNCTION os_core.consumer_position(p_tenant_id text, p_consumer text, p_stream text) IS 'Durable consumers: the committed position of consumer p_consumer of the declared tenant (0 for a new one) on stream p_stream, ledger (work_order_event_id values, the default) or audit (audit_event_id values). Locks the consumer until the transaction ends (a transaction-level advisory lock, which takes no transaction id): a second instance of it waits here (bounded by lock_timeout, 55P03) and then gets the position the first committed. Writes nothing. Call it first in the READ COMMITTED transaction that reads after the position, processes and calls os_core.consumer_commit. Errors: SE003 tenant scope, SE004 a malformed consumer name, an unknown stream, or a transaction that is not READ COMMITTED.';
 
 
 --
@@ -552,27 +562,36 @@ BEGIN
             )
         );
     END IF;
-    -- The row lock is the claim: a second instance of the consumer waits here until
-    -- the transaction holding it ends (or its lock_timeout passes: 55P03), then reads
-    -- the position that transaction committed (READ COMMITTED takes the row's latest
-    -- version; docs/decisions.md, "Durable consumers").
+    -- The position is read after the lock, with the statement's own snapshot: that
+    -- shows what the previous holder committed only in READ COMMITTED. A REPEATABLE
+    -- READ snapshot taken before the wait would give a stale position, and the
+    -- instance would process again what the other one just did.
+    IF pg_catalog.current_setting('transaction_isolation') <> 'read committed' THEN
+        PERFORM os_core.raise_error(
+            'OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED',
+            format(
+                'durable consumers run in READ COMMITTED transactions, not %s',
+                upper(pg_catalog.current_setting('transaction_isolation'))
+            ),
+            'run the consumer''s transactions at the default isolation level'
+        );
+    END IF;
+    -- The claim: one instance of the consumer at a time, until the end of the
+    -- transaction; a second one waits here (or its lock_timeout passes: 55P03). A
+    -- transaction-level advisory lock, not the row's lock: it takes no transaction id,
+    -- so a consumer busy with a page (an HTTP call to PH1.J, say) holds back no reader's
+    -- paging horizon until it commits its position. The key starts with 'consumer ',
+    -- which no tenant-and-work-order key of lock_work_order can (a tenant id has no
+    -- space); the stream is part of it (docs/decisions.md, "Durable consumers").
+    PERFORM pg_advisory_xact_lock(
+        hashtextextended(
+            'consumer ' || p_stream || '/' || p_tenant_id || '/' || p_consumer, 0
+        )
+    );
     SELECT p.committed_position INTO _position
     FROM os_core.consumer_positions AS p
-    WHERE p.tenant_id = p_tenant_id AND p.stream = p_stream AND p.consumer = p_consumer
-    FOR UPDATE;
-    IF FOUND THEN
-        RETURN _position;
-    END IF;
-    -- A new consumer. Of two first instances the second waits in the INSERT for the
-    -- first one's transaction, then finds its row (or, if it rolled back, inserts).
-    INSERT INTO os_core.consumer_positions AS p (tenant_id, stream, consumer)
-    VALUES (p_tenant_id, p_stream, p_consumer)
-    ON CONFLICT ON CONSTRAINT consumer_positions_pkey DO NOTHING;
-    SELECT p.committed_position INTO STRICT _position
-    FROM os_core.consumer_positions AS p
-    WHERE p.tenant_id = p_tenant_id AND p.stream = p_stream AND p.consumer = p_consumer
-    FOR UPDATE;
-    RETURN _position;
+    WHERE p.tenant_id = p_tenant_id AND p.stream = p_stream AND p.consumer = p_consumer;
+    RETURN coalesce(_position, 0);
 END;
 $_$;
 
@@ -583,7 +602,7 @@ ALTER FUNCTION os_core.lock_consumer(p_tenant_id text, p_consumer text, p_stream
 -- Name: FUNCTION lock_consumer(p_tenant_id text, p_consumer text, p_stream text); Type: COMMENT; Schema: os_core; Owner: selene_owner
 --
 
-COMMENT ON FUNCTION os_core.lock_consumer(p_tenant_id text, p_consumer text, p_stream text) IS 'The committed position of consumer p_consumer of stream p_stream (ledger or audit) of tenant p_tenant_id, its row created at 0 when new and locked (FOR UPDATE) until the caller''s transaction ends: a second instance waits. SE004 for a malformed tenant id or consumer name, or an unknown stream. Internal, for consumer_position and consumer_commit, which check the tenant scope first.';
+COMMENT ON FUNCTION os_core.lock_consumer(p_tenant_id text, p_consumer text, p_stream text) IS 'Locks consumer p_consumer of stream p_stream (ledger or audit) of tenant p_tenant_id until the caller''s transaction ends (a transaction-level advisory lock: a second instance waits), then returns its committed position (0 when it has none). SE004 for a malformed tenant id or consumer name, an unknown stream, or a transaction that is not READ COMMITTED. Internal, for consumer_position and consumer_commit, which check the tenant scope first.';
 
 
 --
