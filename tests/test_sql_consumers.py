@@ -701,3 +701,18 @@ def test_behind_pgbouncer_in_transaction_pooling_a_second_instance_waits_the_sam
         finally:
             a.close()
             b.close()
+
+
+def test_a_session_cannot_take_another_tenants_consumer_lock_to_hold_it_back(
+    su: psycopg.Connection, app: psycopg.Connection
+) -> None:
+    """The claim's key is known (docs/decisions.md), but advisory locks are the product's
+    (migration 0004): a selene_os session cannot take it and stall a consumer."""
+    key = f"consumer ledger/{TENANT_B}/projector"
+    for attempt in (
+        "SELECT pg_advisory_lock(hashtextextended(%s, 0))",
+        "SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0))",
+    ):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            app.execute(attempt, [key])
+    assert as_tenant(app, TENANT_B, POSITION_SQL, [TENANT_B, "projector", "ledger"]) == 0
