@@ -16,6 +16,9 @@ AS $$
 DECLARE
     _current bigint;
     _last bigint;
+    -- A value, not a call in the DO UPDATE below: Citus refuses a function there unless
+    -- it is IMMUTABLE.
+    _now timestamptz := statement_timestamp();
 BEGIN
     -- The usual case in one comparison; require_tenant_scope raises exactly its error.
     IF p_tenant_id IS NULL OR p_tenant_id IS DISTINCT FROM os_core.current_tenant_id() THEN
@@ -78,7 +81,7 @@ BEGIN
     )
     VALUES (p_tenant_id, p_stream, p_consumer, p_event_id)
     ON CONFLICT ON CONSTRAINT consumer_positions_pkey DO UPDATE
-        SET committed_position = excluded.committed_position, updated_at = statement_timestamp();
+        SET committed_position = excluded.committed_position, updated_at = _now;
     RETURN p_event_id;
 END;
 $$;
