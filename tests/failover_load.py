@@ -34,23 +34,12 @@ from psycopg.rows import dict_row
 
 from selene_core_tables.records import WorkOrderLedgerEventInput
 from selene_core_tables.repository import WorkOrderRepository
+from tests.sql_helpers import SENT_FIELDS as FIELDS
 
 TENANT = "failover"
 WORK_ORDERS_PER_WRITER = 3
 BATCH = 4
 
-# The fields compared between what a writer sent and the ledger row.
-FIELDS = (
-    "work_order_id",
-    "correlation_id",
-    "turn_id",
-    "event_type",
-    "work_order_status",
-    "reason_code",
-    "created_at",
-    "idempotency_key",
-    "payload",
-)
 PROJECTIONS = (
     ("os_core.work_orders_current", "work_order_id"),
     ("os_core.work_order_step_attempts", "work_order_id, step_id, attempt_index"),

@@ -85,6 +85,18 @@ CURRENT_COLUMNS = (
 )
 
 # How long a test waits for a session to block, or for a blocked call to finish.
+#: The fields of an append that a writer sends and the ledger row must hold as sent.
+SENT_FIELDS = (
+    "work_order_id",
+    "correlation_id",
+    "turn_id",
+    "event_type",
+    "work_order_status",
+    "reason_code",
+    "created_at",
+    "idempotency_key",
+    "payload",
+)
 WAIT_SECONDS = 15.0
 
 

@@ -45,6 +45,7 @@ from psycopg.rows import dict_row
 from selene_core_tables.embedded import APP_LOGIN, DBA_LOGIN, EmbeddedCluster
 from selene_core_tables.records import WorkOrderLedgerEventInput
 from selene_core_tables.repository import WorkOrderRepository
+from tests.sql_helpers import SENT_FIELDS as FIELDS
 from tests.sql_helpers import append, set_tenant
 
 LONG = os.environ.get("SELENE_LONG") == "1"
@@ -60,19 +61,6 @@ pytestmark = pytest.mark.timeout(900 if LONG else 180)
 ACKED = "acknowledged"
 IN_DOUBT = "in doubt"  # COMMIT sent (or the whole call failed somewhere): 0 or 1 times
 NOT_COMMITTED = "not committed"  # failed before COMMIT was sent: must be absent
-
-# The fields compared between what a writer sent and the ledger row.
-FIELDS = (
-    "work_order_id",
-    "correlation_id",
-    "turn_id",
-    "event_type",
-    "work_order_status",
-    "reason_code",
-    "created_at",
-    "idempotency_key",
-    "payload",
-)
 
 
 @dataclass
