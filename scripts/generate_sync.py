@@ -51,6 +51,8 @@ NAMES = {
     "AsyncIterator": "Iterator",
     "AsyncLock": "Lock",
     "async_sleep": "sleep",
+    "aclosing": "closing",
+    "aclose": "close",
 }
 
 #: Pattern -> replacement in the prose (docstrings, comments, messages).
@@ -72,6 +74,12 @@ TEXT: tuple[tuple[str, str], ...] = (
     (
         "(tasks take turns); share a pool between tasks instead.",
         "(threads take turns); share a pool between threads instead.",
+    ),
+    # A sync follower has no task to cancel.
+    (
+        "(``follower.close()``, ``with contextlib.closing(...)``);\n"
+        "        cancelling the task that iterates releases them as well.",
+        "(``follower.close()``, ``with contextlib.closing(...)``).",
     ),
     (
         "This module is the one source of both repositories: ``scripts/generate_sync.py``\n"

@@ -96,6 +96,17 @@ RELEASE_POOLER_SQL = "SELECT 1"
 #: Default number of events per ledger page (the database allows 1 to 10000).
 DEFAULT_PAGE_SIZE = 1000
 
+#: A follower's default wait between reads once it has caught up, and the longest
+#: allowed: the wait bounds how late a follower sees an event when no notification
+#: wakes it (a notification can be missed; see AsyncWorkOrderRepository.follow).
+DEFAULT_POLL_INTERVAL = 0.5
+MAX_POLL_INTERVAL = 60.0
+
+#: The channel ph1j.emit_append_audit NOTIFYs on when ``selene.audit_notify`` is on.
+AUDIT_CHANNEL = "ph1j_audit"
+LISTEN_SQL = f"LISTEN {AUDIT_CHANNEL}"
+UNLISTEN_SQL = f"UNLISTEN {AUDIT_CHANNEL}"
+
 #: The append's integer parameters: a value PostgreSQL would round on its way in
 #: (a float 2.5 cast to bigint becomes 2) is refused here instead.
 _INTEGER_PARAMETERS = frozenset(
@@ -160,6 +171,19 @@ def check_integer(name: str, value: Any, sql_type: str) -> None:
                 f"{name} must be between {low} and {high} (its SQL type, {sql_type}), "
                 f"got {int(value)}"
             )
+
+
+def check_poll_interval(poll_interval: Any) -> None:
+    """Refuse a follower's poll interval that is not a number of seconds in (0, MAX]."""
+    if (
+        isinstance(poll_interval, bool)
+        or not isinstance(poll_interval, int | float)
+        or not 0 < poll_interval <= MAX_POLL_INTERVAL
+    ):
+        raise ValueError(
+            f"poll_interval must be a number of seconds above 0 and at most "
+            f"{MAX_POLL_INTERVAL:g}, got {poll_interval!r}"
+        )
 
 
 def check_payload_depth(payload: Any) -> None:

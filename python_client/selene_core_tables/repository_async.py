@@ -56,20 +56,24 @@ from selene_core_tables._queries import (
     CANCEL_SQL,
     CURRENT_SQL,
     DEFAULT_PAGE_SIZE,
+    DEFAULT_POLL_INTERVAL,
     LEASE_SQL,
     LEDGER_SQL,
     LIST_PENDING_DEFAULT_SQL,
     LIST_PENDING_STATUSES_SQL,
+    LISTEN_SQL,
     PAYLOAD_MAX_DEPTH,
     REBUILD_SQL,
     RELEASE_POOLER_SQL,
     SET_TENANT_SQL,
     STATS_SQL,
     STEP_ATTEMPTS_SQL,
+    UNLISTEN_SQL,
     VERIFY_SQL,
     append_parameters,
     batch_parameters,
     check_integer,
+    check_poll_interval,
     first_without_result,
     one,
     replay_error,
@@ -95,11 +99,17 @@ from selene_core_tables.retry import (
     retry_reason,
 )
 
-__all__ = ["DEFAULT_PAGE_SIZE", "PAYLOAD_MAX_DEPTH", "AsyncWorkOrderRepository"]
+__all__ = [
+    "DEFAULT_PAGE_SIZE",
+    "DEFAULT_POLL_INTERVAL",
+    "PAYLOAD_MAX_DEPTH",
+    "AsyncWorkOrderRepository",
+]
 
 _T = TypeVar("_T")
 
 _log = logging.getLogger("selene_core_tables.retry")
+_follow_log = logging.getLogger("selene_core_tables.follow")
 
 
 class AsyncWorkOrderRepository:
@@ -447,6 +457,91 @@ class AsyncWorkOrderRepository:
             if len(page) < page_size:
                 return
 
+    def follow(
+        self,
+        tenant_id: str,
+        *,
+        after_event_id: int = 0,
+        work_order_id: str | None = None,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        notify: bool = False,
+    ) -> AsyncIterator[WorkOrderLedgerEvent]:
+        """Iterate over every event after ``after_event_id``, then wait for more, endlessly.
+
+        Yields the tenant's events (or one work order's, with ``work_order_id``) in
+        event-id order, each exactly once, and when it has caught up waits for the
+        next ones, until you stop iterating. It reads with :meth:`ledger_page`,
+        page after page (each a short transaction of its own, retried as every read
+        is, so a follower over a pool or a DSN survives a failover), until a page
+        comes back short; then it waits ``poll_interval`` seconds (default 0.5, at
+        most 60) and reads on from the last id it yielded. Nothing is held open
+        while you handle an event, except the listening connection below.
+
+        It never passes over an event still to commit: a tenant-wide page ends before
+        an event that an uncommitted transaction could still precede, and the
+        follower reads it later. So **a long or idle transaction that holds an
+        event id open delays the follower** (it yields nothing past that event's
+        position, however many later events commit) **until that transaction
+        ends**; any transaction of the cluster that had written something (holds
+        a transaction id) when a later event's id was drawn counts. Bound it with
+        ``idle_in_transaction_session_timeout`` (and ``statement_timeout`` for
+        long statements); PostgreSQL 15 has no ``transaction_timeout``.
+
+        ``notify=True`` LISTENs on channel ``ph1j_audit`` on a connection of its
+        own (a connection of the pool, held while the follower runs, or one more
+        connection to the DSN) and wakes on a notification, or after
+        ``poll_interval`` at the latest: the appends NOTIFY only in sessions with
+        the setting ``selene.audit_notify`` on (``ALTER ROLE ... SET``), and a page
+        held back by an uncommitted event yields its successors only when that
+        one commits. A lost listening connection is opened again at the next wait,
+        polling meanwhile. Over a connection you hand in, ``notify`` is refused. On
+        Citus the appends NOTIFY on a worker, so a follower there only polls.
+
+        Stop it with ``break``, or close it to release its connections at once
+        (``await follower.aclose()``, ``async with contextlib.aclosing(...)``);
+        cancelling the task that iterates releases them as well.
+
+        Raises ValueError for a ``poll_interval`` out of range, or ``notify=True``
+        over a connection; ContractValidationFailed (a non-integral or out-of-range
+        ``after_event_id`` or ``page_size`` here, a negative ``after_event_id`` or
+        a ``page_size`` outside 1-10000 at the first read) and TenantScopeViolation
+        as :meth:`ledger_page` does.
+        """
+        check_poll_interval(poll_interval)
+        check_integer("after_event_id", after_event_id, "bigint")
+        check_integer("page_size", page_size, "integer")
+        if notify and isinstance(self._source, psycopg.AsyncConnection):
+            raise ValueError(
+                "follow(notify=True) listens on a connection of its own: build the "
+                "repository over a pool or a connection string, not a connection"
+            )
+        wakeup = _Wakeup(self._source, poll_interval, listen=notify)
+        return self._follow(tenant_id, work_order_id, after_event_id, page_size, wakeup)
+
+    async def _follow(
+        self,
+        tenant_id: str,
+        work_order_id: str | None,
+        after: int,
+        page_size: int,
+        wakeup: _Wakeup,
+    ) -> AsyncIterator[WorkOrderLedgerEvent]:
+        try:
+            # LISTEN before the first read: an append committed after it wakes the follower.
+            await wakeup.listen()
+            while True:
+                page = await self.ledger_page(
+                    tenant_id, work_order_id, after=after, limit=page_size
+                )
+                for event in page:
+                    after = event.work_order_event_id
+                    yield event
+                if len(page) < page_size:
+                    await wakeup.wait()
+        finally:
+            await wakeup.close()
+
     async def step_attempts(self, tenant_id: str, work_order_id: str) -> list[WorkOrderStepAttempt]:
         """Return every attempt of every step of a work order, in the order they started."""
         rows = await self._rows(tenant_id, STEP_ATTEMPTS_SQL, [tenant_id, work_order_id])
@@ -500,3 +595,89 @@ class AsyncWorkOrderRepository:
             return await cursor.fetchall()
 
         return (await self._call(tenant_id, body, idempotent=idempotent))[0]
+
+
+class _Wakeup:
+    """A follower's wait between reads: ``poll_interval``, or until a NOTIFY on ph1j_audit.
+
+    With ``listen``, it holds a connection of its own (borrowed from the pool, or
+    opened on the DSN) that LISTENs; a notification ends the wait early, and all
+    that arrived by then are consumed with it (the read that follows covers them).
+    """
+
+    def __init__(
+        self,
+        source: psycopg.AsyncConnection[Any] | AsyncConnectionPool[Any] | str,
+        poll_interval: float,
+        *,
+        listen: bool,
+    ) -> None:
+        self._source = source
+        self._poll_interval = poll_interval
+        self._listen = listen
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+
+    async def listen(self) -> bool:
+        """LISTEN on a connection of its own, unless it does already; True when it began now.
+
+        A failure (no connection to be had) is logged, and the wait polls instead
+        until the next attempt.
+        """
+        if not self._listen or self._conn is not None:
+            return False
+        conn: psycopg.AsyncConnection[Any] | None = None
+        try:
+            if isinstance(self._source, AsyncConnectionPool):
+                conn = await self._source.getconn()
+            else:
+                assert isinstance(self._source, str)
+                conn = await psycopg.AsyncConnection.connect(self._source, autocommit=True)
+            await conn.execute(LISTEN_SQL)
+            if not conn.autocommit:
+                await conn.commit()  # notifications come only outside a transaction
+        except psycopg.Error as error:
+            _follow_log.warning("cannot LISTEN, polling until the next wait: %s", error)
+            if conn is not None:
+                await self._release(conn)
+            return False
+        self._conn = conn
+        return True
+
+    async def wait(self) -> None:
+        """Return after ``poll_interval`` seconds, or as soon as a notification comes."""
+        if await self.listen():
+            return  # listening again after a loss: read first, a notification may be missed
+        conn = self._conn
+        if conn is None:
+            await async_sleep(self._poll_interval)
+            return
+        try:
+            async for _ in conn.notifies(timeout=self._poll_interval, stop_after=1):
+                pass
+            async for _ in conn.notifies(timeout=0):
+                pass  # the rest of those that came already: one read covers them all
+        except psycopg.OperationalError as error:
+            # The listening connection is lost (a failover): the read that follows
+            # retries on its own; the next wait listens again.
+            _follow_log.warning("the LISTEN connection was lost: %s", error)
+            self._conn = None
+            await self._release(conn)
+
+    async def close(self) -> None:
+        """Stop listening and give back (or close) the listening connection."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await self._release(conn)
+
+    async def _release(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        if isinstance(self._source, AsyncConnectionPool):
+            # A pooled connection goes back clean; a broken one the pool discards.
+            with suppress(psycopg.Error):
+                if not conn.broken and not conn.closed:
+                    await conn.execute(UNLISTEN_SQL)
+                    if not conn.autocommit:
+                        await conn.commit()
+            await self._source.putconn(conn)
+        else:
+            with suppress(psycopg.Error):
+                await conn.close()
