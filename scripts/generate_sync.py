@@ -45,6 +45,7 @@ TARGET = PACKAGE / "repository.py"
 #: Async name -> sync name, for code (unasync) and prose (step 2) alike.
 NAMES = {
     "AsyncWorkOrderRepository": "WorkOrderRepository",
+    "AsyncConsumer": "Consumer",
     "AsyncConnectionPool": "ConnectionPool",
     "AsyncConnection": "Connection",
     "AsyncCursor": "Cursor",
@@ -74,6 +75,11 @@ TEXT: tuple[tuple[str, str], ...] = (
     (
         "(tasks take turns); share a pool between tasks instead.",
         "(threads take turns); share a pool between threads instead.",
+    ),
+    # A generator hands on another's events with yield from.
+    (
+        "            for event in events:\n                yield event\n",
+        "            yield from events\n",
     ),
     # A sync follower has no task to cancel.
     (

@@ -55,8 +55,8 @@ from selene_core_tables.records import (
     WorkOrderStatus,
     WorkOrderStepAttempt,
 )
-from selene_core_tables.repository import WorkOrderRepository
-from selene_core_tables.repository_async import AsyncWorkOrderRepository
+from selene_core_tables.repository import Consumer, WorkOrderRepository
+from selene_core_tables.repository_async import AsyncConsumer, AsyncWorkOrderRepository
 from selene_core_tables.retry import AppendOutcomeUnknown, RetryPolicy
 
 __version__ = "0.1.0"
@@ -65,9 +65,11 @@ __all__ = [
     "AppendOnlyViolation",
     "AppendOutcomeUnknown",
     "AppendResult",
+    "AsyncConsumer",
     "AsyncWorkOrderRepository",
     "CancelInvalidState",
     "CancelResult",
+    "Consumer",
     "ContractValidationFailed",
     "IdempotencyReplay",
     "ProjectionDifference",

@@ -57,6 +57,14 @@ LEDGER_SQL = (
     "p_tenant_id => %s::text, p_work_order_id => %s::text, "
     "p_after_event_id => %s::bigint, p_limit => %s::integer)"
 )
+CONSUMER_POSITION_SQL = (
+    "SELECT os_core.consumer_position(p_tenant_id => %s::text, p_consumer => %s::text)"
+)
+CONSUMER_COMMIT_SQL = (
+    "SELECT os_core.consumer_commit("
+    "p_tenant_id => %s::text, p_consumer => %s::text, p_event_id => %s::bigint)"
+)
+LOCK_TIMEOUT_SQL = "SELECT set_config('lock_timeout', %s::text, true)"
 CANCEL_SQL = (
     "SELECT work_order_id, work_order_status, last_event_id FROM os_core.work_order_cancel("
     "p_tenant_id => %s::text, p_work_order_id => %s::text, p_reason_code => %s::bigint, "

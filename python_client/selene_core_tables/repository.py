@@ -45,7 +45,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager, nullcontext, suppress
+from contextlib import closing, contextmanager, nullcontext, suppress
 from typing import Any, TypeVar
 
 import psycopg
@@ -56,6 +56,8 @@ from selene_core_tables._acompat import Lock, sleep
 from selene_core_tables._queries import (
     APPEND_SQL,
     CANCEL_SQL,
+    CONSUMER_COMMIT_SQL,
+    CONSUMER_POSITION_SQL,
     CURRENT_SQL,
     DEFAULT_PAGE_SIZE,
     DEFAULT_POLL_INTERVAL,
@@ -64,6 +66,7 @@ from selene_core_tables._queries import (
     LIST_PENDING_DEFAULT_SQL,
     LIST_PENDING_STATUSES_SQL,
     LISTEN_SQL,
+    LOCK_TIMEOUT_SQL,
     PAYLOAD_MAX_DEPTH,
     REBUILD_SQL,
     RELEASE_POOLER_SQL,
@@ -105,6 +108,7 @@ __all__ = [
     "DEFAULT_PAGE_SIZE",
     "DEFAULT_POLL_INTERVAL",
     "PAYLOAD_MAX_DEPTH",
+    "Consumer",
     "WorkOrderRepository",
 ]
 
@@ -525,19 +529,63 @@ class WorkOrderRepository:
         after: int,
         page_size: int,
         wakeup: _Wakeup,
+        consumer: Consumer | None = None,
     ) -> Iterator[WorkOrderLedgerEvent]:
         try:
             # LISTEN before the first read: an append committed after it wakes the follower.
             wakeup.listen()
             while True:
+                if consumer is not None:
+                    # A consumer reads a page, and its caller handles it, under its claim.
+                    after = consumer._claim(after)
                 page = self.ledger_page(tenant_id, work_order_id, after=after, limit=page_size)
                 for event in page:
+                    if consumer is not None and consumer._claim(after) != after:
+                        break  # another instance went on meanwhile: read after its position
                     after = event.work_order_event_id
                     yield event
-                if len(page) < page_size:
-                    wakeup.wait()
+                else:
+                    if len(page) < page_size:
+                        if consumer is not None:
+                            consumer._release()  # never wait holding the claim
+                        wakeup.wait()
         finally:
+            if consumer is not None:
+                consumer._release()
             wakeup.close()
+
+    def consumer(
+        self,
+        tenant_id: str,
+        name: str,
+        *,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        notify: bool = False,
+        lock_timeout: float | None = None,
+    ) -> Consumer:
+        """Return the durable consumer ``name`` of the tenant's ledger (:class:`Consumer`).
+
+        Iterating it yields the events after its committed position
+        (``os_core.consumer_position``), as :meth:`follow` does (``poll_interval``,
+        ``page_size`` and ``notify`` are follow's), and :meth:`Consumer.commit`
+        moves the position (``os_core.consumer_commit``). One instance of a named
+        consumer works at a time: a second one waits for the first one's transaction
+        to end, or with ``lock_timeout`` (seconds) raises psycopg's LockNotAvailable
+        (55P03) once that has passed. Only the ledger: the audit trail has no paged
+        read in SQL yet. Raises ValueError and ContractValidationFailed as follow does.
+        """
+        check_poll_interval(poll_interval)
+        check_integer("page_size", page_size, "integer")
+        if notify and isinstance(self._source, psycopg.Connection):
+            raise ValueError(
+                "consumer(notify=True) listens on a connection of its own: build the "
+                "repository over a pool or a connection string, not a connection"
+            )
+        wakeup = _Wakeup(self._source, poll_interval, listen=notify)
+        return Consumer(
+            self, tenant_id, name, page_size=page_size, wakeup=wakeup, lock_timeout=lock_timeout
+        )
 
     def step_attempts(self, tenant_id: str, work_order_id: str) -> list[WorkOrderStepAttempt]:
         """Return every attempt of every step of a work order, in the order they started."""
@@ -592,6 +640,181 @@ class WorkOrderRepository:
             return cursor.fetchall()
 
         return (self._call(tenant_id, body, idempotent=idempotent))[0]
+
+
+class Consumer:
+    """A durable consumer of a tenant's ledger: its events after its position, and its commit.
+
+    Build it with :meth:`WorkOrderRepository.consumer`; use it as a context
+    manager (or call :meth:`close`)::
+
+        with repo.consumer("tenant-a", "projector") as consumer:
+            for event in consumer:
+                consumer.connection.execute(...)  # effects, in its transaction
+                consumer.commit(event.work_order_event_id)
+
+    It works in transactions of its own on one connection, :attr:`connection`: the
+    repository's when it was built over a connection (yours), else one it takes from
+    the pool or opens on the DSN for its life. Each transaction declares the tenant
+    and first claims the consumer (``os_core.consumer_position``, whose lock lasts
+    until the transaction ends); the events read and handled in it are those after
+    the committed position. :meth:`commit` writes the new position in that
+    transaction and COMMITs it, with whatever you did on :attr:`connection`
+    meanwhile: effects in this database are kept exactly once, with the position;
+    effects elsewhere, done before the commit, at least once. Commit after each
+    event, or after the last of a batch.
+
+    Before it waits for more events, and when it is closed, it rolls back a
+    transaction not committed, effects included. It never waits holding the claim,
+    so a second instance of the same consumer takes turns with it: it claims the
+    consumer whenever this one is between transactions, and this one then goes on
+    after the position the other committed. A consumer restarted after a crash
+    starts after its last committed position. Open no transaction blocks of your own
+    on :attr:`connection` around the iteration or a commit.
+    """
+
+    def __init__(
+        self,
+        repository: WorkOrderRepository,
+        tenant_id: str,
+        name: str,
+        *,
+        page_size: int,
+        wakeup: _Wakeup,
+        lock_timeout: float | None,
+    ) -> None:
+        self.tenant_id = tenant_id
+        self.name = name
+        #: The committed position, as this instance last read or wrote it (0: none yet).
+        self.position = 0
+        self._repository = repository
+        self._page_size = page_size
+        self._wakeup = wakeup
+        self._lock_timeout = None if lock_timeout is None else f"{int(lock_timeout * 1000)}ms"
+        source = repository._source
+        self._conn = source if isinstance(source, psycopg.Connection) else None
+        self._holding = False
+        self._events: Iterator[WorkOrderLedgerEvent] | None = None
+
+    @property
+    def connection(self) -> psycopg.Connection[Any] | None:
+        """The connection of the consumer's transactions (None before it first reads)."""
+        return self._conn
+
+    def __iter__(self) -> Iterator[WorkOrderLedgerEvent]:
+        """Return the events after the committed position, in id order, then each new one."""
+        if self._events is None:
+            self._events = self._follow()
+        return self._events
+
+    def __enter__(self) -> Consumer:
+        """Use the consumer as a context manager that closes it on exit."""
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Close the consumer (see :meth:`close`)."""
+        self.close()
+
+    def commit(self, event_id: int) -> int:
+        """Make ``event_id`` the consumer's position and COMMIT its transaction; return it.
+
+        ``event_id`` is the id of the last event handled. The position is written in
+        the consumer's transaction (claiming the consumer first when none is open),
+        with the effects done on :attr:`connection`, and committed with them.
+        Raises ContractValidationFailed for a position behind the committed one or
+        past the last event, TenantScopeViolation; nothing is written then.
+        """
+        check_integer("event_id", event_id, "bigint")
+        self._claim(0)
+        conn = self._conn
+        assert conn is not None
+        try:
+            with storage_errors():
+                conn.execute(CONSUMER_COMMIT_SQL, [self.tenant_id, self.name, event_id])
+                conn.commit()
+        except BaseException:
+            self._release()
+            raise
+        self._holding = False
+        self.position = event_id
+        return event_id
+
+    def close(self) -> None:
+        """Stop following, roll back a transaction not committed, give back the connection."""
+        if self._events is not None:
+            self._events.close()  # type: ignore[attr-defined]
+        self._release()
+        conn, source = self._conn, self._repository._source
+        if conn is not None and not isinstance(source, psycopg.Connection):
+            self._conn = None
+            if isinstance(source, ConnectionPool):
+                source.putconn(conn)
+            else:
+                conn.close()
+
+    def _follow(self) -> Iterator[WorkOrderLedgerEvent]:
+        """Follow's own loop, over a repository on the consumer's connection."""
+        reader = WorkOrderRepository(
+            self._connect(),
+            prepared_statements=self._repository._prepare is not False,
+        )
+        follower = reader._follow(self.tenant_id, None, 0, self._page_size, self._wakeup, self)
+        with closing(follower) as events:
+            yield from events
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        if self._conn is None:
+            source = self._repository._source
+            if isinstance(source, ConnectionPool):
+                self._conn = source.getconn()
+            else:
+                assert isinstance(source, str)
+                self._conn = psycopg.Connection.connect(
+                    source,
+                    autocommit=True,
+                    prepare_threshold=None if self._repository._prepare is False else 5,
+                )
+        return self._conn
+
+    def _claim(self, after: int) -> int:
+        """Open a transaction that holds the consumer, unless one is; return where to read on.
+
+        That is ``after``, or the committed position when another instance moved it
+        past ``after`` while this one was between transactions.
+        """
+        if not self._holding:
+            conn = self._connect()
+            try:
+                with storage_errors():
+                    if conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+                        conn.execute("BEGIN")
+                    self._holding = True
+                    conn.execute(SET_TENANT_SQL, [self.tenant_id])
+                    if self._lock_timeout is not None:
+                        conn.execute(LOCK_TIMEOUT_SQL, [self._lock_timeout])
+                    cursor = conn.execute(CONSUMER_POSITION_SQL, [self.tenant_id, self.name])
+                    (self.position,) = one(cursor.fetchone())
+            except psycopg.errors.LockNotAvailable as error:
+                error.add_note(
+                    f"selene_core_tables: consumer {self.name!r} of tenant {self.tenant_id!r} "
+                    f"is held by another instance (waited lock_timeout = {self._lock_timeout})"
+                )
+                self._release()
+                raise
+            except BaseException:
+                self._release()
+                raise
+        return max(after, self.position)
+
+    def _release(self) -> None:
+        """Roll back the consumer's open transaction, if any, ending its claim."""
+        if not self._holding:
+            return
+        self._holding = False
+        conn = self._conn
+        if conn is not None and not conn.closed:
+            with suppress(psycopg.Error):
+                conn.rollback()
 
 
 class _Wakeup:

@@ -43,7 +43,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import asynccontextmanager, nullcontext, suppress
+from contextlib import aclosing, asynccontextmanager, nullcontext, suppress
 from typing import Any, TypeVar
 
 import psycopg
@@ -54,6 +54,8 @@ from selene_core_tables._acompat import AsyncLock, async_sleep
 from selene_core_tables._queries import (
     APPEND_SQL,
     CANCEL_SQL,
+    CONSUMER_COMMIT_SQL,
+    CONSUMER_POSITION_SQL,
     CURRENT_SQL,
     DEFAULT_PAGE_SIZE,
     DEFAULT_POLL_INTERVAL,
@@ -62,6 +64,7 @@ from selene_core_tables._queries import (
     LIST_PENDING_DEFAULT_SQL,
     LIST_PENDING_STATUSES_SQL,
     LISTEN_SQL,
+    LOCK_TIMEOUT_SQL,
     PAYLOAD_MAX_DEPTH,
     REBUILD_SQL,
     RELEASE_POOLER_SQL,
@@ -103,6 +106,7 @@ __all__ = [
     "DEFAULT_PAGE_SIZE",
     "DEFAULT_POLL_INTERVAL",
     "PAYLOAD_MAX_DEPTH",
+    "AsyncConsumer",
     "AsyncWorkOrderRepository",
 ]
 
@@ -526,21 +530,65 @@ class AsyncWorkOrderRepository:
         after: int,
         page_size: int,
         wakeup: _Wakeup,
+        consumer: AsyncConsumer | None = None,
     ) -> AsyncIterator[WorkOrderLedgerEvent]:
         try:
             # LISTEN before the first read: an append committed after it wakes the follower.
             await wakeup.listen()
             while True:
+                if consumer is not None:
+                    # A consumer reads a page, and its caller handles it, under its claim.
+                    after = await consumer._claim(after)
                 page = await self.ledger_page(
                     tenant_id, work_order_id, after=after, limit=page_size
                 )
                 for event in page:
+                    if consumer is not None and await consumer._claim(after) != after:
+                        break  # another instance went on meanwhile: read after its position
                     after = event.work_order_event_id
                     yield event
-                if len(page) < page_size:
-                    await wakeup.wait()
+                else:
+                    if len(page) < page_size:
+                        if consumer is not None:
+                            await consumer._release()  # never wait holding the claim
+                        await wakeup.wait()
         finally:
+            if consumer is not None:
+                await consumer._release()
             await wakeup.close()
+
+    def consumer(
+        self,
+        tenant_id: str,
+        name: str,
+        *,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        notify: bool = False,
+        lock_timeout: float | None = None,
+    ) -> AsyncConsumer:
+        """Return the durable consumer ``name`` of the tenant's ledger (:class:`AsyncConsumer`).
+
+        Iterating it yields the events after its committed position
+        (``os_core.consumer_position``), as :meth:`follow` does (``poll_interval``,
+        ``page_size`` and ``notify`` are follow's), and :meth:`AsyncConsumer.commit`
+        moves the position (``os_core.consumer_commit``). One instance of a named
+        consumer works at a time: a second one waits for the first one's transaction
+        to end, or with ``lock_timeout`` (seconds) raises psycopg's LockNotAvailable
+        (55P03) once that has passed. Only the ledger: the audit trail has no paged
+        read in SQL yet. Raises ValueError and ContractValidationFailed as follow does.
+        """
+        check_poll_interval(poll_interval)
+        check_integer("page_size", page_size, "integer")
+        if notify and isinstance(self._source, psycopg.AsyncConnection):
+            raise ValueError(
+                "consumer(notify=True) listens on a connection of its own: build the "
+                "repository over a pool or a connection string, not a connection"
+            )
+        wakeup = _Wakeup(self._source, poll_interval, listen=notify)
+        return AsyncConsumer(
+            self, tenant_id, name, page_size=page_size, wakeup=wakeup, lock_timeout=lock_timeout
+        )
 
     async def step_attempts(self, tenant_id: str, work_order_id: str) -> list[WorkOrderStepAttempt]:
         """Return every attempt of every step of a work order, in the order they started."""
@@ -595,6 +643,182 @@ class AsyncWorkOrderRepository:
             return await cursor.fetchall()
 
         return (await self._call(tenant_id, body, idempotent=idempotent))[0]
+
+
+class AsyncConsumer:
+    """A durable consumer of a tenant's ledger: its events after its position, and its commit.
+
+    Build it with :meth:`AsyncWorkOrderRepository.consumer`; use it as a context
+    manager (or call :meth:`close`)::
+
+        async with repo.consumer("tenant-a", "projector") as consumer:
+            async for event in consumer:
+                await consumer.connection.execute(...)  # effects, in its transaction
+                await consumer.commit(event.work_order_event_id)
+
+    It works in transactions of its own on one connection, :attr:`connection`: the
+    repository's when it was built over a connection (yours), else one it takes from
+    the pool or opens on the DSN for its life. Each transaction declares the tenant
+    and first claims the consumer (``os_core.consumer_position``, whose lock lasts
+    until the transaction ends); the events read and handled in it are those after
+    the committed position. :meth:`commit` writes the new position in that
+    transaction and COMMITs it, with whatever you did on :attr:`connection`
+    meanwhile: effects in this database are kept exactly once, with the position;
+    effects elsewhere, done before the commit, at least once. Commit after each
+    event, or after the last of a batch.
+
+    Before it waits for more events, and when it is closed, it rolls back a
+    transaction not committed, effects included. It never waits holding the claim,
+    so a second instance of the same consumer takes turns with it: it claims the
+    consumer whenever this one is between transactions, and this one then goes on
+    after the position the other committed. A consumer restarted after a crash
+    starts after its last committed position. Open no transaction blocks of your own
+    on :attr:`connection` around the iteration or a commit.
+    """
+
+    def __init__(
+        self,
+        repository: AsyncWorkOrderRepository,
+        tenant_id: str,
+        name: str,
+        *,
+        page_size: int,
+        wakeup: _Wakeup,
+        lock_timeout: float | None,
+    ) -> None:
+        self.tenant_id = tenant_id
+        self.name = name
+        #: The committed position, as this instance last read or wrote it (0: none yet).
+        self.position = 0
+        self._repository = repository
+        self._page_size = page_size
+        self._wakeup = wakeup
+        self._lock_timeout = None if lock_timeout is None else f"{int(lock_timeout * 1000)}ms"
+        source = repository._source
+        self._conn = source if isinstance(source, psycopg.AsyncConnection) else None
+        self._holding = False
+        self._events: AsyncIterator[WorkOrderLedgerEvent] | None = None
+
+    @property
+    def connection(self) -> psycopg.AsyncConnection[Any] | None:
+        """The connection of the consumer's transactions (None before it first reads)."""
+        return self._conn
+
+    def __aiter__(self) -> AsyncIterator[WorkOrderLedgerEvent]:
+        """Return the events after the committed position, in id order, then each new one."""
+        if self._events is None:
+            self._events = self._follow()
+        return self._events
+
+    async def __aenter__(self) -> AsyncConsumer:
+        """Use the consumer as a context manager that closes it on exit."""
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        """Close the consumer (see :meth:`close`)."""
+        await self.close()
+
+    async def commit(self, event_id: int) -> int:
+        """Make ``event_id`` the consumer's position and COMMIT its transaction; return it.
+
+        ``event_id`` is the id of the last event handled. The position is written in
+        the consumer's transaction (claiming the consumer first when none is open),
+        with the effects done on :attr:`connection`, and committed with them.
+        Raises ContractValidationFailed for a position behind the committed one or
+        past the last event, TenantScopeViolation; nothing is written then.
+        """
+        check_integer("event_id", event_id, "bigint")
+        await self._claim(0)
+        conn = self._conn
+        assert conn is not None
+        try:
+            with storage_errors():
+                await conn.execute(CONSUMER_COMMIT_SQL, [self.tenant_id, self.name, event_id])
+                await conn.commit()
+        except BaseException:
+            await self._release()
+            raise
+        self._holding = False
+        self.position = event_id
+        return event_id
+
+    async def close(self) -> None:
+        """Stop following, roll back a transaction not committed, give back the connection."""
+        if self._events is not None:
+            await self._events.aclose()  # type: ignore[attr-defined]
+        await self._release()
+        conn, source = self._conn, self._repository._source
+        if conn is not None and not isinstance(source, psycopg.AsyncConnection):
+            self._conn = None
+            if isinstance(source, AsyncConnectionPool):
+                await source.putconn(conn)
+            else:
+                await conn.close()
+
+    async def _follow(self) -> AsyncIterator[WorkOrderLedgerEvent]:
+        """Follow's own loop, over a repository on the consumer's connection."""
+        reader = AsyncWorkOrderRepository(
+            await self._connect(),
+            prepared_statements=self._repository._prepare is not False,
+        )
+        follower = reader._follow(self.tenant_id, None, 0, self._page_size, self._wakeup, self)
+        async with aclosing(follower) as events:
+            async for event in events:
+                yield event
+
+    async def _connect(self) -> psycopg.AsyncConnection[Any]:
+        if self._conn is None:
+            source = self._repository._source
+            if isinstance(source, AsyncConnectionPool):
+                self._conn = await source.getconn()
+            else:
+                assert isinstance(source, str)
+                self._conn = await psycopg.AsyncConnection.connect(
+                    source,
+                    autocommit=True,
+                    prepare_threshold=None if self._repository._prepare is False else 5,
+                )
+        return self._conn
+
+    async def _claim(self, after: int) -> int:
+        """Open a transaction that holds the consumer, unless one is; return where to read on.
+
+        That is ``after``, or the committed position when another instance moved it
+        past ``after`` while this one was between transactions.
+        """
+        if not self._holding:
+            conn = await self._connect()
+            try:
+                with storage_errors():
+                    if conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+                        await conn.execute("BEGIN")
+                    self._holding = True
+                    await conn.execute(SET_TENANT_SQL, [self.tenant_id])
+                    if self._lock_timeout is not None:
+                        await conn.execute(LOCK_TIMEOUT_SQL, [self._lock_timeout])
+                    cursor = await conn.execute(CONSUMER_POSITION_SQL, [self.tenant_id, self.name])
+                    (self.position,) = one(await cursor.fetchone())
+            except psycopg.errors.LockNotAvailable as error:
+                error.add_note(
+                    f"selene_core_tables: consumer {self.name!r} of tenant {self.tenant_id!r} "
+                    f"is held by another instance (waited lock_timeout = {self._lock_timeout})"
+                )
+                await self._release()
+                raise
+            except BaseException:
+                await self._release()
+                raise
+        return max(after, self.position)
+
+    async def _release(self) -> None:
+        """Roll back the consumer's open transaction, if any, ending its claim."""
+        if not self._holding:
+            return
+        self._holding = False
+        conn = self._conn
+        if conn is not None and not conn.closed:
+            with suppress(psycopg.Error):
+                await conn.rollback()
 
 
 class _Wakeup:
