@@ -48,6 +48,7 @@ def app_dsn(postgresql_proc: PostgreSQLExecutor, dbname: str) -> str:
 @pytest.fixture
 def effects(postgresql: psycopg.Connection) -> psycopg.Connection:
     """A table of the consumer's effects (one row per event handled), which selene_os writes."""
+    postgresql.execute(f"DROP TABLE IF EXISTS {EFFECTS}")  # the Citus layout keeps its database
     postgresql.execute(f"CREATE TABLE {EFFECTS} (event_id bigint NOT NULL)")
     postgresql.execute(f"GRANT SELECT, INSERT ON {EFFECTS} TO {APP_ROLE}")
     postgresql.commit()
@@ -116,6 +117,31 @@ def test_a_consumer_reads_after_its_position_and_its_commits_are_kept(
     assert position(postgresql) == later[0]
 
 
+def test_a_second_instance_with_a_lock_timeout_is_refused_while_the_first_holds_it(
+    client: Client, app_dsn: str, connect: Callable[..., psycopg.Connection], postgresql: Any
+) -> None:
+    ids = appended(connect, 2)
+    repo = client.repository(app_dsn)
+    first = repo.consumer(TENANT_A, NAME, poll_interval=0.05)
+    refused = repo.consumer(TENANT_A, NAME, lock_timeout=0.1)
+    successor = repo.consumer(TENANT_A, NAME, lock_timeout=0.1)
+    try:
+        assert take(first, 1) == ids[:1]  # its transaction holds the consumer now
+        with pytest.raises(psycopg.errors.LockNotAvailable) as raised:
+            take(refused, 1)
+        assert raised.value.sqlstate == "55P03"
+        assert any("held by another instance" in note for note in raised.value.__notes__)
+        first.commit(ids[0])
+        # Between the first one's transactions the consumer is free: a new instance
+        # claims it and goes on after the first one's position.
+        assert take(successor, 1) == ids[1:]
+    finally:
+        for consumer in (first, refused, successor):
+            consumer.close()
+    assert position(postgresql) == ids[0]
+
+
+@pytest.mark.single_node("on Citus the consumer's lock is waited for on a worker")
 def test_a_second_instance_waits_then_goes_on_after_the_first_ones_position(
     client: Client, app_dsn: str, connect: Callable[..., psycopg.Connection], postgresql: Any
 ) -> None:
@@ -123,16 +149,10 @@ def test_a_second_instance_waits_then_goes_on_after_the_first_ones_position(
     pool = client.pool(app_dsn, min_size=2, max_size=4, kwargs={"autocommit": True})
     first = client.repository(pool).consumer(TENANT_A, NAME, poll_interval=0.05)
     second = client.repository(pool).consumer(TENANT_A, NAME, poll_interval=0.05)
-    refused = client.repository(pool).consumer(TENANT_A, NAME, lock_timeout=0.1)
     seen_by_second: list[int] = []
+    waiter = threading.Thread(target=lambda: seen_by_second.extend(take(second, 2)))
     try:
         assert take(first, 1) == ids[:1]  # its transaction holds the consumer now
-        with pytest.raises(psycopg.errors.LockNotAvailable) as raised:
-            take(refused, 1)
-        assert raised.value.sqlstate == "55P03"
-        assert any("held by another instance" in note for note in raised.value.__notes__)
-
-        waiter = threading.Thread(target=lambda: seen_by_second.extend(take(second, 2)))
         waiter.start()
         observer = connect(autocommit=True)
         pid = _waiting_pid(observer)
@@ -142,8 +162,9 @@ def test_a_second_instance_waits_then_goes_on_after_the_first_ones_position(
         waiter.join(timeout=20)
         assert seen_by_second == ids[2:]
     finally:
-        for consumer in (first, second, refused):
-            consumer.close()
+        first.close()
+        waiter.join(timeout=20)
+        second.close()
     assert position(postgresql) == ids[1]
 
 

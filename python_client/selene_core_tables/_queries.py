@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from psycopg import pq
+from psycopg import pq, sql
 from psycopg.types.json import Jsonb
 
 from selene_core_tables.errors import ContractValidationFailed, IdempotencyReplay, StorageError
@@ -64,7 +64,9 @@ CONSUMER_COMMIT_SQL = (
     "SELECT os_core.consumer_commit("
     "p_tenant_id => %s::text, p_consumer => %s::text, p_event_id => %s::bigint)"
 )
-LOCK_TIMEOUT_SQL = "SELECT set_config('lock_timeout', %s::text, true)"
+# A SET LOCAL statement, not set_config: Citus propagates the statement to the workers
+# (citus.propagate_set_commands = local), where the consumer's lock is waited for.
+LOCK_TIMEOUT_SQL = sql.SQL("SET LOCAL lock_timeout = {}")
 CANCEL_SQL = (
     "SELECT work_order_id, work_order_status, last_event_id FROM os_core.work_order_cancel("
     "p_tenant_id => %s::text, p_work_order_id => %s::text, p_reason_code => %s::bigint, "

@@ -14,7 +14,7 @@ import dataclasses
 import json
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
@@ -424,6 +424,95 @@ def ledger_command(
                 break
     if not as_json:
         _stdout().print(ledger_table(shown))
+
+
+@app.command("follow")
+def follow_command(
+    ctx: typer.Context,
+    tenant: Annotated[str, typer.Argument(help="tenant_id")],
+    after: Annotated[
+        int | None, typer.Option(min=0, help="Start after this event id (default 0)")
+    ] = None,
+    consumer: Annotated[
+        str | None,
+        typer.Option(
+            help="Durable consumer: start after its position and commit each event printed",
+            show_default=False,
+        ),
+    ] = None,
+    poll_interval: Annotated[
+        float, typer.Option(min=0.001, max=60, help="Seconds between reads when caught up")
+    ] = 0.5,
+    lock_timeout: Annotated[
+        float | None,
+        typer.Option(
+            min=0.001,
+            help="With --consumer: give up after this many seconds when another instance "
+            "holds it (default: wait)",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines")] = False,
+    limit: Annotated[
+        int | None,
+        typer.Option(min=1, hidden=True, help="Stop after this many events (for tests)"),
+    ] = None,
+) -> None:
+    """Stream a tenant's events as they are appended, until interrupted (Ctrl-C).
+
+    With --consumer NAME it starts after the durable consumer's committed position
+    and commits each event once it is printed; a restart goes on after the last.
+    The audit trail cannot be followed yet (no paged read of it in SQL).
+    """
+    database = _database(ctx)
+    if consumer is not None and after is not None:
+        _fail(
+            "--after and --consumer exclude each other: a consumer starts after its position",
+            EXIT_BAD_INPUT,
+        )
+    if lock_timeout is not None and consumer is None:
+        _fail("--lock-timeout goes with --consumer", EXIT_BAD_INPUT)
+    with _reported(database), _repository(database, Login.APP) as repo:
+        if consumer is None:
+            events = repo.follow(tenant, after_event_id=after or 0, poll_interval=poll_interval)
+            _stream(events, None, as_json, limit)
+            return
+        with repo.consumer(
+            tenant, consumer, poll_interval=poll_interval, lock_timeout=lock_timeout
+        ) as durable:
+            try:
+                _stream(durable, durable.commit, as_json, limit)
+            except psycopg.errors.LockNotAvailable:
+                _fail(
+                    f"consumer {consumer!r} of tenant {tenant!r} is held by another instance "
+                    f"(waited {lock_timeout} s) [SQLSTATE 55P03]",
+                    1,
+                )
+
+
+def _stream(
+    events: Iterable[WorkOrderLedgerEvent],
+    commit: Callable[[int], int] | None,
+    as_json: bool,
+    limit: int | None,
+) -> None:
+    """Print each event (then commit it, for a consumer) until ``limit`` or Ctrl-C."""
+    try:
+        for count, event in enumerate(events, start=1):
+            if as_json:
+                print(json.dumps(event.to_dict()), flush=True)
+            else:
+                print(
+                    f"{event.work_order_event_id} {event.work_order_id} {event.event_type} "
+                    f"{event.work_order_status} {event.recorded_at.isoformat()}",
+                    flush=True,
+                )
+            if commit is not None:
+                commit(event.work_order_event_id)
+            if limit is not None and count >= limit:
+                return
+    except KeyboardInterrupt:
+        return  # Ctrl-C: the normal end of a follow
 
 
 @app.command("cancel")

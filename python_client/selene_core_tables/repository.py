@@ -49,6 +49,7 @@ from contextlib import closing, contextmanager, nullcontext, suppress
 from typing import Any, TypeVar
 
 import psycopg
+import psycopg.sql
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
@@ -791,7 +792,9 @@ class Consumer:
                     self._holding = True
                     conn.execute(SET_TENANT_SQL, [self.tenant_id])
                     if self._lock_timeout is not None:
-                        conn.execute(LOCK_TIMEOUT_SQL, [self._lock_timeout])
+                        conn.execute(
+                            LOCK_TIMEOUT_SQL.format(psycopg.sql.Literal(self._lock_timeout))
+                        )
                     cursor = conn.execute(CONSUMER_POSITION_SQL, [self.tenant_id, self.name])
                     (self.position,) = one(cursor.fetchone())
             except psycopg.errors.LockNotAvailable as error:

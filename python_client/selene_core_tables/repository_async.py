@@ -47,6 +47,7 @@ from contextlib import aclosing, asynccontextmanager, nullcontext, suppress
 from typing import Any, TypeVar
 
 import psycopg
+import psycopg.sql
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -795,7 +796,9 @@ class AsyncConsumer:
                     self._holding = True
                     await conn.execute(SET_TENANT_SQL, [self.tenant_id])
                     if self._lock_timeout is not None:
-                        await conn.execute(LOCK_TIMEOUT_SQL, [self._lock_timeout])
+                        await conn.execute(
+                            LOCK_TIMEOUT_SQL.format(psycopg.sql.Literal(self._lock_timeout))
+                        )
                     cursor = await conn.execute(CONSUMER_POSITION_SQL, [self.tenant_id, self.name])
                     (self.position,) = one(await cursor.fetchone())
             except psycopg.errors.LockNotAvailable as error:
