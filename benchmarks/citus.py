@@ -173,12 +173,18 @@ class CitusBenchCluster:
     def placement(self, dbname: str) -> str:
         """Say how the tables are distributed; raise when not as the migrations leave them.
 
-        Five tables hash-distributed in one co-location group, every shard on a worker.
+        Every table of the product with a tenant_id column hash-distributed, in one
+        co-location group, every shard on a worker.
         """
         with self.connect(dbname) as conn:
             row = conn.execute(
                 """
                 SELECT
+                    (SELECT count(*) FROM pg_catalog.pg_attribute AS a
+                     JOIN pg_catalog.pg_class AS c ON c.oid = a.attrelid
+                     WHERE c.relnamespace::regnamespace::text IN ('os_core', 'ph1j')
+                       AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+                       AND a.attname = 'tenant_id' AND NOT a.attisdropped),
                     count(DISTINCT p.logicalrelid),
                     count(DISTINCT p.colocationid),
                     count(DISTINCT s.nodename) FILTER (WHERE s.nodename <> %s),
@@ -190,14 +196,17 @@ class CitusBenchCluster:
                 [self.coordinator.host, self.coordinator.host],
             ).fetchone()
         assert row is not None
-        tables, groups, workers, on_coordinator = row
-        if (tables, groups, workers, on_coordinator) != (5, 1, len(self.workers), 0):
+        expected, tables, groups, workers, on_coordinator = row
+        if (tables, groups, workers, on_coordinator) != (expected, 1, len(self.workers), 0):
             raise RuntimeError(
-                f"{dbname} is not distributed as migration 0007 leaves it: {tables} tables"
-                f" in {groups} co-location groups on {workers} workers,"
-                f" {on_coordinator} shards on the coordinator"
+                f"{dbname} is not distributed as the migrations leave it: {tables} of"
+                f" {expected} tenant tables in {groups} co-location groups on {workers}"
+                f" workers, {on_coordinator} shards on the coordinator"
             )
-        return f"5 tables distributed by tenant_id in one co-location group on {workers} workers"
+        return (
+            f"{tables} tables distributed by tenant_id in one co-location group"
+            f" on {workers} workers"
+        )
 
     def holds(self, dataset: datasets.Dataset, dbname: str = CITUS_DB) -> bool:
         """Return whether ``dbname`` exists on the coordinator with ``dataset`` loaded."""
