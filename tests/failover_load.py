@@ -23,6 +23,7 @@ harness owns the servers; this module owns the load and the verdict:
 from __future__ import annotations
 
 import itertools
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -337,3 +338,38 @@ def check_ledger(
     if after != before:
         check.problems.append("a rebuild changed projection rows")
     return check
+
+
+def report_and_assert(
+    check: LedgerCheck,
+    record: LoadRecord,
+    repo: WorkOrderRepository,
+    *,
+    label: str,
+    writers: int,
+    last_failover_at: float,
+    record_property: Callable[[str, object], None],
+    **figures: object,
+) -> None:
+    """Print and record a failover run's figures, then assert its verdict.
+
+    No writer error; every acknowledged append present exactly once, nothing else wrong;
+    every writer acknowledged after the last failover; and at least one call retried (a
+    failover that cut nothing off proved nothing). ``figures`` add to the printed ones.
+    """
+    errors = record.errors
+    shown = {
+        **check.figures(),
+        "writer errors": len(errors),
+        "retries": dict(repo.retries),
+        **figures,
+    }
+    record_property("failover_figures", json.dumps(shown))
+    print(f"\n{label}: {json.dumps(shown)}")
+
+    assert errors == [], f"{len(errors)} writer errors, the first: {errors[0][1]!r}"
+    assert check.problems == [], check.problems
+    assert check.lost == 0 and check.duplicated == 0
+    assert check.acknowledged > 0
+    assert record.writers_acked_after(last_failover_at) == set(range(writers))
+    assert sum(repo.retries.values()) > 0, "no failover cut a call off: it proved nothing"
