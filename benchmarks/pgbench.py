@@ -80,10 +80,13 @@ def run(
     variables: Mapping[str, object],
     duration: float | None = None,
     transactions: int | None = None,
+    address: tuple[str, int] | None = None,
 ) -> PgbenchRun:
     """Run ``benchmarks/pgbench/<script>.sql`` and return its TPS and latencies.
 
     Give ``duration`` (seconds, ``-T``) or ``transactions`` (per client, ``-t``).
+    ``address`` (host, port) connects there over TCP (a latency proxy) instead of the
+    cluster's Unix socket.
     Raises PgbenchError when pgbench exits non-zero or reports failed transactions.
     """
     with tempfile.TemporaryDirectory(prefix="selene-pgbench-") as logdir:
@@ -97,8 +100,8 @@ def run(
             f"--file={SCRIPTS / f'{script}.sql'}",
             "--log",
             f"--log-prefix={prefix}",
-            f"--host={cluster.host}",
-            "--port=5432",
+            f"--host={address[0] if address else cluster.host}",
+            f"--port={address[1] if address else 5432}",
             f"--username={user}",
         ]
         if duration is not None:

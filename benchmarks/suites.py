@@ -10,6 +10,9 @@
 ``client``
     The Python client: appends one call per event, ``append_many`` (pipeline), and the
     same appends by pgbench on one connection.
+``network``
+    Latency at one client through a proxy adding 0.25 ms each way: pgbench and the
+    Python client, ours against the bare INSERT and PK lookup (:mod:`benchmarks.network`).
 ``rebuild``
     The rebuild over the lifecycle data set against ``CREATE TABLE AS SELECT DISTINCT ON``.
 ``growth``
@@ -40,6 +43,7 @@ import psycopg
 from benchmarks import datasets, pgbench
 from benchmarks.citus import citus_suite
 from benchmarks.cluster import APP_ROLE, DBA_ROLE, SUPERUSER, BenchCluster
+from benchmarks.network import network_suite
 from benchmarks.report import Metric, median, metric
 from selene_core_tables import WorkOrderLedgerEventInput, WorkOrderRepository
 from selene_core_tables.migrate import reinstall_sql
@@ -59,7 +63,7 @@ RLS_TABLES = (
     "ph1j.audit_events",
 )
 
-SUITES = ("read", "append", "client", "rebuild", "growth", "citus")
+SUITES = ("read", "append", "client", "network", "rebuild", "growth", "citus")
 """Every suite, in the order they run."""
 
 UNITS = {
@@ -125,7 +129,7 @@ class Config:
 PROFILES: dict[str, Config] = {
     "default": Config(
         profile="default",
-        suites=("read", "append", "client", "rebuild", "citus"),
+        suites=("read", "append", "client", "network", "rebuild", "citus"),
         runs=3,
         duration=6,
         warmup=2,
@@ -141,7 +145,7 @@ PROFILES: dict[str, Config] = {
     ),
     "quick": Config(
         profile="quick",
-        suites=("read", "append", "client", "rebuild"),
+        suites=("read", "append", "client", "network", "rebuild"),
         runs=1,
         duration=3,
         warmup=1,
@@ -248,8 +252,12 @@ class Bench:
         transactions: int | None = None,
         record: bool = True,
         duration: float | None = None,
+        address: tuple[str, int] | None = None,
     ) -> pgbench.PgbenchRun:
-        """Run a pgbench script after a checkpoint; keep the run under ``key``."""
+        """Run a pgbench script after a checkpoint; keep the run under ``key``.
+
+        ``address``: connect there (a latency proxy) instead of the Unix socket.
+        """
         self.checkpoint(dbname)
         result = pgbench.run(
             self.cluster,
@@ -260,6 +268,7 @@ class Bench:
             variables={**variables, "clients": clients},
             duration=None if transactions else (duration or self.config.duration),
             transactions=transactions,
+            address=address,
         )
         if record:
             self.record(key, asdict(result))
@@ -906,6 +915,7 @@ RUNNERS: dict[str, Callable[[Bench], None]] = {
     "read": read_suite,
     "append": append_suite,
     "client": client_suite,
+    "network": network_suite,
     "rebuild": rebuild_suite,
     "growth": growth_suite,
     "citus": citus_suite,

@@ -65,8 +65,8 @@ PROSE: tuple[tuple[str, str], ...] = (
 
 #: Exact text (after steps 1 and 2) -> its sync version; each must occur.
 TEXT: tuple[tuple[str, str], ...] = (
-    # A body returns its result where the async one returns an awaitable of it.
-    ("Awaitable[_T]", "_T"),
+    # A call's send returns its cursors where the async one returns an awaitable of them.
+    ("Awaitable[list[psycopg.Cursor[Any]]]", "list[psycopg.Cursor[Any]]"),
     (
         "v1 as coroutines of one asyncio repository object.",
         "v1 as methods of one repository object.",

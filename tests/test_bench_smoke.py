@@ -29,6 +29,8 @@ EXPECTED = {
     "rls.append.tps.8c.with_vs_without_policies": 0.9,
     "rls.current_read.tps.8c.with_vs_without_policies": 0.9,
     "client.append_many.events_per_s.batch50.vs_one_call_loop": 5.0,
+    "network.append.p50_ms.1c (lower is better)": 1.5,
+    "network.client.append.p50_ms.1c (lower is better)": 1.5,
     "rebuild.current_projection.seconds (lower is better)": 1.3,
     "rebuild.all_projections.seconds (lower is better)": 2.0,
     # The smaller ledger of the size series (--tenants 2: one tenant of 50 x 10 events).

@@ -217,7 +217,8 @@ def test_a_batch_without_prepared_statements_ends_with_a_statement_for_the_poole
             return conn.statements
 
     statements = asyncio.run(main())
-    assert statements[0].startswith("SELECT os_core.set_tenant")
+    assert statements[0] == "BEGIN"
+    assert statements[1].startswith("SELECT os_core.set_tenant")
     assert (statements[-1] == "SELECT 1") is not prepared_statements
 
 

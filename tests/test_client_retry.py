@@ -110,6 +110,11 @@ def in_background(call: Callable[[], Any]) -> Iterator[dict[str, Any]]:
         assert not thread.is_alive(), "the call never returned"
 
 
+#: How a terminated session shows: the server's 57P01 error, or, in pipeline mode, where
+#: libpq reads the connection's end before the error message, a lost connection.
+TERMINATED = frozenset({"57P01", CONNECTION_LOST})
+
+
 def cut_before_commit(admin: psycopg.Connection, call: Callable[[], Any]) -> dict[str, Any]:
     """Run ``call`` (an append) and terminate its session while it waits on a lock."""
     admin.execute("BEGIN")
@@ -151,7 +156,8 @@ def test_an_append_cut_off_before_its_commit_is_rerun_once(
     assert "error" not in outcome, outcome.get("error")
     assert outcome["result"].idempotency_replay is False
     assert ledger_keys(admin) == [("wo-1", key)]
-    assert repo.retries == {"57P01": 1}
+    assert sum(repo.retries.values()) == 1
+    assert set(repo.retries) <= TERMINATED
 
 
 def test_a_keyed_append_whose_commit_went_unanswered_is_resent_and_replays(
@@ -252,7 +258,7 @@ def test_a_connection_handed_in_is_never_retried(
         repo = client.repository(conn, retry=PATIENT)
         outcome = cut_before_commit(admin, lambda: repo.append(created(idempotency_key="k-1")))
 
-    assert isinstance(outcome.get("error"), psycopg.errors.AdminShutdown)
+    assert retry_reason(outcome.get("error")) in TERMINATED
     assert ledger_keys(admin) == []
     assert repo.retries == {}
 
@@ -283,7 +289,7 @@ def test_retry_none_raises_the_first_error(
     repo = client.repository(pool, retry=None)
     outcome = cut_before_commit(admin, lambda: repo.append(created(idempotency_key="k-1")))
 
-    assert isinstance(outcome.get("error"), psycopg.errors.AdminShutdown)
+    assert retry_reason(outcome.get("error")) in TERMINATED
     assert ledger_keys(admin) == []
 
 

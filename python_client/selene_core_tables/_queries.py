@@ -48,6 +48,14 @@ APPEND_SQL = (
     + ")"
 )
 SET_TENANT_SQL = "SELECT os_core.set_tenant(%s::text)"
+# A call's transaction, or its savepoint when it joins the caller's, sent by hand in
+# the call's pipeline (see AsyncWorkOrderRepository._call).
+BEGIN_SQL = "BEGIN"
+COMMIT_SQL = "COMMIT"
+ROLLBACK_SQL = "ROLLBACK"
+SAVEPOINT_SQL = "SAVEPOINT selene_call"
+RELEASE_SQL = "RELEASE SAVEPOINT selene_call"
+ROLLBACK_TO_SAVEPOINT_SQL = "ROLLBACK TO SAVEPOINT selene_call"
 CURRENT_SQL = (
     "SELECT * FROM os_core.work_order_current_read("
     "p_tenant_id => %s::text, p_work_order_id => %s::text)"

@@ -3,10 +3,12 @@
 """The capabilities of SELENE_OS_CORE_TABLES v1 as methods of one repository object.
 
 Each method is one call of an ``os_core`` function (or, for ``append_many``, one
-pipeline of them) inside a transaction that first declares the tenant with
-``os_core.set_tenant``. The database does all validation, deduplication,
-projection and auditing; this module only sends typed parameters and turns rows
-into records and refusals into :mod:`selene_core_tables.errors` exceptions.
+per event) inside a transaction that first declares the tenant with
+``os_core.set_tenant``, all sent in one pipeline: one network round trip per call
+(two for an append without idempotency key, whose COMMIT waits for its result).
+The database does all validation, deduplication, projection and auditing; this
+module only sends typed parameters and turns rows into records and refusals into
+:mod:`selene_core_tables.errors` exceptions.
 
 Over a psycopg Connection, each call runs in ``connection.transaction()``: on its own
 when no transaction is open, or as a savepoint of yours when one is, so several
@@ -27,7 +29,8 @@ is lost, the server shuts down, the server turned out to be a standby after a
 failover, or the transaction lost a race (:mod:`selene_core_tables.retry`), with
 backoff until the :class:`RetryPolicy` deadline. Those calls are the reads, the
 appends and cancels with an idempotency key, and ``append_many`` of keyed events.
-An append without key is re-run only when its COMMIT was never sent; when the
+An append without key is re-run only when its COMMIT was never sent (so it sends
+its COMMIT in a second round trip, once the append succeeded); when the
 connection is lost after, it raises :class:`AppendOutcomeUnknown`. A connection
 you hand in is never retried: a retry would leave your transaction. Each retry
 is logged (logger ``selene_core_tables.retry``, level WARNING) and counted in
@@ -45,18 +48,21 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import closing, contextmanager, nullcontext, suppress
-from typing import Any, TypeVar
+from contextlib import closing, contextmanager, suppress
+from typing import Any
 
 import psycopg
 import psycopg.sql
+from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from selene_core_tables._acompat import Lock, sleep
 from selene_core_tables._queries import (
     APPEND_SQL,
+    BEGIN_SQL,
     CANCEL_SQL,
+    COMMIT_SQL,
     CONSUMER_COMMIT_SQL,
     CONSUMER_POSITION_SQL,
     CURRENT_SQL,
@@ -71,6 +77,10 @@ from selene_core_tables._queries import (
     PAYLOAD_MAX_DEPTH,
     REBUILD_SQL,
     RELEASE_POOLER_SQL,
+    RELEASE_SQL,
+    ROLLBACK_SQL,
+    ROLLBACK_TO_SAVEPOINT_SQL,
+    SAVEPOINT_SQL,
     SET_TENANT_SQL,
     STATS_SQL,
     STEP_ATTEMPTS_SQL,
@@ -113,7 +123,6 @@ __all__ = [
     "WorkOrderRepository",
 ]
 
-_T = TypeVar("_T")
 
 _log = logging.getLogger("selene_core_tables.retry")
 _follow_log = logging.getLogger("selene_core_tables.follow")
@@ -176,19 +185,23 @@ class WorkOrderRepository:
     def _call(
         self,
         tenant_id: str | None,
-        body: Callable[[psycopg.Connection[Any]], _T],
+        send: Callable[[psycopg.Connection[Any]], list[psycopg.Cursor[Any]]],
         *,
         idempotent: bool,
         append: bool = False,
-        pipeline: bool = False,
-    ) -> tuple[_T, bool]:
-        """Run ``body`` in a transaction that declares ``tenant_id``, retrying as allowed.
+    ) -> tuple[list[psycopg.Cursor[Any]], bool]:
+        """Run a call in a transaction that declares ``tenant_id``, retrying as allowed.
 
-        ``idempotent``: running the whole call twice has the effect of running it once.
-        Otherwise it is re-run only when its COMMIT was not sent, or was answered
-        with an error; when the connection went away after the COMMIT was sent an
-        ``append`` raises AppendOutcomeUnknown, anything else its error. Returns the
-        result and whether an attempt was re-run after its COMMIT was sent.
+        ``send`` queues the call's statements and returns their cursors, which come
+        back holding their rows. ``idempotent``: running the whole call twice has
+        the effect of running it once. Such a call is one network round trip: BEGIN,
+        the tenant's declaration, its statements and COMMIT go in one pipeline, and
+        it is re-run after any retryable error. Any other call takes two: its
+        statements, then the COMMIT once they all succeeded, so that it is re-run
+        only when its COMMIT was not sent, or was answered with an error; when the
+        connection went away after the COMMIT was sent an ``append`` raises
+        AppendOutcomeUnknown, anything else its error. Returns the cursors and
+        whether an attempt was re-run after its COMMIT was sent.
         """
         started = time.monotonic()
         attempt = 0
@@ -197,18 +210,30 @@ class WorkOrderRepository:
             commit_sent = False
             try:
                 with self._connection() as conn:
-                    with (
-                        storage_errors(),
-                        conn.pipeline() if pipeline else nullcontext(),
-                        conn.transaction(),
-                    ):
-                        if tenant_id is not None:
-                            conn.execute(SET_TENANT_SQL, [tenant_id], prepare=self._prepare)
-                        result = body(conn)
-                        commit_sent = True  # leaving the block sends COMMIT
-                    if pipeline and self._prepare is False:
+                    with storage_errors():
+                        # BEGIN and COMMIT of our own, or a savepoint in the caller's
+                        # transaction, sent by hand: psycopg's transaction() syncs the
+                        # pipeline on entry, which would cost round trips.
+                        own = (
+                            conn.autocommit
+                            and conn.info.transaction_status == TransactionStatus.IDLE
+                        )
+                        try:
+                            with conn.pipeline() as pipeline:
+                                conn.execute(BEGIN_SQL if own else SAVEPOINT_SQL, prepare=False)
+                                if tenant_id is not None:
+                                    conn.execute(SET_TENANT_SQL, [tenant_id], prepare=self._prepare)
+                                cursors = send(conn)
+                                if not idempotent:
+                                    pipeline.sync()  # the second round trip
+                                commit_sent = True
+                                conn.execute(COMMIT_SQL if own else RELEASE_SQL, prepare=False)
+                        except BaseException:
+                            self._abandon(conn, own=own)
+                            raise
+                    if self._prepare is False:
                         self._release_pooler_connection(conn)
-                    return result, resent_after_commit
+                    return cursors, resent_after_commit
             except psycopg.Error as error:
                 reason = retry_reason(error) if self._retry is not None else None
                 if reason is None or self._retry is None:
@@ -244,6 +269,24 @@ class WorkOrderRepository:
                 )
                 resent_after_commit = resent_after_commit or in_doubt
                 sleep(delay)
+
+    @staticmethod
+    def _abandon(conn: psycopg.Connection[Any], *, own: bool) -> None:
+        """Roll back what a failed call left open: its transaction, or its savepoint in yours.
+
+        A failed pipeline leaves the transaction aborted (the statements after the
+        error were skipped, COMMIT included). Nothing to do on a lost connection.
+        """
+        if conn.closed or conn.broken or conn.info.transaction_status == TransactionStatus.IDLE:
+            return
+        # A rollback that fails (the caller's transaction was aborted before the call)
+        # must not hide the call's own error.
+        with suppress(psycopg.Error):
+            if own:
+                conn.execute(ROLLBACK_SQL, prepare=False)
+            else:
+                conn.execute(ROLLBACK_TO_SAVEPOINT_SQL, prepare=False)
+                conn.execute(RELEASE_SQL, prepare=False)
 
     @staticmethod
     def _release_pooler_connection(conn: psycopg.Connection[Any]) -> None:
@@ -298,13 +341,13 @@ class WorkOrderRepository:
         """
         parameters = append_parameters(event, expected_event_count)
 
-        def body(conn: psycopg.Connection[Any]) -> AppendResult:
-            cursor = conn.execute(APPEND_SQL, parameters, prepare=self._prepare)
-            return AppendResult(*one(cursor.fetchone()))
+        def send(conn: psycopg.Connection[Any]) -> list[psycopg.Cursor[Any]]:
+            return [conn.execute(APPEND_SQL, parameters, prepare=self._prepare)]
 
-        result, resent_after_commit = self._call(
-            event.tenant_id, body, idempotent=event.idempotency_key is not None, append=True
+        (cursor,), resent_after_commit = self._call(
+            event.tenant_id, send, idempotent=event.idempotency_key is not None, append=True
         )
+        result = AppendResult(*one(cursor.fetchone()))
         # A replay seen only because a COMMIT whose answer was lost is re-sent is
         # most likely this call's own first attempt: not an error then.
         if replay_is_error and result.idempotency_replay and not resent_after_commit:
@@ -331,7 +374,7 @@ class WorkOrderRepository:
         parameters = batch_parameters(batch)
         cursors: list[psycopg.Cursor[Any]] = []
 
-        def body(conn: psycopg.Connection[Any]) -> list[psycopg.Cursor[Any]]:
+        def send(conn: psycopg.Connection[Any]) -> list[psycopg.Cursor[Any]]:
             cursors.clear()
             for values in parameters:
                 cursor = conn.cursor()
@@ -342,10 +385,9 @@ class WorkOrderRepository:
         try:
             sent, _ = self._call(
                 tenants[0],
-                body,
+                send,
                 idempotent=all(event.idempotency_key is not None for event in batch),
                 append=True,
-                pipeline=True,
             )
         except StorageError as error:
             error.event_index = first_without_result([cursor.pgresult for cursor in cursors])
@@ -635,12 +677,13 @@ class WorkOrderRepository:
     ) -> list[dict[str, Any]]:
         """Run one capability query for ``tenant_id`` and return its rows as dicts."""
 
-        def body(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
+        def send(conn: psycopg.Connection[Any]) -> list[psycopg.Cursor[Any]]:
             cursor = conn.cursor(row_factory=dict_row)
             cursor.execute(sql, params, prepare=self._prepare)
-            return cursor.fetchall()
+            return [cursor]
 
-        return (self._call(tenant_id, body, idempotent=idempotent))[0]
+        (cursor,), _ = self._call(tenant_id, send, idempotent=idempotent)
+        return cursor.fetchall()
 
 
 class Consumer:
