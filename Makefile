@@ -58,7 +58,7 @@ pytest-partitioned: venv
 # ../shared/vendor/citus here) or CITUS_APT_PACKAGE=NAME. docs/scaling.md.
 CITUS_SUITES := tests/test_citus.py tests/test_pgtap.py tests/test_tenant_attacks.py \
 	tests/test_client_repository.py tests/test_client_async.py tests/test_client_follow.py \
-	tests/test_client_consumer.py tests/test_cli_follow.py \
+	tests/test_client_consumer.py tests/test_cli_follow.py tests/test_round_trips.py \
 	tests/test_client_cancel_pending.py tests/test_client_errors.py tests/test_ledger_paging.py \
 	tests/test_sql_reads.py tests/test_sql_failure_modes.py tests/test_sql_projections.py \
 	tests/test_sql_tenant_stats.py tests/test_sql_concurrency.py tests/test_model_based.py \
