@@ -155,3 +155,14 @@ def test_a_call_joining_your_transaction_uses_a_savepoint_in_one_round_trip(
         assert count(connect, "os_core.work_order_ledger") == 0  # not committed yet
         conn.execute("COMMIT")
     assert count(connect, "os_core.work_order_ledger") == 1
+
+
+def test_a_call_on_an_idle_connection_without_autocommit_commits_its_own_transaction(
+    client: Client, proxy: LatencyProxy, dbname: str, connect: Callable[..., psycopg.Connection]
+) -> None:
+    dsn = f"postgresql://{APP_ROLE}@127.0.0.1:{proxy.port}/{dbname}"
+    with client.connect(dsn=dsn, autocommit=False) as conn:
+        repo = client.repository(conn)
+        repo.append(created(idempotency_key="k"))
+        assert count(connect, "os_core.work_order_ledger") == 1  # committed, as with autocommit
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE

@@ -211,16 +211,17 @@ class WorkOrderRepository:
             try:
                 with self._connection() as conn:
                     with storage_errors():
-                        # BEGIN and COMMIT of our own, or a savepoint in the caller's
-                        # transaction, sent by hand: psycopg's transaction() syncs the
-                        # pipeline on entry, which would cost round trips.
-                        own = (
-                            conn.autocommit
-                            and conn.info.transaction_status == TransactionStatus.IDLE
-                        )
+                        # A transaction of the call's own when none is open (as
+                        # psycopg's transaction() does), else a savepoint in yours;
+                        # sent by hand, as transaction() syncs the pipeline on entry.
+                        own = conn.info.transaction_status == TransactionStatus.IDLE
                         try:
                             with conn.pipeline() as pipeline:
-                                conn.execute(BEGIN_SQL if own else SAVEPOINT_SQL, prepare=False)
+                                if not own:
+                                    conn.execute(SAVEPOINT_SQL, prepare=False)
+                                elif conn.autocommit:
+                                    conn.execute(BEGIN_SQL, prepare=False)
+                                # (else psycopg sends BEGIN itself before the first statement)
                                 if tenant_id is not None:
                                     conn.execute(SET_TENANT_SQL, [tenant_id], prepare=self._prepare)
                                 cursors = send(conn)

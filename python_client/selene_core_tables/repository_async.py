@@ -209,18 +209,17 @@ class AsyncWorkOrderRepository:
             try:
                 async with self._connection() as conn:
                     with storage_errors():
-                        # BEGIN and COMMIT of our own, or a savepoint in the caller's
-                        # transaction, sent by hand: psycopg's transaction() syncs the
-                        # pipeline on entry, which would cost round trips.
-                        own = (
-                            conn.autocommit
-                            and conn.info.transaction_status == TransactionStatus.IDLE
-                        )
+                        # A transaction of the call's own when none is open (as
+                        # psycopg's transaction() does), else a savepoint in yours;
+                        # sent by hand, as transaction() syncs the pipeline on entry.
+                        own = conn.info.transaction_status == TransactionStatus.IDLE
                         try:
                             async with conn.pipeline() as pipeline:
-                                await conn.execute(
-                                    BEGIN_SQL if own else SAVEPOINT_SQL, prepare=False
-                                )
+                                if not own:
+                                    await conn.execute(SAVEPOINT_SQL, prepare=False)
+                                elif conn.autocommit:
+                                    await conn.execute(BEGIN_SQL, prepare=False)
+                                # (else psycopg sends BEGIN itself before the first statement)
                                 if tenant_id is not None:
                                     await conn.execute(
                                         SET_TENANT_SQL, [tenant_id], prepare=self._prepare
