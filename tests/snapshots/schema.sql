@@ -705,7 +705,6 @@ COMMENT ON FUNCTION os_core.node_id() IS 'This node''s PostgreSQL system identif
 
 CREATE FUNCTION os_core.paging_horizon() RETURNS xid8
     LANGUAGE plpgsql
-    SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 DECLARE
     _own bigint := pg_current_xact_id()::text::bigint;
@@ -1231,7 +1230,6 @@ COMMENT ON COLUMN os_core.work_order_ledger.paging_node_id IS 'System identifier
 
 CREATE FUNCTION os_core.project_lease(p_event os_core.work_order_ledger) RETURNS void
     LANGUAGE plpgsql
-    SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 BEGIN
     -- A lease event acquires the lease, or renews it when it is the holder's own
@@ -1293,7 +1291,6 @@ COMMENT ON FUNCTION os_core.project_lease(p_event os_core.work_order_ledger) IS 
 
 CREATE FUNCTION os_core.project_step_attempt(p_event os_core.work_order_ledger) RETURNS void
     LANGUAGE plpgsql
-    SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 DECLARE
     _last os_core.work_order_step_attempts;
@@ -3033,7 +3030,6 @@ COMMENT ON FUNCTION os_core.work_orders_list_pending(p_tenant_id text, p_statuse
 
 CREATE FUNCTION ph1j.emit_append_audit(p_event os_core.work_order_ledger, p_outcome text, p_replay_created_at bigint) RETURNS void
     LANGUAGE plpgsql
-    SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 DECLARE
     _audit_event_id bigint;
