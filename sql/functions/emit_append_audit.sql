@@ -1,5 +1,34 @@
 -- emit_append_audit: one PH1.J audit row for an append or an idempotent replay.
 
+-- notify_audit: the NOTIFY of the audit row this transaction wrote last, when asked for.
+
+-- NOTIFY serialises commits cluster-wide, so it is opt-in. Any value but on/true/yes/1
+-- counts as off: a typo in a setting must not stop appends. Any session may LISTEN:
+-- the payload names no tenant and no work order, only the audit row, which a listener
+-- reads with its own privileges. An SQL expression, which PL/pgSQL callers inline.
+CREATE OR REPLACE FUNCTION ph1j.notify_audit()
+RETURNS void
+LANGUAGE sql
+VOLATILE
+PARALLEL UNSAFE
+RETURN CASE
+    WHEN lower(current_setting('selene.audit_notify', TRUE)) IN ('on', 'true', 'yes', '1')
+        THEN pg_notify(
+            'ph1j_audit',
+            -- Looked up when it runs: a stored regclass would outlive the table,
+            -- which os_core.partition_by_tenant replaces.
+            json_build_object(
+                'audit_event_id',
+                currval(pg_get_serial_sequence('ph1j.audit_events', 'audit_event_id')::regclass)
+            )::text
+        )
+END;
+
+COMMENT ON FUNCTION ph1j.notify_audit() IS
+'NOTIFYs channel ph1j_audit with the audit_event_id of the audit row this session wrote last (the identity''s currval), when the setting selene.audit_notify is on (on, true, yes or 1). Called right after writing an audit row. Internal.';
+
+ALTER FUNCTION ph1j.notify_audit() OWNER TO selene_owner;
+
 -- The signature before migration 0008 (no replay_created_at).
 DROP FUNCTION IF EXISTS ph1j.emit_append_audit(os_core.work_order_ledger, text);
 
@@ -18,8 +47,6 @@ LANGUAGE plpgsql
 VOLATILE
 PARALLEL UNSAFE
 AS $$
-DECLARE
-    _audit_event_id bigint;
 BEGIN
     INSERT INTO ph1j.audit_events (
         tenant_id, capability, outcome, work_order_id, correlation_id, turn_id,
@@ -28,16 +55,8 @@ BEGIN
         p_event.tenant_id, 'OS_WORK_ORDER_LEDGER_APPEND', p_outcome, p_event.work_order_id,
         p_event.correlation_id, p_event.turn_id, p_event.event_type, p_event.reason_code,
         p_event.idempotency_key, p_event.work_order_event_id, p_replay_created_at
-    )
-    RETURNING audit_event_id INTO _audit_event_id;
-
-    -- NOTIFY serialises commits cluster-wide, so it is opt-in. Any value but
-    -- on/true/yes/1 counts as off: a typo in a setting must not stop appends.
-    IF lower(current_setting('selene.audit_notify', TRUE)) IN ('on', 'true', 'yes', '1') THEN
-        -- Any session may LISTEN: the payload names no tenant and no work order,
-        -- only the audit row, which a listener reads with its own privileges.
-        PERFORM pg_notify('ph1j_audit', json_build_object('audit_event_id', _audit_event_id)::text);
-    END IF;
+    );
+    PERFORM ph1j.notify_audit();
 END;
 $$;
 
