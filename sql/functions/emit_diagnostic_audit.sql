@@ -7,15 +7,31 @@ CREATE OR REPLACE FUNCTION ph1j.emit_diagnostic_audit(
     p_details jsonb
 )
 RETURNS void
-LANGUAGE sql
+LANGUAGE plpgsql
 VOLATILE
 PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
 AS $$
-    INSERT INTO ph1j.audit_events (tenant_id, capability, outcome, details)
-    VALUES (p_tenant_id, p_capability, p_outcome, p_details);
+DECLARE
+    _audit_event_id bigint;
+    _paging_horizon xid8;
+BEGIN
+    -- The order ph1j.emit_append_audit keeps, for os_core.audit_read: a verify may
+    -- have written nothing yet, so its transaction id is taken here, before the audit
+    -- id is drawn, and the horizon is read after.
+    PERFORM pg_current_xact_id();
+    _audit_event_id := nextval('ph1j.audit_events_audit_event_id_seq');
+    _paging_horizon := os_core.paging_horizon();
+    INSERT INTO ph1j.audit_events (
+        tenant_id, audit_event_id, capability, outcome, details, paging_horizon, paging_node_id
+    ) OVERRIDING SYSTEM VALUE VALUES (
+        p_tenant_id, _audit_event_id, p_capability, p_outcome, p_details, _paging_horizon,
+        os_core.node_id()
+    );
+END;
 $$;
 
 COMMENT ON FUNCTION ph1j.emit_diagnostic_audit(text, text, text, jsonb) IS
-'Writes the PH1.J audit row of a rebuild (outcome REBUILT) or verify (outcome VERIFIED) of one tenant, with what it found in details. Runs with the caller''s rights: the rebuild and verify, which run as selene_projector. Internal.';
+'Writes the PH1.J audit row of a rebuild (outcome REBUILT) or verify (outcome VERIFIED) of one tenant, with what it found in details, and its paging horizon for os_core.audit_read. Runs with the caller''s rights: the rebuild and verify, which run as selene_projector. Internal.';
 
 ALTER FUNCTION ph1j.emit_diagnostic_audit(text, text, text, jsonb) OWNER TO selene_owner;
