@@ -29,11 +29,15 @@ PAGE = (
     "p_tenant_id => %s::text, p_after_audit_event_id => %s::bigint, p_limit => %s::integer)"
 )
 VERIFY = "SELECT count(*) FROM os_core.work_orders_current_verify(%s::text, TRUE)"
+SCOPE = ("SE003", "OS_WORK_ORDER_TENANT_SCOPE_VIOLATION")
+CONTRACT = ("SE004", "OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED")
 WRITERS = 6
 STEPS_PER_WRITER = 20
 
 
-def read_page(reader: psycopg.Connection, after: int, limit: int, tenant: str = TENANT_A) -> list[int]:
+def read_page(
+    reader: psycopg.Connection, after: int, limit: int, tenant: str = TENANT_A
+) -> list[int]:
     with reader.transaction():
         set_tenant(reader, tenant)
         return [row[0] for row in reader.execute(PAGE, [tenant, after, limit]).fetchall()]
@@ -74,8 +78,7 @@ def test_a_page_stops_before_an_audit_row_still_to_commit(
         writer.execute(VERIFY, [TENANT_A])
     append_committed(other, **event(work_order_id="wo-3", correlation_id=3))
     visible = su.execute(
-        "SELECT audit_event_id FROM ph1j.audit_events"
-        " WHERE tenant_id = %s AND audit_event_id > %s",
+        "SELECT audit_event_id FROM ph1j.audit_events WHERE tenant_id = %s AND audit_event_id > %s",
         [TENANT_A, before[-1]],
     ).fetchall()
     assert len(visible) == 1, "only the other writer's row is committed"
@@ -110,7 +113,6 @@ def test_a_paging_reader_sees_every_committed_audit_row_exactly_once(
 ) -> None:
     """Appends, replays and verifies commit (or roll back) after random delays."""
     errors: list[BaseException] = []
-    done = threading.Event()
 
     def write(number: int) -> None:
         rng = random.Random(number)
@@ -204,11 +206,11 @@ def test_rows_before_migration_0010_and_from_another_node_are_passed(
 @pytest.mark.parametrize(
     ("declared", "tenant", "after", "limit", "code", "word"),
     [
-        (None, TENANT_A, 0, 10, ("SE003", "OS_WORK_ORDER_TENANT_SCOPE_VIOLATION"), ""),
-        (TENANT_B, TENANT_A, 0, 10, ("SE003", "OS_WORK_ORDER_TENANT_SCOPE_VIOLATION"), ""),
-        (TENANT_A, TENANT_A, -1, 10, ("SE004", "OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED"), "after"),
-        (TENANT_A, TENANT_A, 0, 0, ("SE004", "OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED"), "limit"),
-        (TENANT_A, TENANT_A, 0, 10_001, ("SE004", "OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED"), "limit"),
+        (None, TENANT_A, 0, 10, SCOPE, ""),
+        (TENANT_B, TENANT_A, 0, 10, SCOPE, ""),
+        (TENANT_A, TENANT_A, -1, 10, CONTRACT, "after"),
+        (TENANT_A, TENANT_A, 0, 0, CONTRACT, "limit"),
+        (TENANT_A, TENANT_A, 0, 10_001, CONTRACT, "limit"),
     ],
 )
 def test_audit_read_refusals(
