@@ -5,7 +5,7 @@
 BEGIN;
 \ir support/helpers.sql
 
-SELECT plan(115);
+SELECT plan(116);
 
 -- A role with no grant of its own holds exactly what PUBLIC holds.
 CREATE ROLE tap_public_only NOLOGIN;
@@ -233,6 +233,10 @@ SELECT is_definer(
 SELECT is_definer(
     'os_core', 'audit_read', ARRAY['text', 'bigint', 'integer'],
     'audit_read is SECURITY DEFINER.'
+);
+SELECT is_definer(
+    'ph1j', 'draw_audit_event_id', ARRAY[]::text[],
+    'draw_audit_event_id is SECURITY DEFINER: the rebuild''s role draws audit ids through it.'
 );
 SELECT is_definer(
     'os_core', 'work_order_cancel', ARRAY['text', 'text', 'bigint', 'text', 'bigint', 'bigint'],

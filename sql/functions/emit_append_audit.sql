@@ -15,26 +15,21 @@ PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    _audit_event_id bigint;
-    _paging_horizon xid8;
+    _drawn record;
 BEGIN
-    -- As the append does for its event id (os_core.paging_horizon): the transaction
-    -- id first (a replay may have none yet), then the audit id, then the horizon read
-    -- after it, so that os_core.audit_read never pages past a smaller audit id still
-    -- to commit. The ledger event's own horizon was read before this id was drawn,
-    -- and would not do.
-    PERFORM pg_current_xact_id();
-    _audit_event_id := nextval('ph1j.audit_events_audit_event_id_seq');
-    _paging_horizon := os_core.paging_horizon();
+    -- The id and its paging horizon, drawn in the order os_core.audit_read relies on
+    -- (a replay may have no transaction id yet). The ledger event's own horizon was
+    -- read before this id was drawn, and would not do.
+    SELECT d.* INTO _drawn FROM ph1j.draw_audit_event_id() AS d;
     INSERT INTO ph1j.audit_events (
         tenant_id, audit_event_id, capability, outcome, work_order_id, correlation_id,
         turn_id, event_type, reason_code, idempotency_key, work_order_event_id,
         replay_created_at, paging_horizon, paging_node_id
     ) OVERRIDING SYSTEM VALUE VALUES (
-        p_event.tenant_id, _audit_event_id, 'OS_WORK_ORDER_LEDGER_APPEND', p_outcome,
+        p_event.tenant_id, _drawn.audit_event_id, 'OS_WORK_ORDER_LEDGER_APPEND', p_outcome,
         p_event.work_order_id, p_event.correlation_id, p_event.turn_id, p_event.event_type,
         p_event.reason_code, p_event.idempotency_key, p_event.work_order_event_id,
-        p_replay_created_at, _paging_horizon, os_core.node_id()
+        p_replay_created_at, _drawn.paging_horizon, _drawn.paging_node_id
     );
 
     -- NOTIFY serialises commits cluster-wide, so it is opt-in. Any value but
@@ -42,7 +37,7 @@ BEGIN
     IF lower(current_setting('selene.audit_notify', TRUE)) IN ('on', 'true', 'yes', '1') THEN
         -- Any session may LISTEN: the payload names no tenant and no work order,
         -- only the audit row, which a listener reads with its own privileges.
-        PERFORM pg_notify('ph1j_audit', json_build_object('audit_event_id', _audit_event_id)::text);
+        PERFORM pg_notify('ph1j_audit', json_build_object('audit_event_id', _drawn.audit_event_id)::text);
     END IF;
 END;
 $$;

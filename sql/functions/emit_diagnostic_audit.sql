@@ -13,20 +13,15 @@ PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    _audit_event_id bigint;
-    _paging_horizon xid8;
+    _drawn record;
 BEGIN
-    -- The order ph1j.emit_append_audit keeps, for os_core.audit_read: a verify may
-    -- have written nothing yet, so its transaction id is taken here, before the audit
-    -- id is drawn, and the horizon is read after.
-    PERFORM pg_current_xact_id();
-    _audit_event_id := nextval('ph1j.audit_events_audit_event_id_seq');
-    _paging_horizon := os_core.paging_horizon();
+    -- The id and its paging horizon, drawn in the order os_core.audit_read relies on.
+    SELECT d.* INTO _drawn FROM ph1j.draw_audit_event_id() AS d;
     INSERT INTO ph1j.audit_events (
         tenant_id, audit_event_id, capability, outcome, details, paging_horizon, paging_node_id
     ) OVERRIDING SYSTEM VALUE VALUES (
-        p_tenant_id, _audit_event_id, p_capability, p_outcome, p_details, _paging_horizon,
-        os_core.node_id()
+        p_tenant_id, _drawn.audit_event_id, p_capability, p_outcome, p_details,
+        _drawn.paging_horizon, _drawn.paging_node_id
     );
 END;
 $$;

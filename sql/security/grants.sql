@@ -87,9 +87,6 @@ os_core.work_order_leases_from_ledger
 TO selene_projector;
 GRANT USAGE ON SCHEMA ph1j TO selene_projector;
 GRANT INSERT ON ph1j.audit_events TO selene_projector;
--- ph1j.emit_diagnostic_audit draws the audit id itself, then reads its paging horizon
--- (os_core.audit_read).
-GRANT USAGE ON SEQUENCE ph1j.audit_events_audit_event_id_seq TO selene_projector;
 GRANT EXECUTE ON FUNCTION
 os_core.is_blank(text),
 os_core.is_terminal_status(text),
@@ -101,7 +98,6 @@ os_core.raise_error(text, text, text),
 os_core.error_codes(),
 os_core.projection_drift(text, boolean),
 os_core.is_distributed(),
-os_core.paging_horizon(),
-os_core.node_id(),
+ph1j.draw_audit_event_id(),
 ph1j.emit_diagnostic_audit(text, text, text, jsonb)
 TO selene_projector;

@@ -3199,6 +3199,37 @@ COMMENT ON FUNCTION os_core.work_orders_list_pending(p_tenant_id text, p_statuse
 
 
 --
+-- Name: draw_audit_event_id(); Type: FUNCTION; Schema: ph1j; Owner: selene_owner
+--
+
+CREATE FUNCTION ph1j.draw_audit_event_id(OUT audit_event_id bigint, OUT paging_horizon xid8, OUT paging_node_id bigint) RETURNS record
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+    -- The order os_core.work_order_ledger_append keeps for event ids, which
+    -- os_core.audit_read relies on: the transaction id first (a replay or a verify may
+    -- have written nothing yet), then the audit id, then the horizon read after it. A
+    -- transaction with an xid at or above the horizon got it after this id was drawn,
+    -- so it draws only larger audit ids.
+    PERFORM pg_current_xact_id();
+    audit_event_id := nextval('ph1j.audit_events_audit_event_id_seq');
+    paging_horizon := os_core.paging_horizon();
+    paging_node_id := os_core.node_id();
+END;
+$$;
+
+
+ALTER FUNCTION ph1j.draw_audit_event_id(OUT audit_event_id bigint, OUT paging_horizon xid8, OUT paging_node_id bigint) OWNER TO selene_owner;
+
+--
+-- Name: FUNCTION draw_audit_event_id(OUT audit_event_id bigint, OUT paging_horizon xid8, OUT paging_node_id bigint); Type: COMMENT; Schema: ph1j; Owner: selene_owner
+--
+
+COMMENT ON FUNCTION ph1j.draw_audit_event_id(OUT audit_event_id bigint, OUT paging_horizon xid8, OUT paging_node_id bigint) IS 'Draws the audit_event_id of a new PH1.J audit row (after taking the transaction''s id) and returns it with the paging horizon read after it and this node''s id, for the row''s paging_horizon and paging_node_id (os_core.audit_read). Writes nothing. Internal, for ph1j.emit_append_audit and ph1j.emit_diagnostic_audit.';
+
+
+--
 -- Name: emit_append_audit(os_core.work_order_ledger, text, bigint); Type: FUNCTION; Schema: ph1j; Owner: selene_owner
 --
 
@@ -3207,26 +3238,21 @@ CREATE FUNCTION ph1j.emit_append_audit(p_event os_core.work_order_ledger, p_outc
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 DECLARE
-    _audit_event_id bigint;
-    _paging_horizon xid8;
+    _drawn record;
 BEGIN
-    -- As the append does for its event id (os_core.paging_horizon): the transaction
-    -- id first (a replay may have none yet), then the audit id, then the horizon read
-    -- after it, so that os_core.audit_read never pages past a smaller audit id still
-    -- to commit. The ledger event's own horizon was read before this id was drawn,
-    -- and would not do.
-    PERFORM pg_current_xact_id();
-    _audit_event_id := nextval('ph1j.audit_events_audit_event_id_seq');
-    _paging_horizon := os_core.paging_horizon();
+    -- The id and its paging horizon, drawn in the order os_core.audit_read relies on
+    -- (a replay may have no transaction id yet). The ledger event's own horizon was
+    -- read before this id was drawn, and would not do.
+    SELECT d.* INTO _drawn FROM ph1j.draw_audit_event_id() AS d;
     INSERT INTO ph1j.audit_events (
         tenant_id, audit_event_id, capability, outcome, work_order_id, correlation_id,
         turn_id, event_type, reason_code, idempotency_key, work_order_event_id,
         replay_created_at, paging_horizon, paging_node_id
     ) OVERRIDING SYSTEM VALUE VALUES (
-        p_event.tenant_id, _audit_event_id, 'OS_WORK_ORDER_LEDGER_APPEND', p_outcome,
+        p_event.tenant_id, _drawn.audit_event_id, 'OS_WORK_ORDER_LEDGER_APPEND', p_outcome,
         p_event.work_order_id, p_event.correlation_id, p_event.turn_id, p_event.event_type,
         p_event.reason_code, p_event.idempotency_key, p_event.work_order_event_id,
-        p_replay_created_at, _paging_horizon, os_core.node_id()
+        p_replay_created_at, _drawn.paging_horizon, _drawn.paging_node_id
     );
 
     -- NOTIFY serialises commits cluster-wide, so it is opt-in. Any value but
@@ -3234,7 +3260,7 @@ BEGIN
     IF lower(current_setting('selene.audit_notify', TRUE)) IN ('on', 'true', 'yes', '1') THEN
         -- Any session may LISTEN: the payload names no tenant and no work order,
         -- only the audit row, which a listener reads with its own privileges.
-        PERFORM pg_notify('ph1j_audit', json_build_object('audit_event_id', _audit_event_id)::text);
+        PERFORM pg_notify('ph1j_audit', json_build_object('audit_event_id', _drawn.audit_event_id)::text);
     END IF;
 END;
 $$;
@@ -3258,20 +3284,15 @@ CREATE FUNCTION ph1j.emit_diagnostic_audit(p_tenant_id text, p_capability text, 
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 DECLARE
-    _audit_event_id bigint;
-    _paging_horizon xid8;
+    _drawn record;
 BEGIN
-    -- The order ph1j.emit_append_audit keeps, for os_core.audit_read: a verify may
-    -- have written nothing yet, so its transaction id is taken here, before the audit
-    -- id is drawn, and the horizon is read after.
-    PERFORM pg_current_xact_id();
-    _audit_event_id := nextval('ph1j.audit_events_audit_event_id_seq');
-    _paging_horizon := os_core.paging_horizon();
+    -- The id and its paging horizon, drawn in the order os_core.audit_read relies on.
+    SELECT d.* INTO _drawn FROM ph1j.draw_audit_event_id() AS d;
     INSERT INTO ph1j.audit_events (
         tenant_id, audit_event_id, capability, outcome, details, paging_horizon, paging_node_id
     ) OVERRIDING SYSTEM VALUE VALUES (
-        p_tenant_id, _audit_event_id, p_capability, p_outcome, p_details, _paging_horizon,
-        os_core.node_id()
+        p_tenant_id, _drawn.audit_event_id, p_capability, p_outcome, p_details,
+        _drawn.paging_horizon, _drawn.paging_node_id
     );
 END;
 $$;
@@ -4028,7 +4049,6 @@ REVOKE ALL ON FUNCTION os_core.next_event_id_after(p_last_event_id bigint) FROM 
 --
 
 REVOKE ALL ON FUNCTION os_core.node_id() FROM PUBLIC;
-GRANT ALL ON FUNCTION os_core.node_id() TO selene_projector;
 
 
 --
@@ -4036,7 +4056,6 @@ GRANT ALL ON FUNCTION os_core.node_id() TO selene_projector;
 --
 
 REVOKE ALL ON FUNCTION os_core.paging_horizon() FROM PUBLIC;
-GRANT ALL ON FUNCTION os_core.paging_horizon() TO selene_projector;
 
 
 --
@@ -4281,6 +4300,14 @@ GRANT ALL ON FUNCTION os_core.work_orders_list_pending(p_tenant_id text, p_statu
 
 
 --
+-- Name: FUNCTION draw_audit_event_id(OUT audit_event_id bigint, OUT paging_horizon xid8, OUT paging_node_id bigint); Type: ACL; Schema: ph1j; Owner: selene_owner
+--
+
+REVOKE ALL ON FUNCTION ph1j.draw_audit_event_id(OUT audit_event_id bigint, OUT paging_horizon xid8, OUT paging_node_id bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION ph1j.draw_audit_event_id(OUT audit_event_id bigint, OUT paging_horizon xid8, OUT paging_node_id bigint) TO selene_projector;
+
+
+--
 -- Name: FUNCTION emit_append_audit(p_event os_core.work_order_ledger, p_outcome text, p_replay_created_at bigint); Type: ACL; Schema: ph1j; Owner: selene_owner
 --
 
@@ -4314,13 +4341,6 @@ GRANT SELECT ON TABLE os_core.work_order_step_attempts_from_ledger TO selene_pro
 --
 
 GRANT SELECT ON TABLE os_core.work_orders_current_from_ledger TO selene_projector;
-
-
---
--- Name: SEQUENCE audit_events_audit_event_id_seq; Type: ACL; Schema: ph1j; Owner: selene_owner
---
-
-GRANT USAGE ON SEQUENCE ph1j.audit_events_audit_event_id_seq TO selene_projector;
 
 
 --
