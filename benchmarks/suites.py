@@ -916,3 +916,15 @@ RUNNERS: dict[str, Callable[[Bench], None]] = {
 def cpu_count() -> int:
     """Return the number of CPUs this process may use."""
     return len(os.sched_getaffinity(0))
+
+
+# The follow suite (benchmarks/follow.py), registered in one block; make bench runs it.
+import dataclasses  # noqa: E402
+
+from benchmarks.follow import follow_suite  # noqa: E402
+
+SUITES += ("follow",)
+RUNNERS["follow"] = follow_suite
+PROFILES["default"] = dataclasses.replace(
+    PROFILES["default"], suites=(*PROFILES["default"].suites, "follow")
+)
