@@ -676,7 +676,10 @@ def stats_command(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines")] = False,
 ) -> None:
-    """Show each tenant's events, work orders by status and leases; exit 1 on drift."""
+    """Show each tenant's events, work orders by status and leases; exit 1 on drift.
+
+    Durable consumers' positions and lag: consumer-stats T.
+    """
     database = _database(ctx)
     with _reported(database):
         stats = _repository(database, Login.DBA).stats(tenant)
