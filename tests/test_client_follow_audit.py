@@ -31,7 +31,15 @@ from pytest_postgresql.executors import PostgreSQLExecutor
 
 from selene_core_tables import AuditEvent, ContractValidationFailed
 from tests.conftest import APP_ROLE, DBA_ROLE, conninfo
-from tests.sql_helpers import TENANT_A, TENANT_B, append, append_committed, event, set_tenant
+from tests.sql_helpers import (
+    TENANT_A,
+    TENANT_B,
+    append,
+    append_committed,
+    event,
+    set_tenant,
+    wait_until_blocked,
+)
 
 if TYPE_CHECKING:
     from tests.client_flavors import Client
@@ -341,6 +349,48 @@ def test_a_second_audit_consumer_instance_is_refused_after_its_lock_timeout(
     (audit,) = [s for s in repo.consumer_stats(TENANT_A) if s.stream == "audit"]
     assert audit.committed_position == ids[0]
     repo.close()
+
+
+@pytest.mark.single_node("on Citus the consumer's lock is waited for on a worker")
+def test_a_second_audit_consumer_instance_waits_then_goes_on_after_the_first_ones_position(
+    client: Client, app_dsn: str, connect: Callable[..., psycopg.Connection], postgresql: Any
+) -> None:
+    appended(connect, 4)
+    ids = audit_ids(postgresql)
+    pool = client.pool(app_dsn, min_size=2, max_size=4, kwargs={"autocommit": True})
+    first = client.repository(pool).consumer(TENANT_A, NAME, stream="audit", poll_interval=0.05)
+    second = client.repository(pool).consumer(TENANT_A, NAME, stream="audit", poll_interval=0.05)
+    seen_by_second: list[int] = []
+    waiter = threading.Thread(target=lambda: seen_by_second.extend(take(second, 2)))
+    try:
+        assert take(first, 1) == ids[:1]  # its transaction holds the consumer now
+        waiter.start()
+        observer = connect(autocommit=True)
+        wait_until_blocked(observer, _waiting_pid(observer), "advisory", "advisory")
+        assert seen_by_second == []
+        assert take(first, 1) == ids[1:2]
+        first.commit(ids[1])  # ends its transaction: the second one claims the consumer
+        waiter.join(timeout=20)
+        assert seen_by_second == ids[2:]
+    finally:
+        first.close()
+        waiter.join(timeout=20)
+        second.close()
+    (stats,) = client.repository(pool).consumer_stats(TENANT_A)
+    assert stats.committed_position == ids[1]  # the second one never committed
+
+
+def _waiting_pid(observer: psycopg.Connection) -> int:
+    """The backend that waits for an advisory lock (the second instance), once it does."""
+    for _ in range(200):
+        row = observer.execute(
+            "SELECT l.pid FROM pg_catalog.pg_locks AS l"
+            " WHERE l.locktype = 'advisory' AND NOT l.granted"
+        ).fetchone()
+        if row is not None:
+            return int(row[0])
+        time.sleep(0.05)
+    raise AssertionError("no instance waits for the consumer")
 
 
 def test_an_audit_consumer_of_another_tenant_gets_none_of_its_rows_nor_commits_them(
