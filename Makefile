@@ -48,7 +48,8 @@ pytest: venv
 PARTITIONED_SUITES := tests/test_pgtap.py tests/test_sql_*.py tests/test_tenant_attacks.py \
 	tests/test_bad_operations.py tests/test_races.py tests/test_model_based.py \
 	tests/test_ledger_paging.py tests/test_plpgsql_check.py tests/test_citus_readiness.py \
-	tests/test_migrations.py
+	tests/test_migrations.py tests/test_client_follow.py tests/test_client_consumer.py \
+	tests/test_client_follow_audit.py tests/test_cli_follow.py
 pytest-partitioned: venv
 	SELENE_TEST_LAYOUT=partitioned $(BIN)/pytest $(PARTITIONED_SUITES)
 
@@ -62,7 +63,7 @@ CITUS_SUITES := tests/test_citus.py tests/test_pgtap.py tests/test_tenant_attack
 	tests/test_client_cancel_pending.py tests/test_client_errors.py tests/test_ledger_paging.py \
 	tests/test_sql_reads.py tests/test_sql_failure_modes.py tests/test_sql_projections.py \
 	tests/test_sql_tenant_stats.py tests/test_sql_concurrency.py tests/test_model_based.py \
-	tests/test_sql_consumers.py
+	tests/test_sql_consumers.py tests/test_sql_audit_read.py tests/test_client_follow_audit.py
 # The citus benchmark suite's quick run on tiny data (benchmarks/citus.py).
 CITUS_SUITES += tests/test_bench_citus.py
 test-citus: venv

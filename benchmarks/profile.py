@@ -22,6 +22,10 @@ from __future__ import annotations
 
 import argparse
 import re
+import subprocess
+import tempfile
+import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -89,6 +93,13 @@ def _parser(command: str) -> argparse.ArgumentParser:
     parser.add_argument("--work-orders", type=int, default=100_000)
     parser.add_argument("--workdir", type=Path)
     parser.add_argument("--keep", action="store_true")
+    if command == "profile":
+        parser.add_argument(
+            "--perf",
+            action="store_true",
+            help="also sample the script's backends with perf (Linux; needs perf and the "
+            "right to trace them) and print the functions with the most time, callees included",
+        )
     return parser
 
 
@@ -127,16 +138,73 @@ def profile(args: argparse.Namespace) -> int:
             conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
             conn.execute("SELECT pg_stat_statements_reset()")
             conn.execute("SELECT pg_stat_reset()")
+        sampler = _PerfSampler(cluster, _USERS[args.script], args.duration) if args.perf else None
         run = bench.pgbench(
             args.script, APPEND_DB, _USERS[args.script], args.script, args.clients,
             _variables(bench), duration=args.duration,
         )  # fmt: skip
+        if sampler is not None:
+            sampler.report()
         with cluster.connect(APPEND_DB) as conn:
             _print_statements(conn, run.transactions)
             _print_functions(conn, run.transactions)
         if args.script == "append":
             _print_plans(cluster)
     return 0
+
+
+class _PerfSampler:
+    """``perf record -g`` of one role's backends during a run, started in the background.
+
+    It waits a second for pgbench's backends to connect, samples them for the rest of
+    the run but a second, then :meth:`report` prints the symbols with the largest share
+    of samples, callees included (``perf report --children``): where the CPU goes
+    inside PostgreSQL (executor start-up, constraint checks, planning, WAL, ...).
+    """
+
+    def __init__(self, cluster: BenchCluster, user: str, duration: float) -> None:
+        self._output = Path(tempfile.mkdtemp(prefix="selene-perf-")) / "perf.data"
+        self._error = ""
+        self._thread = threading.Thread(
+            target=self._record, args=(cluster, user, max(1.0, duration - 2)), daemon=True
+        )
+        self._thread.start()
+
+    def _record(self, cluster: BenchCluster, user: str, seconds: float) -> None:
+        time.sleep(1)
+        pids = [str(pid) for pid in cluster.children() if _is_backend_of(pid, user)]
+        if not pids:
+            self._error = f"no backend of {user} to sample"
+            return
+        command = ["perf", "record", "-F", "997", "-g", "-o", str(self._output)]
+        command += ["-p", ",".join(pids), "--", "sleep", f"{seconds:g}"]
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, check=False)
+        except OSError as error:
+            self._error = f"perf could not run: {error}"
+            return
+        if done.returncode != 0:
+            self._error = f"perf record failed: {done.stderr.strip()[-500:]}"
+
+    def report(self, top: int = 40) -> None:
+        self._thread.join()
+        if self._error:
+            print(f"\nperf: {self._error}")
+            return
+        command = ["perf", "report", "-i", str(self._output), "--children", "--sort", "symbol"]
+        command += ["--stdio", "-g", "none", "--percent-limit", "0.5"]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        lines = [line for line in done.stdout.splitlines() if "%" in line and line[:1] != "#"]
+        print(f"\nperf: the {top} symbols with the most samples, callees included (% of all)")
+        for line in lines[:top]:
+            print(line.rstrip())
+
+
+def _is_backend_of(pid: int, user: str) -> bool:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().startswith(f"postgres: {user} ".encode())
+    except OSError:  # it exited meanwhile
+        return False
 
 
 def _print_statements(conn: psycopg.Connection, transactions: int) -> None:

@@ -13,6 +13,9 @@
 ``network``
     Latency at one client through a proxy adding 0.25 ms each way: pgbench and the
     Python client, ours against the bare INSERT and PK lookup (:mod:`benchmarks.network`).
+``follow``
+    Lag from an append's commit to a follower, with and without notifications, and one
+    follower's events per second (:mod:`benchmarks.follow`).
 ``rebuild``
     The rebuild over the lifecycle data set against ``CREATE TABLE AS SELECT DISTINCT ON``.
 ``growth``
@@ -43,6 +46,7 @@ import psycopg
 from benchmarks import datasets, pgbench
 from benchmarks.citus import citus_suite
 from benchmarks.cluster import APP_ROLE, DBA_ROLE, SUPERUSER, BenchCluster
+from benchmarks.follow import follow_suite
 from benchmarks.network import network_suite
 from benchmarks.report import Metric, median, metric
 from selene_core_tables import WorkOrderLedgerEventInput, WorkOrderRepository
@@ -63,7 +67,7 @@ RLS_TABLES = (
     "ph1j.audit_events",
 )
 
-SUITES = ("read", "append", "client", "network", "rebuild", "growth", "citus")
+SUITES = ("read", "append", "client", "network", "follow", "rebuild", "growth", "citus")
 """Every suite, in the order they run."""
 
 UNITS = {
@@ -132,7 +136,7 @@ PROFILES: dict[str, Config] = {
     # has the index depth of one of a million.
     "default": Config(
         profile="default",
-        suites=("read", "append", "client", "network", "rebuild", "citus"),
+        suites=("read", "append", "client", "network", "follow", "rebuild", "citus"),
         runs=3,
         duration=4,
         warmup=1,
@@ -919,6 +923,7 @@ RUNNERS: dict[str, Callable[[Bench], None]] = {
     "append": append_suite,
     "client": client_suite,
     "network": network_suite,
+    "follow": follow_suite,
     "rebuild": rebuild_suite,
     "growth": growth_suite,
     "citus": citus_suite,

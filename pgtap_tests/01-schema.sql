@@ -5,7 +5,7 @@
 BEGIN;
 \ir support/helpers.sql
 
-SELECT plan(113);
+SELECT plan(116);
 
 -- A role with no grant of its own holds exactly what PUBLIC holds.
 CREATE ROLE tap_public_only NOLOGIN;
@@ -46,9 +46,9 @@ SELECT columns_are(
     ARRAY[
         'tenant_id', 'audit_event_id', 'capability', 'outcome', 'work_order_id', 'correlation_id',
         'turn_id', 'event_type', 'reason_code', 'idempotency_key', 'work_order_event_id',
-        'recorded_at', 'details', 'replay_created_at'
+        'recorded_at', 'details', 'replay_created_at', 'paging_horizon', 'paging_node_id'
     ],
-    'The audit table carries the fields the audit rule names, details of diagnostics, the created_at a replay carried, and nothing else.'
+    'The audit table carries the fields the audit rule names, details of diagnostics, the created_at a replay carried, the paging horizon with its node, and nothing else.'
 );
 SELECT columns_are(
     'os_core', 'consumer_positions',
@@ -154,6 +154,11 @@ SELECT function_returns(
     'work_order_ledger_read returns rows of work_order_ledger.'
 );
 SELECT function_returns(
+    'os_core', 'audit_read', ARRAY['text', 'bigint', 'integer'],
+    'setof ph1j.audit_events',
+    'audit_read returns rows of audit_events.'
+);
+SELECT function_returns(
     'os_core', 'work_orders_current_rebuild', ARRAY['text', 'boolean'], 'setof record',
     'work_orders_current_rebuild takes a tenant and the audit flag and returns a set of records.'
 );
@@ -224,6 +229,14 @@ SELECT is_definer(
 SELECT is_definer(
     'os_core', 'work_order_ledger_read', ARRAY['text', 'text', 'bigint', 'integer'],
     'work_order_ledger_read is SECURITY DEFINER.'
+);
+SELECT is_definer(
+    'os_core', 'audit_read', ARRAY['text', 'bigint', 'integer'],
+    'audit_read is SECURITY DEFINER.'
+);
+SELECT is_definer(
+    'ph1j', 'draw_audit_event_id', ARRAY[]::text[],
+    'draw_audit_event_id is SECURITY DEFINER: the rebuild''s role draws audit ids through it.'
 );
 SELECT is_definer(
     'os_core', 'work_order_cancel', ARRAY['text', 'text', 'bigint', 'text', 'bigint', 'bigint'],
@@ -537,6 +550,7 @@ SELECT set_eq(
         'os_core.work_order_current_read(text,text)',
         'os_core.work_order_ledger_append(text,text,numeric,bigint,text,text,bigint,bigint,text,text,text,text,bigint,text,jsonb,integer,bigint)',
         'os_core.work_order_ledger_read(text,text,bigint,integer)',
+        'os_core.audit_read(text,bigint,integer)',
         'os_core.work_order_cancel(text,text,bigint,text,bigint,bigint)',
         'os_core.work_orders_list_pending(text,text[],bigint,integer)',
         'os_core.work_order_step_attempts_read(text,text)',
@@ -571,6 +585,7 @@ SELECT set_eq(
         'os_core.work_order_current_read(text,text)',
         'os_core.work_order_ledger_append(text,text,numeric,bigint,text,text,bigint,bigint,text,text,text,text,bigint,text,jsonb,integer,bigint)',
         'os_core.work_order_ledger_read(text,text,bigint,integer)',
+        'os_core.audit_read(text,bigint,integer)',
         'os_core.work_order_cancel(text,text,bigint,text,bigint,bigint)',
         'os_core.work_orders_list_pending(text,text[],bigint,integer)',
         'os_core.work_order_step_attempts_read(text,text)',

@@ -9,7 +9,7 @@
 BEGIN;
 \ir support/helpers.sql
 
-SELECT plan(203);
+SELECT plan(206);
 
 CREATE ROLE tap_public_only NOLOGIN;
 
@@ -36,7 +36,7 @@ CROSS JOIN (
 ) AS s (n, template, description)
 ORDER BY t.name, s.n;
 
--- Every internal helper, the identity sequences and the ledger views: 16 + 2 + 3 statements.
+-- Every internal helper, the identity sequences and the ledger views: 17 + 2 + 3 statements.
 CREATE TABLE tap.internal_statements (statement text, description text);
 INSERT INTO tap.internal_statements VALUES
     ($$SELECT os_core.raise_error('OS_WORK_ORDER_APPEND_ONLY_VIOLATION', 'forged')$$, 'os_core.raise_error cannot be called.'),
@@ -58,6 +58,7 @@ INSERT INTO tap.internal_statements VALUES
     ($$SELECT os_core.lock_consumer('acme', 'tap-consumer', 'ledger')$$, 'os_core.lock_consumer cannot be called.'),
     ($$SELECT ph1j.emit_diagnostic_audit('acme', 'OS_WORK_ORDER_CURRENT_VERIFY', 'VERIFIED', '{}')$$,
         'ph1j.emit_diagnostic_audit cannot be called.'),
+    ($$SELECT * FROM ph1j.draw_audit_event_id()$$, 'ph1j.draw_audit_event_id cannot be called.'),
     ($$SELECT * FROM os_core.work_orders_current_from_ledger$$, 'the current projection''s ledger view cannot be read.'),
     ($$SELECT * FROM os_core.work_order_step_attempts_from_ledger$$, 'the step attempts'' ledger view cannot be read.'),
     ($$SELECT * FROM os_core.work_order_leases_from_ledger$$, 'the leases'' ledger view cannot be read.');

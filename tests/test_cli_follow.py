@@ -115,3 +115,69 @@ def test_follow_streams_until_ctrl_c_then_exits_0_quietly(cli: Invoke, dsn: str)
     os.kill(process.pid, signal.SIGINT)
     stdout, stderr = process.communicate(timeout=20)
     assert (process.returncode, stdout, stderr) == (0, "", "")
+
+
+def audit_ids(postgresql: psycopg.Connection) -> list[int]:
+    rows = postgresql.execute(
+        "SELECT audit_event_id FROM ph1j.audit_events WHERE tenant_id = 'acme' ORDER BY 1"
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def test_follow_audit_prints_the_audit_rows_after_the_given_id(
+    cli: Invoke, postgresql: psycopg.Connection
+) -> None:
+    postgresql.autocommit = True
+    ids = append(cli, 1, 2)
+    verified = cli("verify", "acme", "--audit")
+    assert verified.exit_code == 0, verified.output
+    audit = audit_ids(postgresql)
+    assert len(audit) == 3
+
+    result = cli("follow", "acme", "--audit", "--json", "--after", str(audit[0]), "--limit", "2")
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [row["audit_event_id"] for row in rows] == audit[1:]
+    assert [(row["outcome"], row["work_order_event_id"]) for row in rows] == [
+        ("APPENDED", ids[1]),
+        ("VERIFIED", None),
+    ]
+    readable = cli("follow", "acme", "--audit", "--limit", "1")
+    assert readable.stdout.split()[:5] == [
+        str(audit[0]), "OS_WORK_ORDER_LEDGER_APPEND", "APPENDED", "wo-1", str(ids[0])
+    ]  # fmt: skip
+
+
+def test_follow_audit_with_a_consumer_commits_audit_ids_apart_from_the_ledger_consumer(
+    cli: Invoke, postgresql: psycopg.Connection
+) -> None:
+    postgresql.autocommit = True
+    ids = append(cli, 1, 2, 3)
+    audit = audit_ids(postgresql)
+    shipped = cli("follow", "acme", "--audit", "--consumer", "shipper", "--json", "--limit", "2")
+    assert shipped.exit_code == 0, shipped.output
+    assert [json.loads(line)["audit_event_id"] for line in shipped.stdout.splitlines()] == audit[:2]
+    # The same name on the ledger is another consumer, with a position of its own.
+    ledger = cli("follow", "acme", "--consumer", "shipper", "--json", "--limit", "1")
+    assert [json.loads(line)["work_order_event_id"] for line in ledger.stdout.splitlines()] == [
+        ids[0]
+    ]
+    shown = cli("consumer-stats", "acme", "--json")
+    assert shown.exit_code == 0, shown.output
+    consumers = [json.loads(line) for line in shown.stdout.splitlines()]
+    assert [
+        (
+            c["stream"],
+            c["consumer"],
+            c["committed_position"],
+            c["last_event_id"],
+            c["pending_events"],
+        )
+        for c in consumers
+    ] == [("audit", "shipper", audit[1], audit[2], 1), ("ledger", "shipper", ids[0], ids[2], 2)]
+    table = cli("consumer-stats", "acme")
+    assert table.exit_code == 0, table.output
+    assert "consumers" in table.stdout and "audit" in table.stdout
+
+    again = cli("follow", "acme", "--audit", "--consumer", "shipper", "--json", "--limit", "1")
+    assert [json.loads(line)["audit_event_id"] for line in again.stdout.splitlines()] == audit[2:]

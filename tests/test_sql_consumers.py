@@ -277,10 +277,11 @@ def test_the_audit_trail_has_positions_of_its_own(
     [
         (POSITION_SQL, [TENANT_B, "projector", "ledger"]),
         (COMMIT_SQL, [TENANT_B, "projector", 0, "ledger"]),
+        (POSITION_SQL, [TENANT_B, "projector", "audit"]),
         (COMMIT_SQL, [TENANT_B, "projector", 1, "audit"]),
         ("SELECT * FROM os_core.consumer_stats(%s::text)", [TENANT_B]),
     ],
-    ids=["position", "commit", "commit-audit", "stats"],
+    ids=["position", "commit", "position-audit", "commit-audit", "stats"],
 )
 @pytest.mark.parametrize("declared", [TENANT_A, None], ids=["other-tenant", "none"])
 def test_a_consumer_of_another_tenant_is_refused_and_nothing_is_written(

@@ -81,6 +81,7 @@ SEQUENCES = (
 TENANT_TABLES = (*TABLES, "os_core.consumer_positions")
 # What selene_os may execute, and nothing more (design §4).
 CAPABILITIES = {
+    "os_core.audit_read",
     "os_core.consumer_commit",
     "os_core.consumer_position",
     "os_core.consumer_stats",
@@ -332,6 +333,7 @@ CAPABILITY_CALLS = {
     " p_reason_code => 1::bigint, p_created_at => 1::bigint)",
     "current_read": "SELECT * FROM os_core.work_order_current_read(%(t)s::text, %(w)s::text)",
     "ledger_read": "SELECT * FROM os_core.work_order_ledger_read(%(t)s::text)",
+    "audit_read": "SELECT * FROM os_core.audit_read(%(t)s::text)",
     "ledger_read-work-order": "SELECT * FROM os_core.work_order_ledger_read(%(t)s::text,"
     " %(w)s::text)",
     "cancel": "SELECT * FROM os_core.work_order_cancel(%(t)s::text, %(w)s::text, 1::bigint,"

@@ -43,7 +43,9 @@ from selene_core_tables.errors import (
 )
 from selene_core_tables.records import (
     AppendResult,
+    AuditEvent,
     CancelResult,
+    ConsumerStats,
     ProjectionDifference,
     RebuildResult,
     TenantStats,
@@ -67,9 +69,11 @@ __all__ = [
     "AppendResult",
     "AsyncConsumer",
     "AsyncWorkOrderRepository",
+    "AuditEvent",
     "CancelInvalidState",
     "CancelResult",
     "Consumer",
+    "ConsumerStats",
     "ContractValidationFailed",
     "IdempotencyReplay",
     "ProjectionDifference",

@@ -17,7 +17,12 @@ from psycopg import pq, sql
 from psycopg.types.json import Jsonb
 
 from selene_core_tables.errors import ContractValidationFailed, IdempotencyReplay, StorageError
-from selene_core_tables.records import AppendResult, WorkOrderLedgerEventInput
+from selene_core_tables.records import (
+    AppendResult,
+    AuditEvent,
+    WorkOrderLedgerEvent,
+    WorkOrderLedgerEventInput,
+)
 
 #: Parameter (without its ``p_`` prefix) -> SQL type, in the order of
 #: ``os_core.work_order_ledger_append``'s signature. Every value is cast, because
@@ -65,13 +70,22 @@ LEDGER_SQL = (
     "p_tenant_id => %s::text, p_work_order_id => %s::text, "
     "p_after_event_id => %s::bigint, p_limit => %s::integer)"
 )
+AUDIT_SQL = (
+    "SELECT * FROM os_core.audit_read("
+    "p_tenant_id => %s::text, p_after_audit_event_id => %s::bigint, p_limit => %s::integer)"
+)
 CONSUMER_POSITION_SQL = (
-    "SELECT os_core.consumer_position(p_tenant_id => %s::text, p_consumer => %s::text)"
+    "SELECT os_core.consumer_position("
+    "p_tenant_id => %s::text, p_consumer => %s::text, p_stream => %s::text)"
 )
 CONSUMER_COMMIT_SQL = (
     "SELECT os_core.consumer_commit("
-    "p_tenant_id => %s::text, p_consumer => %s::text, p_event_id => %s::bigint)"
+    "p_tenant_id => %s::text, p_consumer => %s::text, p_event_id => %s::bigint, "
+    "p_stream => %s::text)"
 )
+CONSUMER_STATS_SQL = "SELECT * FROM os_core.consumer_stats(p_tenant_id => %s::text)"
+#: What a follower or a durable consumer can follow: the ledger, or the PH1.J audit trail.
+STREAMS = ("ledger", "audit")
 # A SET LOCAL statement, not set_config: Citus propagates the statement to the workers
 # (citus.propagate_set_commands = local), where the consumer's lock is waited for.
 LOCK_TIMEOUT_SQL = sql.SQL("SET LOCAL lock_timeout = {}")
@@ -189,6 +203,19 @@ def check_integer(name: str, value: Any, sql_type: str) -> None:
                 f"{name} must be between {low} and {high} (its SQL type, {sql_type}), "
                 f"got {int(value)}"
             )
+
+
+def check_stream(stream: str) -> None:
+    """Refuse a stream that is neither ``ledger`` nor ``audit`` (ValueError)."""
+    if stream not in STREAMS:
+        raise ValueError(f"stream must be 'ledger' or 'audit', not {stream!r}")
+
+
+def position_of(event: WorkOrderLedgerEvent | AuditEvent) -> int:
+    """Return the id a follower reads on after: the audit row's, or the ledger event's."""
+    if isinstance(event, AuditEvent):
+        return event.audit_event_id
+    return event.work_order_event_id
 
 
 def check_poll_interval(poll_interval: Any) -> None:

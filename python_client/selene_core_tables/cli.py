@@ -26,10 +26,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from selene_core_tables import migrate
+from selene_core_tables._queries import position_of
 from selene_core_tables.database import Database, Login
 from selene_core_tables.embedded import EmbeddedClusterError
 from selene_core_tables.errors import StorageError
 from selene_core_tables.records import (
+    AuditEvent,
     WorkEventType,
     WorkOrderLedgerEvent,
     WorkOrderLedgerEventInput,
@@ -39,6 +41,7 @@ from selene_core_tables.repository import WorkOrderRepository
 from selene_core_tables.retry import AppendOutcomeUnknown
 from selene_core_tables.server import ServerBinariesMissing
 from selene_core_tables.tables import (
+    consumer_stats_table,
     current_table,
     differences_table,
     lease_table,
@@ -440,6 +443,14 @@ def follow_command(
             show_default=False,
         ),
     ] = None,
+    audit: Annotated[
+        bool,
+        typer.Option(
+            "--audit",
+            help="Follow the PH1.J audit trail instead of the ledger (--after and "
+            "--consumer then name audit ids and an audit consumer)",
+        ),
+    ] = False,
     poll_interval: Annotated[
         float, typer.Option(min=0.001, max=60, help="Seconds between reads when caught up")
     ] = 0.5,
@@ -462,7 +473,9 @@ def follow_command(
 
     With --consumer NAME it starts after the durable consumer's committed position
     and commits each event once it is printed; a restart goes on after the last.
-    The audit trail cannot be followed yet (no paged read of it in SQL).
+    With --audit it streams the tenant's PH1.J audit rows (appends, replays, and
+    rebuilds and verifies run with their audit flag) the same way; an audit consumer
+    and a ledger consumer of one name are two consumers.
     """
     database = _database(ctx)
     if consumer is not None and after is not None:
@@ -474,11 +487,21 @@ def follow_command(
         _fail("--lock-timeout goes with --consumer", EXIT_BAD_INPUT)
     with _reported(database), _repository(database, Login.APP) as repo:
         if consumer is None:
-            events = repo.follow(tenant, after_event_id=after or 0, poll_interval=poll_interval)
+            events: Iterable[WorkOrderLedgerEvent | AuditEvent]
+            if audit:
+                events = repo.follow_audit(
+                    tenant, after_audit_event_id=after or 0, poll_interval=poll_interval
+                )
+            else:
+                events = repo.follow(tenant, after_event_id=after or 0, poll_interval=poll_interval)
             _stream(events, None, as_json, limit)
             return
         with repo.consumer(
-            tenant, consumer, poll_interval=poll_interval, lock_timeout=lock_timeout
+            tenant,
+            consumer,
+            poll_interval=poll_interval,
+            lock_timeout=lock_timeout,
+            stream="audit" if audit else "ledger",
         ) as durable:
             try:
                 _stream(durable, durable.commit, as_json, limit)
@@ -491,7 +514,7 @@ def follow_command(
 
 
 def _stream(
-    events: Iterable[WorkOrderLedgerEvent],
+    events: Iterable[WorkOrderLedgerEvent | AuditEvent],
     commit: Callable[[int], int] | None,
     as_json: bool,
     limit: int | None,
@@ -501,6 +524,13 @@ def _stream(
         for count, event in enumerate(events, start=1):
             if as_json:
                 print(json.dumps(event.to_dict()), flush=True)
+            elif isinstance(event, AuditEvent):
+                print(
+                    f"{event.audit_event_id} {event.capability} {event.outcome} "
+                    f"{event.work_order_id or '-'} {event.work_order_event_id or '-'} "
+                    f"{event.recorded_at.isoformat()}",
+                    flush=True,
+                )
             else:
                 print(
                     f"{event.work_order_event_id} {event.work_order_id} {event.event_type} "
@@ -508,7 +538,7 @@ def _stream(
                     flush=True,
                 )
             if commit is not None:
-                commit(event.work_order_event_id)
+                commit(position_of(event))
             if limit is not None and count >= limit:
                 return
     except KeyboardInterrupt:
@@ -646,7 +676,10 @@ def stats_command(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines")] = False,
 ) -> None:
-    """Show each tenant's events, work orders by status and leases; exit 1 on drift."""
+    """Show each tenant's events, work orders by status and leases; exit 1 on drift.
+
+    Durable consumers' positions and lag: consumer-stats T.
+    """
     database = _database(ctx)
     with _reported(database):
         stats = _repository(database, Login.DBA).stats(tenant)
@@ -657,6 +690,27 @@ def stats_command(
         _stdout().print(stats_table(stats))
     if not all(tenant_stats.projection_agrees for tenant_stats in stats):
         raise typer.Exit(1)
+
+
+@app.command("consumer-stats")
+def consumer_stats_command(
+    ctx: typer.Context,
+    tenant: Annotated[str, typer.Argument(help="tenant_id")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines")] = False,
+) -> None:
+    """Show each durable consumer of a tenant: stream, position, last id and lag.
+
+    The lag (pending) is the number of the tenant's events, or audit rows for an
+    audit consumer, after the consumer's committed position (os_core.consumer_stats).
+    """
+    database = _database(ctx)
+    with _reported(database):
+        stats = _repository(database, Login.APP).consumer_stats(tenant)
+    if as_json:
+        for consumer in stats:
+            print(json.dumps(consumer.to_dict()))
+    else:
+        _stdout().print(consumer_stats_table(stats))
 
 
 @app.command("attempts")

@@ -336,6 +336,75 @@ class TenantStats:
         return {key: _plain(value) for key, value in asdict(self).items()}
 
 
+@dataclass(frozen=True, kw_only=True)
+class AuditEvent:
+    """One PH1.J audit row (``ph1j.audit_events``), as ``os_core.audit_read`` returns it.
+
+    ``capability`` and ``outcome`` say what wrote it: an append (APPENDED), an
+    idempotent replay (OS_WORK_ORDER_IDEMPOTENCY_REPLAY, with ``replay_created_at``),
+    a rebuild (REBUILT) or a verify (VERIFIED, with ``details``). The work-order fields
+    are None on a rebuild's or verify's row. The paging columns are not carried.
+    """
+
+    audit_event_id: int
+    tenant_id: str
+    capability: str
+    outcome: str
+    work_order_id: str | None
+    correlation_id: int | None
+    turn_id: int | None
+    event_type: str | None
+    reason_code: int | None
+    idempotency_key: str | None
+    work_order_event_id: int | None
+    replay_created_at: int | None
+    details: dict[str, Any] | None
+    recorded_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> AuditEvent:
+        """Build the record from a ``ph1j.audit_events`` row read as a dict."""
+        correlation = row["correlation_id"]
+        return cls(
+            **{
+                **_only_fields(cls, row),
+                "correlation_id": None if correlation is None else int(correlation),
+            }
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the fields as plain JSON-ready values (time as ISO 8601)."""
+        return {key: _plain(value) for key, value in asdict(self).items()}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConsumerStats:
+    """One durable consumer of a tenant and its lag (a row of ``os_core.consumer_stats``).
+
+    ``stream`` is ``ledger`` or ``audit``; ``committed_position`` the id of the last
+    event it processed (0: none yet); ``last_event_id`` the stream's last id for the
+    tenant (None: no event yet); ``pending_events`` its lag, the number of the
+    tenant's events after its position.
+    """
+
+    tenant_id: str
+    stream: str
+    consumer: str
+    committed_position: int
+    last_event_id: int | None
+    pending_events: int
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> ConsumerStats:
+        """Build the record from a row of ``os_core.consumer_stats`` read as a dict."""
+        return cls(**_only_fields(cls, row))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the fields as plain JSON-ready values (time as ISO 8601)."""
+        return {key: _plain(value) for key, value in asdict(self).items()}
+
+
 def _only_fields(cls: type, row: Mapping[str, Any]) -> dict[str, Any]:
     names = cls.__dataclass_fields__
     return {key: value for key, value in row.items() if key in names}

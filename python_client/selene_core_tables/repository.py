@@ -60,11 +60,13 @@ from psycopg_pool import ConnectionPool
 from selene_core_tables._acompat import Lock, sleep
 from selene_core_tables._queries import (
     APPEND_SQL,
+    AUDIT_SQL,
     BEGIN_SQL,
     CANCEL_SQL,
     COMMIT_SQL,
     CONSUMER_COMMIT_SQL,
     CONSUMER_POSITION_SQL,
+    CONSUMER_STATS_SQL,
     CURRENT_SQL,
     DEFAULT_PAGE_SIZE,
     DEFAULT_POLL_INTERVAL,
@@ -90,14 +92,18 @@ from selene_core_tables._queries import (
     batch_parameters,
     check_integer,
     check_poll_interval,
+    check_stream,
     first_without_result,
     one,
+    position_of,
     replay_error,
 )
 from selene_core_tables.errors import StorageError, storage_errors
 from selene_core_tables.records import (
     AppendResult,
+    AuditEvent,
     CancelResult,
+    ConsumerStats,
     ProjectionDifference,
     RebuildResult,
     TenantStats,
@@ -566,6 +572,51 @@ class WorkOrderRepository:
         wakeup = _Wakeup(self._source, poll_interval, listen=notify)
         return self._follow(tenant_id, work_order_id, after_event_id, page_size, wakeup)
 
+    def audit_page(
+        self, tenant_id: str, *, after: int = 0, limit: int = DEFAULT_PAGE_SIZE
+    ) -> list[AuditEvent]:
+        """Return one page of the tenant's PH1.J audit rows (``os_core.audit_read``).
+
+        The rows with ids above ``after``, in id order, at most ``limit`` (1 to 10000):
+        appends, idempotent replays, and rebuilds and verifies run with ``audit=True``.
+        Like a tenant-wide ledger page, a page ends before a row that a transaction
+        still in flight could precede; pass its last id as ``after`` for the next.
+        """
+        rows = self._rows(tenant_id, AUDIT_SQL, [tenant_id, after, limit])
+        return [AuditEvent.from_row(row) for row in rows]
+
+    def follow_audit(
+        self,
+        tenant_id: str,
+        *,
+        after_audit_event_id: int = 0,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        notify: bool = False,
+    ) -> Iterator[AuditEvent]:
+        """Iterate over every PH1.J audit row after ``after_audit_event_id``, then wait for more.
+
+        :meth:`follow` for the audit trail: it yields the tenant's audit rows
+        (:class:`AuditEvent`) in id order, each exactly once, reading with
+        :meth:`audit_page`, and waits ``poll_interval`` or for a notification when
+        caught up. It never passes over an audit row still to commit, so a long or
+        idle transaction that wrote one (an append, a replay, or a rebuild or verify
+        with ``audit=True``) delays it until that transaction ends, as for
+        :meth:`follow`. ``notify=True`` wakes on the appends' and replays'
+        notifications; a rebuild's or verify's row sends none and comes at the next
+        poll. Raises as :meth:`follow` does.
+        """
+        check_poll_interval(poll_interval)
+        check_integer("after_audit_event_id", after_audit_event_id, "bigint")
+        check_integer("page_size", page_size, "integer")
+        if notify and isinstance(self._source, psycopg.Connection):
+            raise ValueError(
+                "follow_audit(notify=True) listens on a connection of its own: build the "
+                "repository over a pool or a connection string, not a connection"
+            )
+        wakeup = _Wakeup(self._source, poll_interval, listen=notify)
+        return self._follow(tenant_id, None, after_audit_event_id, page_size, wakeup, "audit")
+
     def _follow(
         self,
         tenant_id: str,
@@ -573,8 +624,10 @@ class WorkOrderRepository:
         after: int,
         page_size: int,
         wakeup: _Wakeup,
+        stream: str = "ledger",
         consumer: Consumer | None = None,
-    ) -> Iterator[WorkOrderLedgerEvent]:
+    ) -> Iterator[Any]:
+        """Page, yield, wait, and again: the loop of follow, follow_audit and the consumers."""
         try:
             # LISTEN before the first read: an append committed after it wakes the follower.
             wakeup.listen()
@@ -582,11 +635,15 @@ class WorkOrderRepository:
                 if consumer is not None:
                     # A consumer reads a page, and its caller handles it, under its claim.
                     after = consumer._claim(after)
-                page = self.ledger_page(tenant_id, work_order_id, after=after, limit=page_size)
+                page: list[Any]
+                if stream == "audit":
+                    page = self.audit_page(tenant_id, after=after, limit=page_size)
+                else:
+                    page = self.ledger_page(tenant_id, work_order_id, after=after, limit=page_size)
                 for event in page:
                     if consumer is not None and consumer._claim(after) != after:
                         break  # another instance went on meanwhile: read after its position
-                    after = event.work_order_event_id
+                    after = position_of(event)
                     yield event
                 else:
                     if len(page) < page_size:
@@ -607,6 +664,7 @@ class WorkOrderRepository:
         page_size: int = DEFAULT_PAGE_SIZE,
         notify: bool = False,
         lock_timeout: float | None = None,
+        stream: str = "ledger",
     ) -> Consumer:
         """Return the durable consumer ``name`` of the tenant's ledger (:class:`Consumer`).
 
@@ -616,9 +674,13 @@ class WorkOrderRepository:
         moves the position (``os_core.consumer_commit``). One instance of a named
         consumer works at a time: a second one waits for the first one's transaction
         to end, or with ``lock_timeout`` (seconds) raises psycopg's LockNotAvailable
-        (55P03) once that has passed. Only the ledger: the audit trail has no paged
-        read in SQL yet. Raises ValueError and ContractValidationFailed as follow does.
+        (55P03) once that has passed. ``stream="audit"`` makes it a consumer of the
+        PH1.J audit trail instead (a PH1.J shipper): it yields :class:`AuditEvent`
+        rows as :meth:`follow_audit` does, and commits audit ids; a ledger consumer
+        and an audit consumer of the same name are two consumers. Raises ValueError
+        (an unknown stream too) and ContractValidationFailed as follow does.
         """
+        check_stream(stream)
         check_poll_interval(poll_interval)
         check_integer("page_size", page_size, "integer")
         if notify and isinstance(self._source, psycopg.Connection):
@@ -628,8 +690,26 @@ class WorkOrderRepository:
             )
         wakeup = _Wakeup(self._source, poll_interval, listen=notify)
         return Consumer(
-            self, tenant_id, name, page_size=page_size, wakeup=wakeup, lock_timeout=lock_timeout
+            self,
+            tenant_id,
+            name,
+            page_size=page_size,
+            wakeup=wakeup,
+            lock_timeout=lock_timeout,
+            stream=stream,
         )
+
+    def consumer_stats(self, tenant_id: str) -> list[ConsumerStats]:
+        """Return each durable consumer of the tenant, its position and its lag.
+
+        One :class:`ConsumerStats` per consumer of either stream
+        (``os_core.consumer_stats``), ordered by stream and name: its committed
+        position, the stream's last id and ``pending_events``, the number of the
+        tenant's events (or audit rows) after the position. A consumer appears once
+        it has committed a position (0 included). Writes and locks nothing.
+        """
+        rows = self._rows(tenant_id, CONSUMER_STATS_SQL, [tenant_id])
+        return [ConsumerStats.from_row(row) for row in rows]
 
     def step_attempts(self, tenant_id: str, work_order_id: str) -> list[WorkOrderStepAttempt]:
         """Return every attempt of every step of a work order, in the order they started."""
@@ -688,7 +768,7 @@ class WorkOrderRepository:
 
 
 class Consumer:
-    """A durable consumer of a tenant's ledger: its events after its position, and its commit.
+    """A durable consumer of a tenant's ledger or audit trail: what follows its position.
 
     Build it with :meth:`WorkOrderRepository.consumer`; use it as a context
     manager (or call :meth:`close`)::
@@ -727,9 +807,12 @@ class Consumer:
         page_size: int,
         wakeup: _Wakeup,
         lock_timeout: float | None,
+        stream: str = "ledger",
     ) -> None:
         self.tenant_id = tenant_id
         self.name = name
+        #: What it follows: ``ledger`` (work-order events) or ``audit`` (PH1.J audit rows).
+        self.stream = stream
         #: The committed position, as this instance last read or wrote it (0: none yet).
         self.position = 0
         self._repository = repository
@@ -739,15 +822,15 @@ class Consumer:
         source = repository._source
         self._conn = source if isinstance(source, psycopg.Connection) else None
         self._holding = False
-        self._events: Iterator[WorkOrderLedgerEvent] | None = None
+        self._events: Iterator[Any] | None = None
 
     @property
     def connection(self) -> psycopg.Connection[Any] | None:
         """The connection of the consumer's transactions (None before it first reads)."""
         return self._conn
 
-    def __iter__(self) -> Iterator[WorkOrderLedgerEvent]:
-        """Return the events after the committed position, in id order, then each new one."""
+    def __iter__(self) -> Iterator[Any]:
+        """Return the events (or audit rows) after the position, in id order, then each new one."""
         if self._events is None:
             self._events = self._follow()
         return self._events
@@ -763,7 +846,8 @@ class Consumer:
     def commit(self, event_id: int) -> int:
         """Make ``event_id`` the consumer's position and COMMIT its transaction; return it.
 
-        ``event_id`` is the id of the last event handled. The position is written in
+        ``event_id`` is the id of the last event handled (of an audit consumer, the
+        ``audit_event_id`` of the last audit row). The position is written in
         the consumer's transaction (claiming the consumer first when none is open),
         with the effects done on :attr:`connection`, and committed with them.
         Raises ContractValidationFailed for a position behind the committed one or
@@ -775,7 +859,9 @@ class Consumer:
         assert conn is not None
         try:
             with storage_errors():
-                conn.execute(CONSUMER_COMMIT_SQL, [self.tenant_id, self.name, event_id])
+                conn.execute(
+                    CONSUMER_COMMIT_SQL, [self.tenant_id, self.name, event_id, self.stream]
+                )
                 conn.commit()
         except BaseException:
             self._release()
@@ -797,13 +883,15 @@ class Consumer:
             else:
                 conn.close()
 
-    def _follow(self) -> Iterator[WorkOrderLedgerEvent]:
+    def _follow(self) -> Iterator[Any]:
         """Follow's own loop, over a repository on the consumer's connection."""
         reader = WorkOrderRepository(
             self._connect(),
             prepared_statements=self._repository._prepare is not False,
         )
-        follower = reader._follow(self.tenant_id, None, 0, self._page_size, self._wakeup, self)
+        follower = reader._follow(
+            self.tenant_id, None, 0, self._page_size, self._wakeup, self.stream, self
+        )
         with closing(follower) as events:
             yield from events
 
@@ -839,7 +927,9 @@ class Consumer:
                         conn.execute(
                             LOCK_TIMEOUT_SQL.format(psycopg.sql.Literal(self._lock_timeout))
                         )
-                    cursor = conn.execute(CONSUMER_POSITION_SQL, [self.tenant_id, self.name])
+                    cursor = conn.execute(
+                        CONSUMER_POSITION_SQL, [self.tenant_id, self.name, self.stream]
+                    )
                     (self.position,) = one(cursor.fetchone())
             except psycopg.errors.LockNotAvailable as error:
                 error.add_note(

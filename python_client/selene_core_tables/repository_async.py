@@ -58,11 +58,13 @@ from psycopg_pool import AsyncConnectionPool
 from selene_core_tables._acompat import AsyncLock, async_sleep
 from selene_core_tables._queries import (
     APPEND_SQL,
+    AUDIT_SQL,
     BEGIN_SQL,
     CANCEL_SQL,
     COMMIT_SQL,
     CONSUMER_COMMIT_SQL,
     CONSUMER_POSITION_SQL,
+    CONSUMER_STATS_SQL,
     CURRENT_SQL,
     DEFAULT_PAGE_SIZE,
     DEFAULT_POLL_INTERVAL,
@@ -88,14 +90,18 @@ from selene_core_tables._queries import (
     batch_parameters,
     check_integer,
     check_poll_interval,
+    check_stream,
     first_without_result,
     one,
+    position_of,
     replay_error,
 )
 from selene_core_tables.errors import StorageError, storage_errors
 from selene_core_tables.records import (
     AppendResult,
+    AuditEvent,
     CancelResult,
+    ConsumerStats,
     ProjectionDifference,
     RebuildResult,
     TenantStats,
@@ -569,6 +575,51 @@ class AsyncWorkOrderRepository:
         wakeup = _Wakeup(self._source, poll_interval, listen=notify)
         return self._follow(tenant_id, work_order_id, after_event_id, page_size, wakeup)
 
+    async def audit_page(
+        self, tenant_id: str, *, after: int = 0, limit: int = DEFAULT_PAGE_SIZE
+    ) -> list[AuditEvent]:
+        """Return one page of the tenant's PH1.J audit rows (``os_core.audit_read``).
+
+        The rows with ids above ``after``, in id order, at most ``limit`` (1 to 10000):
+        appends, idempotent replays, and rebuilds and verifies run with ``audit=True``.
+        Like a tenant-wide ledger page, a page ends before a row that a transaction
+        still in flight could precede; pass its last id as ``after`` for the next.
+        """
+        rows = await self._rows(tenant_id, AUDIT_SQL, [tenant_id, after, limit])
+        return [AuditEvent.from_row(row) for row in rows]
+
+    def follow_audit(
+        self,
+        tenant_id: str,
+        *,
+        after_audit_event_id: int = 0,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        notify: bool = False,
+    ) -> AsyncIterator[AuditEvent]:
+        """Iterate over every PH1.J audit row after ``after_audit_event_id``, then wait for more.
+
+        :meth:`follow` for the audit trail: it yields the tenant's audit rows
+        (:class:`AuditEvent`) in id order, each exactly once, reading with
+        :meth:`audit_page`, and waits ``poll_interval`` or for a notification when
+        caught up. It never passes over an audit row still to commit, so a long or
+        idle transaction that wrote one (an append, a replay, or a rebuild or verify
+        with ``audit=True``) delays it until that transaction ends, as for
+        :meth:`follow`. ``notify=True`` wakes on the appends' and replays'
+        notifications; a rebuild's or verify's row sends none and comes at the next
+        poll. Raises as :meth:`follow` does.
+        """
+        check_poll_interval(poll_interval)
+        check_integer("after_audit_event_id", after_audit_event_id, "bigint")
+        check_integer("page_size", page_size, "integer")
+        if notify and isinstance(self._source, psycopg.AsyncConnection):
+            raise ValueError(
+                "follow_audit(notify=True) listens on a connection of its own: build the "
+                "repository over a pool or a connection string, not a connection"
+            )
+        wakeup = _Wakeup(self._source, poll_interval, listen=notify)
+        return self._follow(tenant_id, None, after_audit_event_id, page_size, wakeup, "audit")
+
     async def _follow(
         self,
         tenant_id: str,
@@ -576,8 +627,10 @@ class AsyncWorkOrderRepository:
         after: int,
         page_size: int,
         wakeup: _Wakeup,
+        stream: str = "ledger",
         consumer: AsyncConsumer | None = None,
-    ) -> AsyncIterator[WorkOrderLedgerEvent]:
+    ) -> AsyncIterator[Any]:
+        """Page, yield, wait, and again: the loop of follow, follow_audit and the consumers."""
         try:
             # LISTEN before the first read: an append committed after it wakes the follower.
             await wakeup.listen()
@@ -585,13 +638,17 @@ class AsyncWorkOrderRepository:
                 if consumer is not None:
                     # A consumer reads a page, and its caller handles it, under its claim.
                     after = await consumer._claim(after)
-                page = await self.ledger_page(
-                    tenant_id, work_order_id, after=after, limit=page_size
-                )
+                page: list[Any]
+                if stream == "audit":
+                    page = await self.audit_page(tenant_id, after=after, limit=page_size)
+                else:
+                    page = await self.ledger_page(
+                        tenant_id, work_order_id, after=after, limit=page_size
+                    )
                 for event in page:
                     if consumer is not None and await consumer._claim(after) != after:
                         break  # another instance went on meanwhile: read after its position
-                    after = event.work_order_event_id
+                    after = position_of(event)
                     yield event
                 else:
                     if len(page) < page_size:
@@ -612,6 +669,7 @@ class AsyncWorkOrderRepository:
         page_size: int = DEFAULT_PAGE_SIZE,
         notify: bool = False,
         lock_timeout: float | None = None,
+        stream: str = "ledger",
     ) -> AsyncConsumer:
         """Return the durable consumer ``name`` of the tenant's ledger (:class:`AsyncConsumer`).
 
@@ -621,9 +679,13 @@ class AsyncWorkOrderRepository:
         moves the position (``os_core.consumer_commit``). One instance of a named
         consumer works at a time: a second one waits for the first one's transaction
         to end, or with ``lock_timeout`` (seconds) raises psycopg's LockNotAvailable
-        (55P03) once that has passed. Only the ledger: the audit trail has no paged
-        read in SQL yet. Raises ValueError and ContractValidationFailed as follow does.
+        (55P03) once that has passed. ``stream="audit"`` makes it a consumer of the
+        PH1.J audit trail instead (a PH1.J shipper): it yields :class:`AuditEvent`
+        rows as :meth:`follow_audit` does, and commits audit ids; a ledger consumer
+        and an audit consumer of the same name are two consumers. Raises ValueError
+        (an unknown stream too) and ContractValidationFailed as follow does.
         """
+        check_stream(stream)
         check_poll_interval(poll_interval)
         check_integer("page_size", page_size, "integer")
         if notify and isinstance(self._source, psycopg.AsyncConnection):
@@ -633,8 +695,26 @@ class AsyncWorkOrderRepository:
             )
         wakeup = _Wakeup(self._source, poll_interval, listen=notify)
         return AsyncConsumer(
-            self, tenant_id, name, page_size=page_size, wakeup=wakeup, lock_timeout=lock_timeout
+            self,
+            tenant_id,
+            name,
+            page_size=page_size,
+            wakeup=wakeup,
+            lock_timeout=lock_timeout,
+            stream=stream,
         )
+
+    async def consumer_stats(self, tenant_id: str) -> list[ConsumerStats]:
+        """Return each durable consumer of the tenant, its position and its lag.
+
+        One :class:`ConsumerStats` per consumer of either stream
+        (``os_core.consumer_stats``), ordered by stream and name: its committed
+        position, the stream's last id and ``pending_events``, the number of the
+        tenant's events (or audit rows) after the position. A consumer appears once
+        it has committed a position (0 included). Writes and locks nothing.
+        """
+        rows = await self._rows(tenant_id, CONSUMER_STATS_SQL, [tenant_id])
+        return [ConsumerStats.from_row(row) for row in rows]
 
     async def step_attempts(self, tenant_id: str, work_order_id: str) -> list[WorkOrderStepAttempt]:
         """Return every attempt of every step of a work order, in the order they started."""
@@ -693,7 +773,7 @@ class AsyncWorkOrderRepository:
 
 
 class AsyncConsumer:
-    """A durable consumer of a tenant's ledger: its events after its position, and its commit.
+    """A durable consumer of a tenant's ledger or audit trail: what follows its position.
 
     Build it with :meth:`AsyncWorkOrderRepository.consumer`; use it as a context
     manager (or call :meth:`close`)::
@@ -732,9 +812,12 @@ class AsyncConsumer:
         page_size: int,
         wakeup: _Wakeup,
         lock_timeout: float | None,
+        stream: str = "ledger",
     ) -> None:
         self.tenant_id = tenant_id
         self.name = name
+        #: What it follows: ``ledger`` (work-order events) or ``audit`` (PH1.J audit rows).
+        self.stream = stream
         #: The committed position, as this instance last read or wrote it (0: none yet).
         self.position = 0
         self._repository = repository
@@ -744,15 +827,15 @@ class AsyncConsumer:
         source = repository._source
         self._conn = source if isinstance(source, psycopg.AsyncConnection) else None
         self._holding = False
-        self._events: AsyncIterator[WorkOrderLedgerEvent] | None = None
+        self._events: AsyncIterator[Any] | None = None
 
     @property
     def connection(self) -> psycopg.AsyncConnection[Any] | None:
         """The connection of the consumer's transactions (None before it first reads)."""
         return self._conn
 
-    def __aiter__(self) -> AsyncIterator[WorkOrderLedgerEvent]:
-        """Return the events after the committed position, in id order, then each new one."""
+    def __aiter__(self) -> AsyncIterator[Any]:
+        """Return the events (or audit rows) after the position, in id order, then each new one."""
         if self._events is None:
             self._events = self._follow()
         return self._events
@@ -768,7 +851,8 @@ class AsyncConsumer:
     async def commit(self, event_id: int) -> int:
         """Make ``event_id`` the consumer's position and COMMIT its transaction; return it.
 
-        ``event_id`` is the id of the last event handled. The position is written in
+        ``event_id`` is the id of the last event handled (of an audit consumer, the
+        ``audit_event_id`` of the last audit row). The position is written in
         the consumer's transaction (claiming the consumer first when none is open),
         with the effects done on :attr:`connection`, and committed with them.
         Raises ContractValidationFailed for a position behind the committed one or
@@ -780,7 +864,9 @@ class AsyncConsumer:
         assert conn is not None
         try:
             with storage_errors():
-                await conn.execute(CONSUMER_COMMIT_SQL, [self.tenant_id, self.name, event_id])
+                await conn.execute(
+                    CONSUMER_COMMIT_SQL, [self.tenant_id, self.name, event_id, self.stream]
+                )
                 await conn.commit()
         except BaseException:
             await self._release()
@@ -802,13 +888,15 @@ class AsyncConsumer:
             else:
                 await conn.close()
 
-    async def _follow(self) -> AsyncIterator[WorkOrderLedgerEvent]:
+    async def _follow(self) -> AsyncIterator[Any]:
         """Follow's own loop, over a repository on the consumer's connection."""
         reader = AsyncWorkOrderRepository(
             await self._connect(),
             prepared_statements=self._repository._prepare is not False,
         )
-        follower = reader._follow(self.tenant_id, None, 0, self._page_size, self._wakeup, self)
+        follower = reader._follow(
+            self.tenant_id, None, 0, self._page_size, self._wakeup, self.stream, self
+        )
         async with aclosing(follower) as events:
             async for event in events:
                 yield event
@@ -845,7 +933,9 @@ class AsyncConsumer:
                         await conn.execute(
                             LOCK_TIMEOUT_SQL.format(psycopg.sql.Literal(self._lock_timeout))
                         )
-                    cursor = await conn.execute(CONSUMER_POSITION_SQL, [self.tenant_id, self.name])
+                    cursor = await conn.execute(
+                        CONSUMER_POSITION_SQL, [self.tenant_id, self.name, self.stream]
+                    )
                     (self.position,) = one(await cursor.fetchone())
             except psycopg.errors.LockNotAvailable as error:
                 error.add_note(

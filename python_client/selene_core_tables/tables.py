@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from rich.table import Table
 
 from selene_core_tables.records import (
+    ConsumerStats,
     ProjectionDifference,
     TenantStats,
     WorkOrderCurrentRecord,
@@ -141,5 +142,22 @@ def stats_table(stats: Iterable[TenantStats]) -> Table:
             ", ".join(f"{status} {count}" for status, count in by_status),
             str(tenant.active_leases),
             "agrees" if tenant.projection_agrees else "DIFFERS: run verify",
+        )
+    return table
+
+
+def consumer_stats_table(stats: Iterable[ConsumerStats]) -> Table:
+    """Render consumer_stats as a table, one row per durable consumer."""
+    table = Table(title="consumers", title_justify="left")
+    for column in ("stream", "consumer", "position", "last id", "pending", "moved"):
+        table.add_column(column)
+    for consumer in stats:
+        table.add_row(
+            consumer.stream,
+            consumer.consumer,
+            str(consumer.committed_position),
+            str(consumer.last_event_id or ""),
+            str(consumer.pending_events),
+            consumer.updated_at.isoformat(timespec="seconds"),
         )
     return table

@@ -1,4 +1,4 @@
--- emit_append_audit: one PH1.J audit row for an append or an idempotent replay.
+-- emit_append_audit: one PH1.J audit row for an idempotent replay (or an append).
 
 -- notify_audit: the NOTIFY of the audit row this transaction wrote last, when asked for.
 
@@ -47,21 +47,30 @@ LANGUAGE plpgsql
 VOLATILE
 PARALLEL UNSAFE
 AS $$
+DECLARE
+    _drawn record;
 BEGIN
+    -- The id and its paging horizon, drawn in the order os_core.audit_read relies on
+    -- (a replay may have no transaction id yet). The ledger event's own horizon was
+    -- read before this id was drawn, and would not do.
+    SELECT d.* INTO _drawn FROM ph1j.draw_audit_event_id() AS d;
     INSERT INTO ph1j.audit_events (
-        tenant_id, capability, outcome, work_order_id, correlation_id, turn_id,
-        event_type, reason_code, idempotency_key, work_order_event_id, replay_created_at
-    ) VALUES (
-        p_event.tenant_id, 'OS_WORK_ORDER_LEDGER_APPEND', p_outcome, p_event.work_order_id,
-        p_event.correlation_id, p_event.turn_id, p_event.event_type, p_event.reason_code,
-        p_event.idempotency_key, p_event.work_order_event_id, p_replay_created_at
+        tenant_id, audit_event_id, capability, outcome, work_order_id, correlation_id,
+        turn_id, event_type, reason_code, idempotency_key, work_order_event_id,
+        replay_created_at, paging_horizon, paging_node_id
+    ) OVERRIDING SYSTEM VALUE VALUES (
+        p_event.tenant_id, _drawn.audit_event_id, 'OS_WORK_ORDER_LEDGER_APPEND', p_outcome,
+        p_event.work_order_id, p_event.correlation_id, p_event.turn_id, p_event.event_type,
+        p_event.reason_code, p_event.idempotency_key, p_event.work_order_event_id,
+        p_replay_created_at, _drawn.paging_horizon, _drawn.paging_node_id
     );
+
     PERFORM ph1j.notify_audit();
 END;
 $$;
 
 COMMENT ON FUNCTION ph1j.emit_append_audit(os_core.work_order_ledger, text, bigint) IS
-'Writes the PH1.J audit row of an append (outcome APPENDED, p_replay_created_at NULL) or of an idempotent replay (outcome OS_WORK_ORDER_IDEMPOTENCY_REPLAY: p_event is the original event, p_replay_created_at the created_at the replay carried), and NOTIFYs channel ph1j_audit with the audit_event_id alone (any session may LISTEN) when the setting selene.audit_notify is on. Internal.';
+'Writes the PH1.J audit row of an append (outcome APPENDED, p_replay_created_at NULL; os_core.work_order_ledger_append writes its own in the statement of the event) or of an idempotent replay (outcome OS_WORK_ORDER_IDEMPOTENCY_REPLAY: p_event is the original event, p_replay_created_at the created_at the replay carried), and NOTIFYs channel ph1j_audit with the audit_event_id alone (any session may LISTEN) when the setting selene.audit_notify is on. Records the row''s paging horizon for os_core.audit_read. Internal.';
 
 ALTER FUNCTION ph1j.emit_append_audit(os_core.work_order_ledger, text, bigint)
 OWNER TO selene_owner;

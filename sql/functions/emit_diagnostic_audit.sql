@@ -7,15 +7,26 @@ CREATE OR REPLACE FUNCTION ph1j.emit_diagnostic_audit(
     p_details jsonb
 )
 RETURNS void
-LANGUAGE sql
+LANGUAGE plpgsql
 VOLATILE
 PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
 AS $$
-    INSERT INTO ph1j.audit_events (tenant_id, capability, outcome, details)
-    VALUES (p_tenant_id, p_capability, p_outcome, p_details);
+DECLARE
+    _drawn record;
+BEGIN
+    -- The id and its paging horizon, drawn in the order os_core.audit_read relies on.
+    SELECT d.* INTO _drawn FROM ph1j.draw_audit_event_id() AS d;
+    INSERT INTO ph1j.audit_events (
+        tenant_id, audit_event_id, capability, outcome, details, paging_horizon, paging_node_id
+    ) OVERRIDING SYSTEM VALUE VALUES (
+        p_tenant_id, _drawn.audit_event_id, p_capability, p_outcome, p_details,
+        _drawn.paging_horizon, _drawn.paging_node_id
+    );
+END;
 $$;
 
 COMMENT ON FUNCTION ph1j.emit_diagnostic_audit(text, text, text, jsonb) IS
-'Writes the PH1.J audit row of a rebuild (outcome REBUILT) or verify (outcome VERIFIED) of one tenant, with what it found in details. Runs with the caller''s rights: the rebuild and verify, which run as selene_projector. Internal.';
+'Writes the PH1.J audit row of a rebuild (outcome REBUILT) or verify (outcome VERIFIED) of one tenant, with what it found in details, and its paging horizon for os_core.audit_read. Runs with the caller''s rights: the rebuild and verify, which run as selene_projector. Internal.';
 
 ALTER FUNCTION ph1j.emit_diagnostic_audit(text, text, text, jsonb) OWNER TO selene_owner;

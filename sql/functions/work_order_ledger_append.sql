@@ -38,6 +38,8 @@ DECLARE
     _event_id bigint;
     _last_event_id bigint;
     _paging_horizon xid8;
+    _audit_event_id bigint;
+    _node_id bigint;
 BEGIN
     -- The usual case in one comparison, without a call: require_tenant_scope runs
     -- only when the check fails, and raises exactly its error (no tenant declared,
@@ -200,7 +202,11 @@ BEGIN
     ) THEN
         _event_id := os_core.next_event_id_after(_last_event_id);
     END IF;
+    -- The audit row's id too, before the horizon: one horizon, read after both ids
+    -- were drawn, holds for both rows (os_core.audit_read pages by it as well).
+    _audit_event_id := nextval('ph1j.audit_events_audit_event_id_seq');
     _paging_horizon := os_core.paging_horizon();
+    _node_id := os_core.node_id();
 
     -- A new work order's current row first, alone: ON CONFLICT DO NOTHING waits for a
     -- concurrent creator of the same correlation_id and then names its work order.
@@ -247,7 +253,7 @@ BEGIN
             p_tenant_id, _event_id, p_schema_version, p_work_order_id, p_correlation_id,
             p_turn_id, p_event_type, p_work_order_status, p_reason_code, p_step_id,
             p_step_input_hash, p_lease_owner_id, p_lease_token_hash, p_lease_expires_at,
-            p_created_at, p_idempotency_key, p_payload, _paging_horizon, os_core.node_id()
+            p_created_at, p_idempotency_key, p_payload, _paging_horizon, _node_id
         )
         RETURNING *
     ),
@@ -284,12 +290,13 @@ BEGIN
 
     audited AS (
         INSERT INTO ph1j.audit_events (
-            tenant_id, capability, outcome, work_order_id, correlation_id, turn_id,
-            event_type, reason_code, idempotency_key, work_order_event_id
-        ) VALUES (
-            p_tenant_id, 'OS_WORK_ORDER_LEDGER_APPEND', 'APPENDED', p_work_order_id,
-            p_correlation_id, p_turn_id, p_event_type, p_reason_code, p_idempotency_key,
-            _event_id
+            tenant_id, audit_event_id, capability, outcome, work_order_id, correlation_id,
+            turn_id, event_type, reason_code, idempotency_key, work_order_event_id,
+            paging_horizon, paging_node_id
+        ) OVERRIDING SYSTEM VALUE VALUES (
+            p_tenant_id, _audit_event_id, 'OS_WORK_ORDER_LEDGER_APPEND', 'APPENDED',
+            p_work_order_id, p_correlation_id, p_turn_id, p_event_type, p_reason_code,
+            p_idempotency_key, _event_id, _paging_horizon, _node_id
         )
     )
 

@@ -44,6 +44,7 @@ os_core.work_order_ledger_append(
 ),
 os_core.work_order_current_read(text, text),
 os_core.work_order_ledger_read(text, text, bigint, integer),
+os_core.audit_read(text, bigint, integer),
 os_core.work_order_cancel(text, text, bigint, text, bigint, bigint),
 os_core.work_orders_list_pending(text, text[], bigint, integer),
 os_core.work_order_step_attempts_read(text, text),
@@ -97,5 +98,6 @@ os_core.raise_error(text, text, text),
 os_core.error_codes(),
 os_core.projection_drift(text, boolean),
 os_core.is_distributed(),
+ph1j.draw_audit_event_id(),
 ph1j.emit_diagnostic_audit(text, text, text, jsonb)
 TO selene_projector;

@@ -257,6 +257,181 @@ ALTER DOMAIN os_core.work_order_status OWNER TO selene_owner;
 COMMENT ON DOMAIN os_core.work_order_status IS 'Work-order status; DONE, REFUSED, FAILED and CANCELED are terminal.';
 
 
+SET default_tablespace = '';
+
+SET default_table_access_method = heap;
+
+--
+-- Name: audit_events; Type: TABLE; Schema: ph1j; Owner: selene_owner
+--
+
+CREATE TABLE ph1j.audit_events (
+    tenant_id text NOT NULL,
+    audit_event_id bigint NOT NULL,
+    capability text NOT NULL,
+    outcome text NOT NULL,
+    work_order_id os_core.work_order_id,
+    correlation_id os_core.correlation_id,
+    turn_id os_core.turn_id,
+    event_type os_core.event_type,
+    reason_code os_core.reason_code,
+    idempotency_key os_core.token_text,
+    work_order_event_id bigint,
+    recorded_at timestamp with time zone DEFAULT statement_timestamp() NOT NULL,
+    details jsonb,
+    replay_created_at os_core.monotonic_ns,
+    paging_horizon xid8,
+    paging_node_id bigint,
+    CONSTRAINT append_audit_names_its_event CHECK (((capability <> 'OS_WORK_ORDER_LEDGER_APPEND'::text) OR ((work_order_id IS NOT NULL) AND (correlation_id IS NOT NULL) AND (turn_id IS NOT NULL) AND (event_type IS NOT NULL) AND (reason_code IS NOT NULL) AND (work_order_event_id IS NOT NULL) AND (outcome = ANY (ARRAY['APPENDED'::text, 'OS_WORK_ORDER_IDEMPOTENCY_REPLAY'::text]))))),
+    CONSTRAINT capability_known CHECK ((capability = ANY (ARRAY['OS_WORK_ORDER_LEDGER_APPEND'::text, 'OS_WORK_ORDER_CURRENT_REBUILD'::text, 'OS_WORK_ORDER_CURRENT_VERIFY'::text]))),
+    CONSTRAINT diagnostic_audit_has_details CHECK (((capability = 'OS_WORK_ORDER_LEDGER_APPEND'::text) OR ((details IS NOT NULL) AND (jsonb_typeof(details) = 'object'::text)))),
+    CONSTRAINT outcome_known CHECK ((outcome = ANY (ARRAY['APPENDED'::text, 'OS_WORK_ORDER_IDEMPOTENCY_REPLAY'::text, 'REBUILT'::text, 'VERIFIED'::text]))),
+    CONSTRAINT replay_created_at_only_on_replays CHECK (((replay_created_at IS NULL) OR (outcome = 'OS_WORK_ORDER_IDEMPOTENCY_REPLAY'::text))),
+    CONSTRAINT tenant_id_format CHECK (((tenant_id)::os_core.tenant_id IS NOT NULL))
+);
+
+ALTER TABLE ONLY ph1j.audit_events FORCE ROW LEVEL SECURITY;
+
+
+ALTER TABLE ph1j.audit_events OWNER TO selene_owner;
+
+--
+-- Name: TABLE audit_events; Type: COMMENT; Schema: ph1j; Owner: selene_owner
+--
+
+COMMENT ON TABLE ph1j.audit_events IS 'Append-only PH1.J audit trail: one row per ledger append (outcome APPENDED) or idempotent replay (outcome OS_WORK_ORDER_IDEMPOTENCY_REPLAY), written in the append''s transaction; and one row per tenant for a rebuild or verify called with p_emit_audit (outcome REBUILT or VERIFIED).';
+
+
+--
+-- Name: COLUMN audit_events.reason_code; Type: COMMENT; Schema: ph1j; Owner: selene_owner
+--
+
+COMMENT ON COLUMN ph1j.audit_events.reason_code IS 'The reason_code of the work-order event the audit row is about.';
+
+
+--
+-- Name: COLUMN audit_events.work_order_event_id; Type: COMMENT; Schema: ph1j; Owner: selene_owner
+--
+
+COMMENT ON COLUMN ph1j.audit_events.work_order_event_id IS 'The ledger event appended, or for a replay the original event returned.';
+
+
+--
+-- Name: COLUMN audit_events.details; Type: COMMENT; Schema: ph1j; Owner: selene_owner
+--
+
+COMMENT ON COLUMN ph1j.audit_events.details IS 'For a rebuild or verify audit row: what it found (counts of work orders, events, rows rewritten or differences).';
+
+
+--
+-- Name: COLUMN audit_events.replay_created_at; Type: COMMENT; Schema: ph1j; Owner: selene_owner
+--
+
+COMMENT ON COLUMN ph1j.audit_events.replay_created_at IS 'For an idempotent replay (outcome OS_WORK_ORDER_IDEMPOTENCY_REPLAY): the created_at the replay carried, which a retry may have re-stamped; the ledger and the projections keep the original event''s. NULL on every other row, and on replay rows written before migration 0008.';
+
+
+--
+-- Name: COLUMN audit_events.paging_horizon; Type: COMMENT; Schema: ph1j; Owner: selene_owner
+--
+
+COMMENT ON COLUMN ph1j.audit_events.paging_horizon IS 'One above the highest running transaction id, read just after the audit_event_id was drawn (os_core.paging_horizon). os_core.audit_read returns the row once no transaction it cannot see has an xid below it. NULL (rows written before migration 0010) counts as reached.';
+
+
+--
+-- Name: COLUMN audit_events.paging_node_id; Type: COMMENT; Schema: ph1j; Owner: selene_owner
+--
+
+COMMENT ON COLUMN ph1j.audit_events.paging_node_id IS 'System identifier of the node that wrote the row, whose transaction ids paging_horizon counts in. A read on another node (after a shard move or a restore) passes the row without its horizon. NULL before migration 0010.';
+
+
+--
+-- Name: audit_read(text, bigint, integer); Type: FUNCTION; Schema: os_core; Owner: selene_owner
+--
+
+CREATE FUNCTION os_core.audit_read(p_tenant_id text, p_after_audit_event_id bigint DEFAULT 0, p_limit integer DEFAULT 1000) RETURNS SETOF ph1j.audit_events
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    _snapshot pg_snapshot := pg_current_snapshot();
+    _own xid8 := pg_current_xact_id_if_assigned();
+    _horizon xid8;
+    _node bigint := os_core.node_id();
+BEGIN
+    -- The usual case in one comparison; require_tenant_scope raises exactly its error.
+    IF p_tenant_id IS NULL OR p_tenant_id IS DISTINCT FROM os_core.current_tenant_id() THEN
+        PERFORM os_core.require_tenant_scope(p_tenant_id);
+    END IF;
+    IF p_after_audit_event_id IS NULL OR p_after_audit_event_id < 0 THEN
+        PERFORM os_core.raise_error(
+            'OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED',
+            'after_audit_event_id must be >= 0 (0 reads from the start)'
+        );
+    END IF;
+    IF p_limit IS NULL OR p_limit NOT BETWEEN 1 AND 10000 THEN
+        PERFORM os_core.raise_error(
+            'OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED',
+            'limit must be between 1 and 10000'
+        );
+    END IF;
+
+    -- Audit ids, like event ids, are drawn before commit: a smaller one may commit
+    -- after a larger one. Every audit row (an append's, a replay's, a rebuild's or a
+    -- verify's) stores the paging horizon read just after its id was drawn, by a
+    -- transaction that had its xid before drawing it (ph1j.emit_append_audit,
+    -- ph1j.emit_diagnostic_audit). The rule is the ledger read's
+    -- (os_core.work_order_ledger_read), with the same horizon: a row is returned only
+    -- when its horizon is at or below the lowest xid of any other transaction this
+    -- snapshot cannot see, so every transaction that could still commit a smaller
+    -- audit id has ended. The page stops at the first row not reached. A row's own
+    -- ledger event being safe would not do: replays and diagnostics write audit rows
+    -- with no new event, and audit ids are drawn after event ids.
+    IF _own IS NULL THEN
+        _horizon := pg_snapshot_xmin(_snapshot);
+    ELSE
+        _horizon := least(
+            (SELECT min(x.xid) FROM pg_snapshot_xip(_snapshot) AS x (xid)),
+            CASE
+                WHEN pg_snapshot_xmax(_snapshot) = _own
+                    THEN (_own::text::bigint + 1)::text::xid8
+                ELSE pg_snapshot_xmax(_snapshot)
+            END
+        );
+    END IF;
+    -- A row written on another node (a shard move, a restore) or before migration 0010
+    -- (no node) was committed before its rows came here: it is passed.
+    RETURN QUERY
+    SELECT
+        p.tenant_id, p.audit_event_id, p.capability, p.outcome, p.work_order_id,
+        p.correlation_id, p.turn_id, p.event_type, p.reason_code, p.idempotency_key,
+        p.work_order_event_id, p.recorded_at, p.details, p.replay_created_at,
+        p.paging_horizon, p.paging_node_id
+    FROM (
+        SELECT
+            a.*,
+            bool_and(
+                a.paging_node_id IS DISTINCT FROM _node
+                OR coalesce(a.paging_horizon, '0'::xid8) <= _horizon
+            ) OVER (ORDER BY a.audit_event_id ROWS UNBOUNDED PRECEDING) AS reached
+        FROM ph1j.audit_events AS a
+        WHERE a.tenant_id = p_tenant_id AND a.audit_event_id > p_after_audit_event_id
+        ORDER BY a.audit_event_id
+        LIMIT p_limit
+    ) AS p
+    WHERE p.reached;
+END;
+$$;
+
+
+ALTER FUNCTION os_core.audit_read(p_tenant_id text, p_after_audit_event_id bigint, p_limit integer) OWNER TO selene_owner;
+
+--
+-- Name: FUNCTION audit_read(p_tenant_id text, p_after_audit_event_id bigint, p_limit integer); Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON FUNCTION os_core.audit_read(p_tenant_id text, p_after_audit_event_id bigint, p_limit integer) IS 'PH1.J audit trail read: the declared tenant''s audit rows (appends, idempotent replays, rebuilds and verifies) with audit_event_id > p_after_audit_event_id, in id order, at most p_limit (1-10000). Pass the last id of a page as p_after_audit_event_id to read the next. Never passes over a row still to commit: like the tenant-wide ledger read, it returns only rows below every running transaction''s horizon, so a page may end early while writers are active (read on from its last id). Errors: SE003 tenant scope, SE004 bad paging arguments.';
+
+
 --
 -- Name: consumer_commit(text, text, bigint, text); Type: FUNCTION; Schema: os_core; Owner: selene_owner
 --
@@ -1122,10 +1297,6 @@ ALTER PROCEDURE os_core.partition_by_tenant(IN p_partitions integer) OWNER TO se
 
 COMMENT ON PROCEDURE os_core.partition_by_tenant(IN p_partitions integer) IS 'Once, offline, as a superuser: turns os_core.work_order_ledger and ph1j.audit_events into tables PARTITION BY HASH (tenant_id) with p_partitions (2-1024) partitions each, keeping rows, ids, keys, indexes, comments, owner, privileges, row-level security, policies, triggers and dependent views and functions. Takes ACCESS EXCLUSIVE locks on both tables. docs/dba.md, "Partitioning by tenant".';
 
-
-SET default_tablespace = '';
-
-SET default_table_access_method = heap;
 
 --
 -- Name: work_order_ledger; Type: TABLE; Schema: os_core; Owner: selene_owner
@@ -2183,6 +2354,8 @@ DECLARE
     _event_id bigint;
     _last_event_id bigint;
     _paging_horizon xid8;
+    _audit_event_id bigint;
+    _node_id bigint;
 BEGIN
     -- The usual case in one comparison, without a call: require_tenant_scope runs
     -- only when the check fails, and raises exactly its error (no tenant declared,
@@ -2345,7 +2518,11 @@ BEGIN
     ) THEN
         _event_id := os_core.next_event_id_after(_last_event_id);
     END IF;
+    -- The audit row's id too, before the horizon: one horizon, read after both ids
+    -- were drawn, holds for both rows (os_core.audit_read pages by it as well).
+    _audit_event_id := nextval('ph1j.audit_events_audit_event_id_seq');
     _paging_horizon := os_core.paging_horizon();
+    _node_id := os_core.node_id();
 
     -- A new work order's current row first, alone: ON CONFLICT DO NOTHING waits for a
     -- concurrent creator of the same correlation_id and then names its work order.
@@ -2392,7 +2569,7 @@ BEGIN
             p_tenant_id, _event_id, p_schema_version, p_work_order_id, p_correlation_id,
             p_turn_id, p_event_type, p_work_order_status, p_reason_code, p_step_id,
             p_step_input_hash, p_lease_owner_id, p_lease_token_hash, p_lease_expires_at,
-            p_created_at, p_idempotency_key, p_payload, _paging_horizon, os_core.node_id()
+            p_created_at, p_idempotency_key, p_payload, _paging_horizon, _node_id
         )
         RETURNING *
     ),
@@ -2429,12 +2606,13 @@ BEGIN
 
     audited AS (
         INSERT INTO ph1j.audit_events (
-            tenant_id, capability, outcome, work_order_id, correlation_id, turn_id,
-            event_type, reason_code, idempotency_key, work_order_event_id
-        ) VALUES (
-            p_tenant_id, 'OS_WORK_ORDER_LEDGER_APPEND', 'APPENDED', p_work_order_id,
-            p_correlation_id, p_turn_id, p_event_type, p_reason_code, p_idempotency_key,
-            _event_id
+            tenant_id, audit_event_id, capability, outcome, work_order_id, correlation_id,
+            turn_id, event_type, reason_code, idempotency_key, work_order_event_id,
+            paging_horizon, paging_node_id
+        ) OVERRIDING SYSTEM VALUE VALUES (
+            p_tenant_id, _audit_event_id, 'OS_WORK_ORDER_LEDGER_APPEND', 'APPENDED',
+            p_work_order_id, p_correlation_id, p_turn_id, p_event_type, p_reason_code,
+            p_idempotency_key, _event_id, _paging_horizon, _node_id
         )
     )
 
@@ -3048,21 +3226,61 @@ COMMENT ON FUNCTION os_core.work_orders_list_pending(p_tenant_id text, p_statuse
 
 
 --
+-- Name: draw_audit_event_id(); Type: FUNCTION; Schema: ph1j; Owner: selene_owner
+--
+
+CREATE FUNCTION ph1j.draw_audit_event_id(OUT audit_event_id bigint, OUT paging_horizon xid8, OUT paging_node_id bigint) RETURNS record
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+    -- The order os_core.work_order_ledger_append keeps for event ids, which
+    -- os_core.audit_read relies on: the transaction id first (a replay or a verify may
+    -- have written nothing yet), then the audit id, then the horizon read after it. A
+    -- transaction with an xid at or above the horizon got it after this id was drawn,
+    -- so it draws only larger audit ids.
+    PERFORM pg_current_xact_id();
+    audit_event_id := nextval('ph1j.audit_events_audit_event_id_seq');
+    paging_horizon := os_core.paging_horizon();
+    paging_node_id := os_core.node_id();
+END;
+$$;
+
+
+ALTER FUNCTION ph1j.draw_audit_event_id(OUT audit_event_id bigint, OUT paging_horizon xid8, OUT paging_node_id bigint) OWNER TO selene_owner;
+
+--
+-- Name: FUNCTION draw_audit_event_id(OUT audit_event_id bigint, OUT paging_horizon xid8, OUT paging_node_id bigint); Type: COMMENT; Schema: ph1j; Owner: selene_owner
+--
+
+COMMENT ON FUNCTION ph1j.draw_audit_event_id(OUT audit_event_id bigint, OUT paging_horizon xid8, OUT paging_node_id bigint) IS 'Draws the audit_event_id of a new PH1.J audit row (after taking the transaction''s id) and returns it with the paging horizon read after it and this node''s id, for the row''s paging_horizon and paging_node_id (os_core.audit_read). Writes nothing. Internal, for ph1j.emit_append_audit and ph1j.emit_diagnostic_audit.';
+
+
+--
 -- Name: emit_append_audit(os_core.work_order_ledger, text, bigint); Type: FUNCTION; Schema: ph1j; Owner: selene_owner
 --
 
 CREATE FUNCTION ph1j.emit_append_audit(p_event os_core.work_order_ledger, p_outcome text, p_replay_created_at bigint) RETURNS void
     LANGUAGE plpgsql
     AS $$
+DECLARE
+    _drawn record;
 BEGIN
+    -- The id and its paging horizon, drawn in the order os_core.audit_read relies on
+    -- (a replay may have no transaction id yet). The ledger event's own horizon was
+    -- read before this id was drawn, and would not do.
+    SELECT d.* INTO _drawn FROM ph1j.draw_audit_event_id() AS d;
     INSERT INTO ph1j.audit_events (
-        tenant_id, capability, outcome, work_order_id, correlation_id, turn_id,
-        event_type, reason_code, idempotency_key, work_order_event_id, replay_created_at
-    ) VALUES (
-        p_event.tenant_id, 'OS_WORK_ORDER_LEDGER_APPEND', p_outcome, p_event.work_order_id,
-        p_event.correlation_id, p_event.turn_id, p_event.event_type, p_event.reason_code,
-        p_event.idempotency_key, p_event.work_order_event_id, p_replay_created_at
+        tenant_id, audit_event_id, capability, outcome, work_order_id, correlation_id,
+        turn_id, event_type, reason_code, idempotency_key, work_order_event_id,
+        replay_created_at, paging_horizon, paging_node_id
+    ) OVERRIDING SYSTEM VALUE VALUES (
+        p_event.tenant_id, _drawn.audit_event_id, 'OS_WORK_ORDER_LEDGER_APPEND', p_outcome,
+        p_event.work_order_id, p_event.correlation_id, p_event.turn_id, p_event.event_type,
+        p_event.reason_code, p_event.idempotency_key, p_event.work_order_event_id,
+        p_replay_created_at, _drawn.paging_horizon, _drawn.paging_node_id
     );
+
     PERFORM ph1j.notify_audit();
 END;
 $$;
@@ -3074,7 +3292,7 @@ ALTER FUNCTION ph1j.emit_append_audit(p_event os_core.work_order_ledger, p_outco
 -- Name: FUNCTION emit_append_audit(p_event os_core.work_order_ledger, p_outcome text, p_replay_created_at bigint); Type: COMMENT; Schema: ph1j; Owner: selene_owner
 --
 
-COMMENT ON FUNCTION ph1j.emit_append_audit(p_event os_core.work_order_ledger, p_outcome text, p_replay_created_at bigint) IS 'Writes the PH1.J audit row of an append (outcome APPENDED, p_replay_created_at NULL) or of an idempotent replay (outcome OS_WORK_ORDER_IDEMPOTENCY_REPLAY: p_event is the original event, p_replay_created_at the created_at the replay carried), and NOTIFYs channel ph1j_audit with the audit_event_id alone (any session may LISTEN) when the setting selene.audit_notify is on. Internal.';
+COMMENT ON FUNCTION ph1j.emit_append_audit(p_event os_core.work_order_ledger, p_outcome text, p_replay_created_at bigint) IS 'Writes the PH1.J audit row of an append (outcome APPENDED, p_replay_created_at NULL; os_core.work_order_ledger_append writes its own in the statement of the event) or of an idempotent replay (outcome OS_WORK_ORDER_IDEMPOTENCY_REPLAY: p_event is the original event, p_replay_created_at the created_at the replay carried), and NOTIFYs channel ph1j_audit with the audit_event_id alone (any session may LISTEN) when the setting selene.audit_notify is on. Records the row''s paging horizon for os_core.audit_read. Internal.';
 
 
 --
@@ -3082,10 +3300,21 @@ COMMENT ON FUNCTION ph1j.emit_append_audit(p_event os_core.work_order_ledger, p_
 --
 
 CREATE FUNCTION ph1j.emit_diagnostic_audit(p_tenant_id text, p_capability text, p_outcome text, p_details jsonb) RETURNS void
-    LANGUAGE sql
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
-    INSERT INTO ph1j.audit_events (tenant_id, capability, outcome, details)
-    VALUES (p_tenant_id, p_capability, p_outcome, p_details);
+DECLARE
+    _drawn record;
+BEGIN
+    -- The id and its paging horizon, drawn in the order os_core.audit_read relies on.
+    SELECT d.* INTO _drawn FROM ph1j.draw_audit_event_id() AS d;
+    INSERT INTO ph1j.audit_events (
+        tenant_id, audit_event_id, capability, outcome, details, paging_horizon, paging_node_id
+    ) OVERRIDING SYSTEM VALUE VALUES (
+        p_tenant_id, _drawn.audit_event_id, p_capability, p_outcome, p_details,
+        _drawn.paging_horizon, _drawn.paging_node_id
+    );
+END;
 $$;
 
 
@@ -3095,7 +3324,7 @@ ALTER FUNCTION ph1j.emit_diagnostic_audit(p_tenant_id text, p_capability text, p
 -- Name: FUNCTION emit_diagnostic_audit(p_tenant_id text, p_capability text, p_outcome text, p_details jsonb); Type: COMMENT; Schema: ph1j; Owner: selene_owner
 --
 
-COMMENT ON FUNCTION ph1j.emit_diagnostic_audit(p_tenant_id text, p_capability text, p_outcome text, p_details jsonb) IS 'Writes the PH1.J audit row of a rebuild (outcome REBUILT) or verify (outcome VERIFIED) of one tenant, with what it found in details. Runs with the caller''s rights: the rebuild and verify, which run as selene_projector. Internal.';
+COMMENT ON FUNCTION ph1j.emit_diagnostic_audit(p_tenant_id text, p_capability text, p_outcome text, p_details jsonb) IS 'Writes the PH1.J audit row of a rebuild (outcome REBUILT) or verify (outcome VERIFIED) of one tenant, with what it found in details, and its paging horizon for os_core.audit_read. Runs with the caller''s rights: the rebuild and verify, which run as selene_projector. Internal.';
 
 
 --
@@ -3377,73 +3606,6 @@ ALTER TABLE os_core.work_orders_current_from_ledger OWNER TO selene_owner;
 --
 
 COMMENT ON VIEW os_core.work_orders_current_from_ledger IS 'What os_core.work_orders_current must hold, computed from the ledger alone (columns in the table''s order). Rebuild writes it, verify compares with it. security_invoker: it shows what the caller may read of the ledger.';
-
-
---
--- Name: audit_events; Type: TABLE; Schema: ph1j; Owner: selene_owner
---
-
-CREATE TABLE ph1j.audit_events (
-    tenant_id text NOT NULL,
-    audit_event_id bigint NOT NULL,
-    capability text NOT NULL,
-    outcome text NOT NULL,
-    work_order_id os_core.work_order_id,
-    correlation_id os_core.correlation_id,
-    turn_id os_core.turn_id,
-    event_type os_core.event_type,
-    reason_code os_core.reason_code,
-    idempotency_key os_core.token_text,
-    work_order_event_id bigint,
-    recorded_at timestamp with time zone DEFAULT statement_timestamp() NOT NULL,
-    details jsonb,
-    replay_created_at os_core.monotonic_ns,
-    CONSTRAINT append_audit_names_its_event CHECK (((capability <> 'OS_WORK_ORDER_LEDGER_APPEND'::text) OR ((work_order_id IS NOT NULL) AND (correlation_id IS NOT NULL) AND (turn_id IS NOT NULL) AND (event_type IS NOT NULL) AND (reason_code IS NOT NULL) AND (work_order_event_id IS NOT NULL) AND (outcome = ANY (ARRAY['APPENDED'::text, 'OS_WORK_ORDER_IDEMPOTENCY_REPLAY'::text]))))),
-    CONSTRAINT capability_known CHECK ((capability = ANY (ARRAY['OS_WORK_ORDER_LEDGER_APPEND'::text, 'OS_WORK_ORDER_CURRENT_REBUILD'::text, 'OS_WORK_ORDER_CURRENT_VERIFY'::text]))),
-    CONSTRAINT diagnostic_audit_has_details CHECK (((capability = 'OS_WORK_ORDER_LEDGER_APPEND'::text) OR ((details IS NOT NULL) AND (jsonb_typeof(details) = 'object'::text)))),
-    CONSTRAINT outcome_known CHECK ((outcome = ANY (ARRAY['APPENDED'::text, 'OS_WORK_ORDER_IDEMPOTENCY_REPLAY'::text, 'REBUILT'::text, 'VERIFIED'::text]))),
-    CONSTRAINT replay_created_at_only_on_replays CHECK (((replay_created_at IS NULL) OR (outcome = 'OS_WORK_ORDER_IDEMPOTENCY_REPLAY'::text))),
-    CONSTRAINT tenant_id_format CHECK (((tenant_id)::os_core.tenant_id IS NOT NULL))
-);
-
-ALTER TABLE ONLY ph1j.audit_events FORCE ROW LEVEL SECURITY;
-
-
-ALTER TABLE ph1j.audit_events OWNER TO selene_owner;
-
---
--- Name: TABLE audit_events; Type: COMMENT; Schema: ph1j; Owner: selene_owner
---
-
-COMMENT ON TABLE ph1j.audit_events IS 'Append-only PH1.J audit trail: one row per ledger append (outcome APPENDED) or idempotent replay (outcome OS_WORK_ORDER_IDEMPOTENCY_REPLAY), written in the append''s transaction; and one row per tenant for a rebuild or verify called with p_emit_audit (outcome REBUILT or VERIFIED).';
-
-
---
--- Name: COLUMN audit_events.reason_code; Type: COMMENT; Schema: ph1j; Owner: selene_owner
---
-
-COMMENT ON COLUMN ph1j.audit_events.reason_code IS 'The reason_code of the work-order event the audit row is about.';
-
-
---
--- Name: COLUMN audit_events.work_order_event_id; Type: COMMENT; Schema: ph1j; Owner: selene_owner
---
-
-COMMENT ON COLUMN ph1j.audit_events.work_order_event_id IS 'The ledger event appended, or for a replay the original event returned.';
-
-
---
--- Name: COLUMN audit_events.details; Type: COMMENT; Schema: ph1j; Owner: selene_owner
---
-
-COMMENT ON COLUMN ph1j.audit_events.details IS 'For a rebuild or verify audit row: what it found (counts of work orders, events, rows rewritten or differences).';
-
-
---
--- Name: COLUMN audit_events.replay_created_at; Type: COMMENT; Schema: ph1j; Owner: selene_owner
---
-
-COMMENT ON COLUMN ph1j.audit_events.replay_created_at IS 'For an idempotent replay (outcome OS_WORK_ORDER_IDEMPOTENCY_REPLAY): the created_at the replay carried, which a retry may have re-stamped; the ledger and the projections keep the original event''s. NULL on every other row, and on replay rows written before migration 0008.';
 
 
 --
@@ -3818,6 +3980,24 @@ GRANT ALL ON FUNCTION os_core.is_blank(p_value text) TO selene_projector;
 
 
 --
+-- Name: TABLE audit_events; Type: ACL; Schema: ph1j; Owner: selene_owner
+--
+
+REVOKE ALL ON TABLE ph1j.audit_events FROM selene_owner;
+GRANT SELECT,INSERT,REFERENCES,TRIGGER ON TABLE ph1j.audit_events TO selene_owner;
+GRANT INSERT ON TABLE ph1j.audit_events TO selene_projector;
+
+
+--
+-- Name: FUNCTION audit_read(p_tenant_id text, p_after_audit_event_id bigint, p_limit integer); Type: ACL; Schema: os_core; Owner: selene_owner
+--
+
+REVOKE ALL ON FUNCTION os_core.audit_read(p_tenant_id text, p_after_audit_event_id bigint, p_limit integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION os_core.audit_read(p_tenant_id text, p_after_audit_event_id bigint, p_limit integer) TO selene_os;
+GRANT ALL ON FUNCTION os_core.audit_read(p_tenant_id text, p_after_audit_event_id bigint, p_limit integer) TO selene_dba;
+
+
+--
 -- Name: FUNCTION consumer_commit(p_tenant_id text, p_consumer text, p_event_id bigint, p_stream text); Type: ACL; Schema: os_core; Owner: selene_owner
 --
 
@@ -4158,6 +4338,14 @@ GRANT ALL ON FUNCTION os_core.work_orders_list_pending(p_tenant_id text, p_statu
 
 
 --
+-- Name: FUNCTION draw_audit_event_id(OUT audit_event_id bigint, OUT paging_horizon xid8, OUT paging_node_id bigint); Type: ACL; Schema: ph1j; Owner: selene_owner
+--
+
+REVOKE ALL ON FUNCTION ph1j.draw_audit_event_id(OUT audit_event_id bigint, OUT paging_horizon xid8, OUT paging_node_id bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION ph1j.draw_audit_event_id(OUT audit_event_id bigint, OUT paging_horizon xid8, OUT paging_node_id bigint) TO selene_projector;
+
+
+--
 -- Name: FUNCTION emit_append_audit(p_event os_core.work_order_ledger, p_outcome text, p_replay_created_at bigint); Type: ACL; Schema: ph1j; Owner: selene_owner
 --
 
@@ -4198,15 +4386,6 @@ GRANT SELECT ON TABLE os_core.work_order_step_attempts_from_ledger TO selene_pro
 --
 
 GRANT SELECT ON TABLE os_core.work_orders_current_from_ledger TO selene_projector;
-
-
---
--- Name: TABLE audit_events; Type: ACL; Schema: ph1j; Owner: selene_owner
---
-
-REVOKE ALL ON TABLE ph1j.audit_events FROM selene_owner;
-GRANT SELECT,INSERT,REFERENCES,TRIGGER ON TABLE ph1j.audit_events TO selene_owner;
-GRANT INSERT ON TABLE ph1j.audit_events TO selene_projector;
 
 
 --
