@@ -281,21 +281,30 @@ class AsyncWorkOrderRepository:
 
     @staticmethod
     async def _abandon(conn: psycopg.AsyncConnection[Any], *, own: bool) -> None:
-        """Roll back what a failed call left open: its transaction, or its savepoint in yours.
+        """Roll back a failed call (its transaction, or its savepoint in yours), forget prepares.
 
         A failed pipeline leaves the transaction aborted (the statements after the
-        error were skipped, COMMIT included). Nothing to do on a lost connection.
+        error were skipped, COMMIT included), and may leave psycopg believing in
+        statements whose Parse was skipped with them: psycopg's own transaction()
+        forgets them on rollback, and so does this. Nothing to do on a lost connection.
         """
-        if conn.closed or conn.broken or conn.info.transaction_status == TransactionStatus.IDLE:
+        if conn.closed or conn.broken:
             return
         # A rollback that fails (the caller's transaction was aborted before the call)
         # must not hide the call's own error.
         with suppress(psycopg.Error):
-            if own:
-                await conn.execute(ROLLBACK_SQL, prepare=False)
-            else:
-                await conn.execute(ROLLBACK_TO_SAVEPOINT_SQL, prepare=False)
-                await conn.execute(RELEASE_SQL, prepare=False)
+            if conn.info.transaction_status != TransactionStatus.IDLE:
+                if own:
+                    await conn.execute(ROLLBACK_SQL, prepare=False)
+                else:
+                    await conn.execute(ROLLBACK_TO_SAVEPOINT_SQL, prepare=False)
+                    await conn.execute(RELEASE_SQL, prepare=False)
+            if conn.info.transaction_status != TransactionStatus.INERROR:
+                # psycopg's cache of prepared statements has no public reset; this is
+                # what its transaction() runs on rollback (a DEALLOCATE ALL).
+                prepared = conn._prepared
+                if prepared.clear():
+                    await conn.wait(prepared.maintain_gen(conn))
 
     @staticmethod
     async def _release_pooler_connection(conn: psycopg.AsyncConnection[Any]) -> None:
