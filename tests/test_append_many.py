@@ -335,3 +335,26 @@ def test_a_batch_without_the_tenant_declared_is_refused_at_its_first_event(
     hint = caught.value.diag.message_hint or ""
     assert hint.startswith("call os_core.set_tenant(")
     assert EVENT_INDEX_HINT.search(hint) and EVENT_INDEX_HINT.search(hint).group(1) == "0"
+
+
+def test_a_stored_correlation_binding_is_refused_before_a_later_refusal(
+    postgresql: psycopg.Connection, connect: Connect
+) -> None:
+    """Found by the insert, not in memory: still the batch's first refused event."""
+    postgresql.autocommit = True
+    app = connect(user=APP_ROLE, autocommit=True)
+    first = {
+        "work_order_id": "wo-1", "correlation_id": 7, "turn_id": 1,
+        "event_type": "WORK_ORDER_CREATED", "work_order_status": "DRAFT", "reason_code": 1,
+        "created_at": 10,
+    }  # fmt: skip
+    taken = {**first, "work_order_id": "wo-2"}
+    missing = {**first, "work_order_id": "wo-3", "event_type": "FIELD_SET"}
+    fine = {**first, "work_order_id": "wo-4", "correlation_id": 8}
+    outcomes = []
+    for tenant, run in (("c-single", run_single), ("c-batch", run_batch)):
+        assert run(app, tenant, [first])[0] == "appended"
+        outcomes.append(run(app, tenant, [fine, taken, missing]))
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[1][1] == 1
+    assert outcomes[1][4] == "correlation_id 7 is already bound to work order 'wo-1' of this tenant"

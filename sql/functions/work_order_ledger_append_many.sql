@@ -21,6 +21,9 @@ SET search_path = pg_catalog, pg_temp
 -- On Citus the LOCK below would lock this node's table only, as in
 -- os_core.lock_work_order. Elsewhere an inert placeholder.
 SET "citus.enable_ddl_propagation" TO off
+-- No JIT: the estimates of the statements over the batch can pass the JIT
+-- thresholds, and compiling them costs more than a batch takes.
+SET jit = off
 AS $$
 DECLARE
     _refused constant text := 'OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED';
@@ -67,7 +70,8 @@ DECLARE
     _orig_id bigint [];
     _orig_no integer [];
     _differing text [];
-    _corr_holder text [];
+    _fail integer;
+    _refusal text [];
     _first_creator_no integer [];
     _first_creator_wo text [];
     -- The outcome, by event: the event id returned, and whether it is a replay.
@@ -297,11 +301,10 @@ BEGIN
     _l_touched := _new;
 
     -- Per event: its work order's number; for a step event, its (work order, step)
-    -- pair's; for a keyed event, the event it would replay: a stored one, or the
-    -- batch's first with its key; for a creation, the work order that holds its
-    -- correlation_id already, and the first creation in the batch with that
-    -- correlation_id. Stored rows found by probes of their unique keys (LATERAL ...
-    -- LIMIT 1: never a join that reads every row of the tenant).
+    -- pair's; for a keyed event, the event it would replay: a stored one (found by a
+    -- probe of the key's unique index: LATERAL ... LIMIT 1, never a join that reads
+    -- every row of the tenant), or the batch's first with its key; for a creation,
+    -- the first creation in the batch with its correlation_id.
     WITH batch AS (
         SELECT
             e.ord, e.work_order_id, e.idempotency_key, e.event_type, e.correlation_id,
@@ -338,11 +341,10 @@ BEGIN
         array_agg(b.pair_no::integer ORDER BY b.ord),
         array_agg(o.work_order_event_id ORDER BY b.ord),
         array_agg(CASE WHEN b.first_keyed < b.ord THEN b.first_keyed::integer END ORDER BY b.ord),
-        array_agg(h.work_order_id ORDER BY b.ord),
         array_agg(b.first_creator::integer ORDER BY b.ord),
         array_agg(b.first_creator_wo ORDER BY b.ord)
     INTO
-        _wo_no, _pair_no, _orig_id, _orig_no, _corr_holder, _first_creator_no,
+        _wo_no, _pair_no, _orig_id, _orig_no, _first_creator_no,
         _first_creator_wo
     FROM numbered AS b
     INNER JOIN unnest(_wos) WITH ORDINALITY AS w (work_order_id, no)
@@ -356,16 +358,7 @@ BEGIN
             AND l.work_order_id = b.work_order_id
             AND l.idempotency_key = b.idempotency_key
         LIMIT 1
-    ) AS o ON TRUE
-    LEFT JOIN LATERAL (
-        SELECT c.work_order_id
-        FROM os_core.work_orders_current AS c
-        WHERE
-            b.event_type = 'WORK_ORDER_CREATED'
-            AND c.tenant_id = p_tenant_id
-            AND c.correlation_id = b.correlation_id
-        LIMIT 1
-    ) AS h ON TRUE;
+    ) AS o ON TRUE;
 
     -- For the events that would be replays, the fields that differ from the
     -- original (the single append's comparison): only when there are any.
@@ -439,7 +432,8 @@ BEGIN
     END IF;
     _paging_horizon := os_core.paging_horizon();
 
-    -- 5. The rules of the single append, event by event, in memory.
+    -- 5. The rules of the single append, event by event, in memory, up to the first
+    -- event they refuse (_fail, with its DETAIL and HINT in _refusal).
     FOR _i IN 1.._todo LOOP
         _w := _wo_no[_i];
 
@@ -448,15 +442,14 @@ BEGIN
         IF _orig_id[_i] IS NOT NULL OR _orig_no[_i] IS NOT NULL THEN
             _id := coalesce(_orig_id[_i], _ids[_orig_no[_i]]);
             IF _differing[_i] IS NOT NULL THEN
-                PERFORM os_core.raise_batch_reason(
-                    _i - 1, _refused,
-                    format(
+                _refusal := ARRAY[format(
                         'idempotency_key %L already names event %s of this work order, '
                         || 'with a different %s',
                         _key[_i], _id, _differing[_i]
                     ),
-                    'use a new idempotency_key for a different event'
-                );
+                    'use a new idempotency_key for a different event'];
+                _fail := _i;
+                EXIT;
             END IF;
             _out_id[_i] := _id;
             _replay[_i] := TRUE;
@@ -464,15 +457,14 @@ BEGIN
         END IF;
 
         IF NOT _exists[_w] AND _has_ledger[_w] THEN
-            PERFORM os_core.raise_batch_reason(
-                _i - 1, _refused,
-                format(
+            _refusal := ARRAY[format(
                     'work order %L has ledger events but no current row: '
                     || 'the projection has drifted',
                     _wo[_i]
                 ),
-                'run os_core.work_orders_current_rebuild for the tenant, then append again'
-            );
+                'run os_core.work_orders_current_rebuild for the tenant, then append again'];
+            _fail := _i;
+            EXIT;
         END IF;
 
         _violation := NULL;
@@ -518,27 +510,25 @@ BEGIN
             );
         END IF;
         IF _violation IS NOT NULL THEN
-            PERFORM os_core.raise_batch_reason(_i - 1, _refused, _violation);
+            _refusal := ARRAY[_violation];
+            _fail := _i;
+            EXIT;
         END IF;
 
-        -- A creation whose correlation_id another work order holds (a stored one,
-        -- or one created earlier in the batch).
+        -- A creation whose correlation_id a work order created earlier in the batch
+        -- holds. (One a stored work order holds is found by the insert, in 6.)
         IF _type[_i] = 'WORK_ORDER_CREATED' THEN
-            _bound_to := coalesce(
-                _corr_holder[_i],
-                CASE
-                    WHEN _first_creator_no[_i] < _i AND _first_creator_wo[_i] <> _wo[_i]
-                        THEN _first_creator_wo[_i]
-                END
-            );
+            _bound_to := CASE
+                WHEN _first_creator_no[_i] < _i AND _first_creator_wo[_i] <> _wo[_i]
+                    THEN _first_creator_wo[_i]
+            END;
             IF _bound_to IS NOT NULL THEN
-                PERFORM os_core.raise_batch_reason(
-                    _i - 1, _refused,
-                    format(
+                _refusal := ARRAY[format(
                         'correlation_id %s is already bound to work order %L of this tenant',
                         _corr[_i], _bound_to
-                    )
-                );
+                    )];
+                _fail := _i;
+                EXIT;
             END IF;
         END IF;
 
@@ -547,15 +537,14 @@ BEGIN
         _p := _pair_no[_i];
         IF _type[_i] = 'STEP_STARTED' THEN
             IF _p_status[_p] = 'STARTED' THEN
-                PERFORM os_core.raise_batch_reason(
-                    _i - 1, _refused,
-                    format(
+                _refusal := ARRAY[format(
                         'step %L of work order %L already has attempt %s open '
                         || '(started by event %s)',
                         _step[_i], _wo[_i], _p_index[_p], _p_started_id[_p]
                     ),
-                    'append STEP_FINISHED or STEP_FAILED for it before starting the step again'
-                );
+                    'append STEP_FINISHED or STEP_FAILED for it before starting the step again'];
+                _fail := _i;
+                EXIT;
             END IF;
             _q := cardinality(_a_wo) + 1;
             _a_wo[_q] := _wo[_i];
@@ -574,14 +563,13 @@ BEGIN
             _p_row[_p] := _q;
         ELSIF _type[_i] IN ('STEP_FINISHED', 'STEP_FAILED') THEN
             IF _p_status[_p] IS DISTINCT FROM 'STARTED' THEN
-                PERFORM os_core.raise_batch_reason(
-                    _i - 1, _refused,
-                    format(
+                _refusal := ARRAY[format(
                         '%s for step %L of work order %L, which has no open attempt',
                         _type[_i], _step[_i], _wo[_i]
                     ),
-                    'append STEP_STARTED for the step first'
-                );
+                    'append STEP_STARTED for the step first'];
+                _fail := _i;
+                EXIT;
             END IF;
             _q := _p_row[_p];
             IF _q IS NULL THEN
@@ -673,35 +661,17 @@ BEGIN
         END IF;
     END LOOP;
 
-    IF _todo < _n THEN
-        PERFORM os_core.raise_batch_reason(_todo, _refused, _contract[_todo + 1]);
+    IF _fail IS NULL AND _todo < _n THEN
+        _fail := _todo + 1;
+        _refusal := ARRAY[_contract[_fail]];
     END IF;
 
-    -- 6. Write: each table once.
-    INSERT INTO os_core.work_order_ledger (
-        tenant_id, work_order_event_id, schema_version, work_order_id, correlation_id,
-        turn_id, event_type, work_order_status, reason_code, step_id, step_input_hash,
-        lease_owner_id, lease_token_hash, lease_expires_at, created_at, idempotency_key,
-        payload, paging_horizon, paging_node_id
-    ) OVERRIDING SYSTEM VALUE
-    SELECT
-        p_tenant_id, e.id, e.schema_version, e.work_order_id, e.correlation_id,
-        e.turn_id, e.event_type, e.work_order_status, e.reason_code, e.step_id,
-        e.step_input_hash, e.lease_owner_id, e.lease_token_hash, e.lease_expires_at,
-        e.created_at, e.idempotency_key, e.payload, _paging_horizon, _node_id
-    FROM unnest(
-        _out_id, _replay, _schema, _wo, _corr, _turn, _type, _status, _reason, _step,
-        _step_hash, _owner, _token, _expires, _created, _key, _payload
-    ) AS e (
-        id, replay, schema_version, work_order_id, correlation_id, turn_id, event_type,
-        work_order_status, reason_code, step_id, step_input_hash, lease_owner_id,
-        lease_token_hash, lease_expires_at, created_at, idempotency_key, payload
-    )
-    WHERE NOT e.replay
-    ORDER BY e.id;
-
-    -- New work orders: a row the insert skips has its correlation_id taken by a
-    -- work order another transaction created meanwhile (the single append's check).
+    -- 6. The new work orders' rows first. A correlation_id a stored work order holds
+    -- (or one that another transaction created meanwhile) is found as the single
+    -- append finds it, by the insert's unique key; not by a lookup, which row-level
+    -- security keeps from the index (numeric equality is not leakproof) and which
+    -- would read every row of the tenant. The first creation so refused is the
+    -- batch's first refused event when it comes before the one found in memory.
     WITH inserted AS (
         INSERT INTO os_core.work_orders_current (
             tenant_id, work_order_id, schema_version, correlation_id, turn_id,
@@ -728,9 +698,9 @@ BEGIN
     SELECT array_agg(i.work_order_id) INTO _inserted FROM inserted AS i;
     IF coalesce(cardinality(_inserted), 0) < (SELECT count(*) FROM unnest(_new) AS n WHERE n) THEN
         SELECT min(b.ord)::integer INTO _i
-        FROM unnest(_wo[1:_todo], _type) WITH ORDINALITY AS b (work_order_id, event_type, ord)
+        FROM unnest(_wo, _type) WITH ORDINALITY AS b (work_order_id, event_type, ord)
         WHERE
-            b.ord <= _todo
+            b.ord < coalesce(_fail, _todo + 1)
             AND b.event_type = 'WORK_ORDER_CREATED'
             AND NOT _replay[b.ord]
             AND NOT b.work_order_id = ANY(coalesce(_inserted, '{}'));
@@ -745,6 +715,33 @@ BEGIN
             )
         );
     END IF;
+
+    IF _fail IS NOT NULL THEN
+        PERFORM os_core.raise_batch_reason(_fail - 1, _refused, _refusal[1], _refusal[2]);
+    END IF;
+
+    -- 7. The rest, each table once.
+    INSERT INTO os_core.work_order_ledger (
+        tenant_id, work_order_event_id, schema_version, work_order_id, correlation_id,
+        turn_id, event_type, work_order_status, reason_code, step_id, step_input_hash,
+        lease_owner_id, lease_token_hash, lease_expires_at, created_at, idempotency_key,
+        payload, paging_horizon, paging_node_id
+    ) OVERRIDING SYSTEM VALUE
+    SELECT
+        p_tenant_id, e.id, e.schema_version, e.work_order_id, e.correlation_id,
+        e.turn_id, e.event_type, e.work_order_status, e.reason_code, e.step_id,
+        e.step_input_hash, e.lease_owner_id, e.lease_token_hash, e.lease_expires_at,
+        e.created_at, e.idempotency_key, e.payload, _paging_horizon, _node_id
+    FROM unnest(
+        _out_id, _replay, _schema, _wo, _corr, _turn, _type, _status, _reason, _step,
+        _step_hash, _owner, _token, _expires, _created, _key, _payload
+    ) AS e (
+        id, replay, schema_version, work_order_id, correlation_id, turn_id, event_type,
+        work_order_status, reason_code, step_id, step_input_hash, lease_owner_id,
+        lease_token_hash, lease_expires_at, created_at, idempotency_key, payload
+    )
+    WHERE NOT e.replay
+    ORDER BY e.id;
 
     -- The work orders that had a row: rewritten as an upsert on the primary key,
     -- which finds each row by a probe of its index (an UPDATE ... FROM the batch may
