@@ -188,9 +188,12 @@ def _event_json(event: WorkOrderLedgerEventInput) -> str:
                 values[name] = None
             continue
         if sql_type is not None:
-            check_integer(name, value, sql_type)
-            if isinstance(value, float | Decimal):
-                value = _cast_integral(value, sql_type)
+            # A plain int within its type's range, the usual case, needs no more.
+            bounds = _SQL_INTEGER_RANGES.get(sql_type)
+            if type(value) is not int or (bounds and not bounds[0] <= value <= bounds[1]):
+                check_integer(name, value, sql_type)
+                if isinstance(value, float | Decimal):
+                    value = _cast_integral(value, sql_type)
         elif isinstance(value, str):
             if "\x00" in value:
                 raise psycopg.DataError(_NUL_IN_TEXT)
@@ -201,7 +204,7 @@ def _event_json(event: WorkOrderLedgerEventInput) -> str:
     if payload is None:
         return text
     try:
-        payload_text = _strict_json(dict(payload))
+        payload_text = _strict_json(payload if type(payload) is dict else dict(payload))
     except (TypeError, ValueError) as error:
         raise refused_here(f"payload must be a JSON object of JSON values: {error}") from None
     return ("{" if text == "{}" else text[:-1] + ", ") + '"payload": ' + payload_text + "}"
