@@ -5,7 +5,7 @@
 BEGIN;
 \ir support/helpers.sql
 
-SELECT plan(116);
+SELECT plan(117);
 
 -- A role with no grant of its own holds exactly what PUBLIC holds.
 CREATE ROLE tap_public_only NOLOGIN;
@@ -221,6 +221,10 @@ SELECT is_definer(
         'text', 'text', 'bigint', 'text', 'jsonb', 'integer', 'bigint'
     ],
     'work_order_ledger_append is SECURITY DEFINER.'
+);
+SELECT is_definer(
+    'os_core', 'work_order_ledger_append_many', ARRAY['text', 'jsonb'],
+    'work_order_ledger_append_many is SECURITY DEFINER.'
 );
 SELECT is_definer(
     'os_core', 'work_order_current_read', ARRAY['text', 'text'],
@@ -549,6 +553,7 @@ SELECT set_eq(
         'os_core.set_tenant(text)',
         'os_core.work_order_current_read(text,text)',
         'os_core.work_order_ledger_append(text,text,numeric,bigint,text,text,bigint,bigint,text,text,text,text,bigint,text,jsonb,integer,bigint)',
+        'os_core.work_order_ledger_append_many(text,jsonb)',
         'os_core.work_order_ledger_read(text,text,bigint,integer)',
         'os_core.audit_read(text,bigint,integer)',
         'os_core.work_order_cancel(text,text,bigint,text,bigint,bigint)',
@@ -584,6 +589,7 @@ SELECT set_eq(
         'os_core.set_tenant(text)',
         'os_core.work_order_current_read(text,text)',
         'os_core.work_order_ledger_append(text,text,numeric,bigint,text,text,bigint,bigint,text,text,text,text,bigint,text,jsonb,integer,bigint)',
+        'os_core.work_order_ledger_append_many(text,jsonb)',
         'os_core.work_order_ledger_read(text,text,bigint,integer)',
         'os_core.audit_read(text,bigint,integer)',
         'os_core.work_order_cancel(text,text,bigint,text,bigint,bigint)',

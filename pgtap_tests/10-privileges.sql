@@ -9,7 +9,7 @@
 BEGIN;
 \ir support/helpers.sql
 
-SELECT plan(206);
+SELECT plan(209);
 
 CREATE ROLE tap_public_only NOLOGIN;
 
@@ -73,6 +73,8 @@ SELECT lives_ok($$SELECT os_core.set_tenant('acme')$$, 'selene_os can call set_t
 SELECT lives_ok($$SELECT * FROM os_core.error_codes()$$, 'selene_os can call error_codes.');
 SELECT lives_ok($$SELECT * FROM os_core.work_order_ledger_append('acme', 'wo-os', 1, 1, 'WORK_ORDER_CREATED', 'DRAFT', 1, 1000)$$,
     'selene_os can call work_order_ledger_append.');
+SELECT lives_ok($$SELECT * FROM os_core.work_order_ledger_append_many('acme', '[{"work_order_id": "wo-os-many", "correlation_id": 11, "turn_id": 1, "event_type": "WORK_ORDER_CREATED", "work_order_status": "DRAFT", "reason_code": 1, "created_at": 1000}]')$$,
+    'selene_os can call work_order_ledger_append_many.');
 SELECT lives_ok($$SELECT * FROM os_core.work_order_current_read('acme', 'wo-os')$$, 'selene_os can call work_order_current_read.');
 SELECT lives_ok($$SELECT * FROM os_core.work_order_ledger_read('acme')$$, 'selene_os can call work_order_ledger_read.');
 SELECT lives_ok($$SELECT * FROM os_core.work_order_cancel('acme', 'wo-os', 1, 'cancel-wo-os', 2000, 2)$$,
@@ -97,6 +99,8 @@ SELECT lives_ok($$SELECT os_core.set_tenant('acme')$$, 'selene_dba can call set_
 SELECT lives_ok($$SELECT * FROM os_core.error_codes()$$, 'selene_dba can call error_codes.');
 SELECT lives_ok($$SELECT * FROM os_core.work_order_ledger_append('acme', 'wo-dba', 2, 1, 'WORK_ORDER_CREATED', 'DRAFT', 1, 1000)$$,
     'selene_dba can call work_order_ledger_append.');
+SELECT lives_ok($$SELECT * FROM os_core.work_order_ledger_append_many('acme', '[{"work_order_id": "wo-dba-many", "correlation_id": 12, "turn_id": 1, "event_type": "WORK_ORDER_CREATED", "work_order_status": "DRAFT", "reason_code": 1, "created_at": 1000}]')$$,
+    'selene_dba can call work_order_ledger_append_many.');
 SELECT lives_ok($$SELECT * FROM os_core.work_order_current_read('acme', 'wo-dba')$$, 'selene_dba can call work_order_current_read.');
 SELECT lives_ok($$SELECT * FROM os_core.work_order_ledger_read('acme')$$, 'selene_dba can call work_order_ledger_read.');
 SELECT lives_ok($$SELECT * FROM os_core.work_order_cancel('acme', 'wo-dba', 1, 'cancel-wo-dba', 2000, 2)$$,
@@ -120,6 +124,8 @@ SELECT throws_ok($$SELECT os_core.set_tenant('acme')$$, '42501', NULL, 'PUBLIC c
 SELECT throws_ok($$SELECT * FROM os_core.error_codes()$$, '42501', NULL, 'PUBLIC cannot call error_codes.');
 SELECT throws_ok($$SELECT * FROM os_core.work_order_ledger_append('acme', 'wo-pub', 3, 1, 'WORK_ORDER_CREATED', 'DRAFT', 1, 1000)$$,
     '42501', NULL, 'PUBLIC cannot call work_order_ledger_append.');
+SELECT throws_ok($$SELECT * FROM os_core.work_order_ledger_append_many('acme', '[]')$$,
+    '42501', NULL, 'PUBLIC cannot call work_order_ledger_append_many.');
 SELECT throws_ok($$SELECT * FROM os_core.work_order_current_read('acme', 'wo-os')$$, '42501', NULL, 'PUBLIC cannot call work_order_current_read.');
 SELECT throws_ok($$SELECT * FROM os_core.work_order_ledger_read('acme')$$, '42501', NULL, 'PUBLIC cannot call work_order_ledger_read.');
 SELECT throws_ok($$SELECT * FROM os_core.work_order_cancel('acme', 'wo-os', 1, 'cancel-pub', 3000, 3)$$, '42501', NULL,
@@ -177,8 +183,8 @@ RESET ROLE;
 -- Acting as postgres (superuser)
 SELECT results_eq(
     $$SELECT work_order_id::text FROM os_core.work_order_ledger ORDER BY work_order_event_id$$,
-    $$VALUES ('wo-os'), ('wo-os'), ('wo-dba'), ('wo-dba')$$,
-    'Only the two appends and the two cancels made through the capability functions reached the ledger.'
+    $$VALUES ('wo-os'), ('wo-os-many'), ('wo-os'), ('wo-dba'), ('wo-dba-many'), ('wo-dba')$$,
+    'Only the two appends, the two batches and the two cancels made through the capability functions reached the ledger.'
 );
 
 SELECT * FROM finish();

@@ -15,6 +15,7 @@ with ``SET LOCAL``, which Citus sends on to the workers (a session's settings it
 from __future__ import annotations
 
 import itertools
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -498,3 +499,72 @@ def test_tenant_paging_does_not_skip_an_event_committed_behind_the_page_boundary
         f"paging saw {seen} of events {a_event_id} (committed after the first page was"
         f" read) and {b_event_id} (committed before it)"
     )
+
+
+# --- the set-based batch (os_core.work_order_ledger_append_many) takes the same locks -----
+
+
+APPEND_MANY_SQL = (
+    "SELECT event_index, work_order_event_id, idempotency_replay"
+    " FROM os_core.work_order_ledger_append_many(%s::text, %s::jsonb)"
+)
+
+
+def batch_of(*events: dict[str, Any]) -> str:
+    """The events as append_many takes them (tenant_id is the call's)."""
+    return json.dumps([{k: v for k, v in e.items() if k != "tenant_id"} for e in events])
+
+
+def append_many_committed(conn: psycopg.Connection, *events: dict[str, Any]) -> list[Any]:
+    with transaction(conn):
+        set_tenant(conn, TENANT_A)
+        return conn.execute(APPEND_MANY_SQL, [TENANT_A, batch_of(*events)]).fetchall()
+
+
+def test_a_batch_waits_for_a_single_append_and_then_replays_its_event(
+    su: psycopg.Connection,
+    session: Callable[..., psycopg.Connection],
+    observer: psycopg.Connection,
+    worker: ThreadPoolExecutor,
+) -> None:
+    """The batch takes the work order's lock: it sees the committed event, as a replay."""
+    a, b = session(), session()
+    created = event(idempotency_key="create-wo-1")
+    other = event(work_order_id="wo-2", correlation_id=43)
+
+    begin(a, TENANT_A)
+    a_event_id, _ = append(a, **created)
+    batch = worker.submit(append_many_committed, b, other, created)
+    wait_until_blocked(observer, b, "advisory", "advisory")
+    assert not batch.done()
+    a.execute("COMMIT")
+
+    rows = batch.result(timeout=WAIT_SECONDS)
+    assert [(row[0], row[2]) for row in rows] == [(0, False), (1, True)]
+    assert rows[1][1] == a_event_id
+    state = ledger_state(su)
+    assert (state.ledger_rows, state.current_rows, state.audit_rows) == (2, 2, 3)
+
+
+def test_a_single_append_waits_for_a_batch_and_then_appends_after_it(
+    su: psycopg.Connection,
+    session: Callable[..., psycopg.Connection],
+    observer: psycopg.Connection,
+    worker: ThreadPoolExecutor,
+) -> None:
+    """A batch holds its work orders until commit; a single append after it counts its events."""
+    a, b = session(), session()
+    created = event(idempotency_key="create-wo-1")
+    field_set = event(event_type="FIELD_SET", created_at=2_000)
+
+    begin(a, TENANT_A)
+    a.execute(APPEND_MANY_SQL, [TENANT_A, batch_of(created, field_set)]).fetchall()
+    single = blocked_append(
+        worker, observer, b, **event(event_type="FIELD_SET", created_at=3_000),
+        expected_event_count=2,
+    )  # fmt: skip
+    a.execute("COMMIT")
+
+    assert single.result(timeout=WAIT_SECONDS)[1] is False
+    row = current_row(su, TENANT_A, "wo-1")
+    assert row.event_count == 3 and row.last_updated_at == 3_000

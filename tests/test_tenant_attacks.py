@@ -29,6 +29,7 @@ proven is that no call ever reaches a tenant other than the one declared at that
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -92,6 +93,7 @@ CAPABILITIES = {
     "os_core.work_order_current_read",
     "os_core.work_order_lease_read",
     "os_core.work_order_ledger_append",
+    "os_core.work_order_ledger_append_many",
     "os_core.work_order_ledger_read",
     "os_core.work_order_step_attempts_read",
     "os_core.work_orders_current_rebuild",
@@ -331,6 +333,10 @@ CAPABILITY_CALLS = {
     " p_work_order_id => 'wo-new', p_correlation_id => 4242::numeric, p_turn_id => 1::bigint,"
     " p_event_type => 'WORK_ORDER_CREATED', p_work_order_status => 'DRAFT',"
     " p_reason_code => 1::bigint, p_created_at => 1::bigint)",
+    "append_many": "SELECT * FROM os_core.work_order_ledger_append_many(%(t)s::text,"
+    " jsonb_build_array(jsonb_build_object('work_order_id', %(w)s::text,"
+    " 'correlation_id', 777, 'turn_id', 9, 'event_type', 'FIELD_SET',"
+    " 'work_order_status', 'EXECUTING', 'reason_code', 1, 'created_at', 9000)))",
     "current_read": "SELECT * FROM os_core.work_order_current_read(%(t)s::text, %(w)s::text)",
     "ledger_read": "SELECT * FROM os_core.work_order_ledger_read(%(t)s::text)",
     "audit_read": "SELECT * FROM os_core.audit_read(%(t)s::text)",
@@ -374,6 +380,7 @@ def test_the_victims_tenant_id_is_refused_by_every_capability(
         ("step_attempts_read", None),
         ("lease_read", None),
         ("append", CONTRACT),  # FIELD_SET of a work order the attacker does not have
+        ("append_many", CONTRACT),  # likewise, in a batch
         ("cancel", CONTRACT),  # likewise: "does not exist"
     ],
 )
@@ -567,7 +574,11 @@ def error_of(conn: psycopg.Connection, declaration: str | None, statement: str, 
             conn.execute(statement, params).fetchall()
     except psycopg.Error as error:
         diag = error.diag
-        return (error.sqlstate, diag.message_primary, diag.message_detail, diag.message_hint)
+        hint = diag.message_hint
+        # A batch's refusal adds the refused event's index as the HINT's last line.
+        if hint is not None and "work_order_ledger_append_many" in statement:
+            hint = re.sub(r"(?:\A|\n)event_index 0: [^\n]*\Z", "", hint) or None
+        return (error.sqlstate, diag.message_primary, diag.message_detail, hint)
     return None
 
 

@@ -13,7 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from psycopg import pq, sql
+import psycopg
+from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from selene_core_tables.errors import ContractValidationFailed, IdempotencyReplay, StorageError
@@ -22,6 +23,7 @@ from selene_core_tables.records import (
     AuditEvent,
     WorkOrderLedgerEvent,
     WorkOrderLedgerEventInput,
+    _plain,
 )
 
 #: Parameter (without its ``p_`` prefix) -> SQL type, in the order of
@@ -51,6 +53,11 @@ APPEND_SQL = (
     "SELECT work_order_event_id, idempotency_replay FROM os_core.work_order_ledger_append("
     + ", ".join(f"p_{name} => %({name})s::{sql_type}" for name, sql_type in APPEND_PARAMETERS)
     + ")"
+)
+#: The set-based batch: the events as one JSON array (see ``batch_document``).
+APPEND_MANY_SQL = (
+    "SELECT event_index, work_order_event_id, idempotency_replay "
+    "FROM os_core.work_order_ledger_append_many(p_tenant_id => %s::text, p_events => %s::jsonb)"
 )
 SET_TENANT_SQL = "SELECT os_core.set_tenant(%s::text)"
 # A call's transaction, or its savepoint when it joins the caller's, sent by hand in
@@ -156,16 +163,84 @@ _SQL_INTEGER_RANGES = {"bigint": (-(2**63), 2**63 - 1), "integer": (-(2**31), 2*
 PAYLOAD_MAX_DEPTH = 64
 
 
-def batch_parameters(batch: Sequence[WorkOrderLedgerEventInput]) -> list[dict[str, Any]]:
-    """Return each event's append parameters; a refused event's error carries its index."""
-    parameters = []
+#: The fields of an event in a batch document (tenant_id is the batch's, the payload
+#: is added as the text it was checked as) -> the SQL type of an integer field, or None.
+_BATCH_FIELDS: tuple[tuple[str, str | None], ...] = tuple(
+    (name, sql_type if name in _INTEGER_PARAMETERS else None)
+    for name, sql_type in APPEND_PARAMETERS
+    if name not in ("tenant_id", "payload", "expected_event_count")
+)
+#: psycopg's own refusal of a NUL in a text parameter, which a batch document would
+#: otherwise send on as ``\u0000`` (and jsonb input refuse with 22P05).
+_NUL_IN_TEXT = "PostgreSQL text fields cannot contain NUL (0x00) bytes"
+
+
+def batch_document(batch: Sequence[WorkOrderLedgerEventInput]) -> Jsonb:
+    """Return the batch as ``os_core.work_order_ledger_append_many`` takes it: a JSON array.
+
+    Each event is refused here exactly when its single append's parameters would be
+    (``append_parameters``), and a refused event's error carries its index. Integral
+    floats and decimals are sent as the integers their parameter would have cast
+    them to; the text is serialised once.
+    """
+    texts = []
     for index, event in enumerate(batch):
         try:
-            parameters.append(append_parameters(event, None))
+            texts.append(_event_json(event))
         except StorageError as error:
             error.event_index = index
             raise
-    return parameters
+    text = "[" + ",".join(texts) + "]"
+    return Jsonb(None, dumps=lambda _document: text)
+
+
+def _event_json(event: WorkOrderLedgerEventInput) -> str:
+    """One event of a batch document (see ``batch_document``), without its tenant_id.
+
+    A field that is None is left out (the function reads it as NULL), but for
+    schema_version, whose absence means 1: it is sent as null.
+    """
+    payload = event.payload
+    if payload is not None:
+        check_payload_depth(payload)  # first: json.dumps recurses into it
+    values: dict[str, Any] = {}
+    for name, sql_type in _BATCH_FIELDS:
+        value = getattr(event, name)
+        if value is None:
+            if name == "schema_version":
+                values[name] = None
+            continue
+        if sql_type is not None:
+            # A plain int within its type's range, the usual case, needs no more.
+            bounds = _SQL_INTEGER_RANGES.get(sql_type)
+            if type(value) is not int or (bounds and not bounds[0] <= value <= bounds[1]):
+                check_integer(name, value, sql_type)
+                if isinstance(value, float | Decimal):
+                    value = _cast_integral(value, sql_type)
+        elif isinstance(value, str):
+            if "\x00" in value:
+                raise psycopg.DataError(_NUL_IN_TEXT)
+        else:
+            value = _plain(value)
+        values[name] = value
+    text = json.dumps(values, ensure_ascii=False)
+    if payload is None:
+        return text
+    try:
+        payload_text = _strict_json(payload if type(payload) is dict else dict(payload))
+    except (TypeError, ValueError) as error:
+        raise refused_here(f"payload must be a JSON object of JSON values: {error}") from None
+    return ("{" if text == "{}" else text[:-1] + ", ") + '"payload": ' + payload_text + "}"
+
+
+def _cast_integral(value: float | Decimal, sql_type: str) -> int:
+    """Return the integer PostgreSQL makes of an integral float or decimal of ``sql_type``.
+
+    A float8 cast to numeric keeps 15 significant digits (DBL_DIG), to bigint all.
+    """
+    if isinstance(value, float) and sql_type == "numeric":
+        return int(Decimal(format(value, ".15g")))
+    return int(value)
 
 
 def append_parameters(
@@ -292,14 +367,3 @@ def one(row: Sequence[Any] | None) -> Sequence[Any]:
     if row is None:  # the functions always return a row; a None here is a bug
         raise RuntimeError("the capability function returned no row")
     return row
-
-
-def first_without_result(results: Sequence[pq.abc.PGresult | None]) -> int | None:
-    """Return the position of the first call of a failed pipeline that got no result.
-
-    ``results`` are the ``pgresult`` of the pipeline's cursors, in the order sent.
-    """
-    for index, result in enumerate(results):
-        if result is None or result.status != pq.ExecStatus.TUPLES_OK:
-            return index
-    return None

@@ -16,6 +16,7 @@ thing map to the same classes (see :data:`POSTGRES_EQUIVALENTS`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import ClassVar
@@ -120,19 +121,35 @@ _BY_SQLSTATE: dict[str, type[StorageError]] = {
 }
 
 
+#: The last line of the HINT of a refusal by ``os_core.work_order_ledger_append_many``
+#: (``os_core.raise_batch_error``): the index of the event refused, from 0.
+_EVENT_INDEX_HINT = re.compile(r"(?:\A|\n)event_index (\d+): [^\n]*\Z")
+
+
 def storage_error_from(error: psycopg.Error) -> StorageError | None:
-    """Return the StorageError that ``error`` means, or None when it means none of them."""
+    """Return the StorageError that ``error`` means, or None when it means none of them.
+
+    A refusal of a batch carries the refused event's index as the last line of its
+    HINT: it becomes ``event_index``, and the HINT is the single append's again.
+    """
     sqlstate = error.sqlstate
     cls = _BY_SQLSTATE.get(sqlstate or "")
     if cls is None:
         return None
     diag = error.diag
+    hint = diag.message_hint
+    event_index = None
+    found = _EVENT_INDEX_HINT.search(hint) if hint else None
+    if hint and found:
+        event_index = int(found.group(1))
+        hint = hint[: found.start()] or None
     mapped = cls(
         diag.message_primary or str(error),
         sqlstate=sqlstate,
         detail=diag.message_detail,
-        hint=diag.message_hint,
+        hint=hint,
     )
+    mapped.event_index = event_index
     mapped.__cause__ = error
     return mapped
 

@@ -2,12 +2,12 @@
 # tests/test_client_sync_generated.py fails when this file differs from what it writes.
 """The capabilities of SELENE_OS_CORE_TABLES v1 as methods of one repository object.
 
-Each method is one call of an ``os_core`` function (or, for ``append_many``, one
-per event) inside a transaction that first declares the tenant with
-``os_core.set_tenant``, all sent in one pipeline: one network round trip per call
-(two for an append without idempotency key, whose COMMIT waits for its result).
-The database does all validation, deduplication, projection and auditing; this
-module only sends typed parameters and turns rows into records and refusals into
+Each method is one call of an ``os_core`` function inside a transaction that
+first declares the tenant with ``os_core.set_tenant``, all sent in one pipeline: one
+network round trip per call (two for an append without idempotency key, whose COMMIT
+waits for its result). The database does all validation, deduplication, projection
+and auditing; this module only sends typed parameters and turns rows into records
+and refusals into
 :mod:`selene_core_tables.errors` exceptions.
 
 Over a psycopg Connection, each call runs in ``connection.transaction()``: on its own
@@ -59,6 +59,7 @@ from psycopg_pool import ConnectionPool
 
 from selene_core_tables._acompat import Lock, sleep
 from selene_core_tables._queries import (
+    APPEND_MANY_SQL,
     APPEND_SQL,
     AUDIT_SQL,
     BEGIN_SQL,
@@ -89,16 +90,15 @@ from selene_core_tables._queries import (
     UNLISTEN_SQL,
     VERIFY_SQL,
     append_parameters,
-    batch_parameters,
+    batch_document,
     check_integer,
     check_poll_interval,
     check_stream,
-    first_without_result,
     one,
     position_of,
     replay_error,
 )
-from selene_core_tables.errors import StorageError, storage_errors
+from selene_core_tables.errors import storage_errors
 from selene_core_tables.records import (
     AppendResult,
     AuditEvent,
@@ -373,10 +373,13 @@ class WorkOrderRepository:
     def append_many(self, events: Iterable[WorkOrderLedgerEventInput]) -> list[AppendResult]:
         """Append a batch of one tenant's events in one transaction and one round trip.
 
-        The calls are sent in psycopg's pipeline mode; results come back in the order
-        of ``events``, each telling whether it was an idempotent replay. The batch is
-        atomic: when the database refuses one event, nothing of the batch is written
-        and the error raised carries ``event_index``, the position of that event.
+        One call of ``os_core.work_order_ledger_append_many``, which validates, writes
+        and projects the whole batch in a few statements. Results come back in the
+        order of ``events``, each telling whether it was an idempotent replay, and are
+        those of appending the events one by one. The batch is atomic: when the
+        database refuses one event, nothing of the batch is written and the error
+        raised (the single append's) carries ``event_index``, the position of the
+        first event refused.
 
         Raises ValueError (before any round trip) when the events are of more than
         one tenant: the tenant is declared once per transaction.
@@ -387,28 +390,18 @@ class WorkOrderRepository:
         tenants = sorted({event.tenant_id for event in batch})
         if len(tenants) > 1:
             raise ValueError(f"append_many takes the events of one tenant per batch, got {tenants}")
-        parameters = batch_parameters(batch)
-        cursors: list[psycopg.Cursor[Any]] = []
+        document = batch_document(batch)
 
         def send(conn: psycopg.Connection[Any]) -> list[psycopg.Cursor[Any]]:
-            cursors.clear()
-            for values in parameters:
-                cursor = conn.cursor()
-                cursors.append(cursor)
-                cursor.execute(APPEND_SQL, values, prepare=self._prepare)
-            return cursors
+            return [conn.execute(APPEND_MANY_SQL, [tenants[0], document], prepare=self._prepare)]
 
-        try:
-            sent, _ = self._call(
-                tenants[0],
-                send,
-                idempotent=all(event.idempotency_key is not None for event in batch),
-                append=True,
-            )
-        except StorageError as error:
-            error.event_index = first_without_result([cursor.pgresult for cursor in cursors])
-            raise
-        return [AppendResult(*one(cursor.fetchone())) for cursor in sent]
+        (cursor,), _ = self._call(
+            tenants[0],
+            send,
+            idempotent=all(event.idempotency_key is not None for event in batch),
+            append=True,
+        )
+        return [AppendResult(event_id, replay) for _, event_id, replay in cursor.fetchall()]
 
     def current(self, tenant_id: str, work_order_id: str) -> WorkOrderCurrentRecord | None:
         """Return the current record of a work order (OS_WORK_ORDER_CURRENT_READ), or None."""

@@ -42,6 +42,7 @@ os_core.work_order_ledger_append(
     text, text, numeric, bigint, text, text, bigint, bigint, text, text, text, text, bigint,
     text, jsonb, integer, bigint
 ),
+os_core.work_order_ledger_append_many(text, jsonb),
 os_core.work_order_current_read(text, text),
 os_core.work_order_ledger_read(text, text, bigint, integer),
 os_core.audit_read(text, bigint, integer),
