@@ -6,9 +6,10 @@
 -- does, the paging horizon read just after its id was drawn (os_core.paging_horizon)
 -- and the node whose transaction ids that horizon counts in; os_core.audit_read pages
 -- past a row only once its horizon is reached. Both columns are written by every
--- writer of audit rows (the append itself, ph1j.emit_append_audit,
--- ph1j.emit_diagnostic_audit), installed by post-apply. Rows written before this migration have neither and count as reached:
--- they were committed long ago. No default and no rewrite: the columns are NULL on
+-- writer of audit rows (the append and the batch append themselves,
+-- ph1j.emit_append_audit, ph1j.emit_diagnostic_audit), installed by post-apply.
+-- Rows written before this migration have neither and count as reached: they were
+-- committed long ago. No default and no rewrite: the columns are NULL on
 -- existing rows, on one node, partitioned or on Citus alike.
 -- depends: 0009.consumer-positions
 
