@@ -13,10 +13,12 @@ one, and holds what the three projections must then contain.
   return the rows of ``work_orders_current``, ``work_order_step_attempts`` and
   ``work_order_leases`` as dicts keyed by column name, event ids given as positions.
 
-Order of the checks (decisions.md, "Order of checks in an append"): the per-event contract,
-then idempotency, then the rules that need the work order's history. Only the per-event
-contract and the history decide between accepted and refused; every refusal is the same
-reason code, so the model does not rank the history rules among themselves.
+The per-event contract and "same content" are ``tests/contract_oracle.py``'s, which the fuzz
+test uses too. Order of the checks (decisions.md, "Order of checks in an append"): the
+per-event contract, then idempotency, then the rules that need the work order's history.
+Only the per-event contract and the history decide between accepted and refused; every
+refusal is the same reason code, so the model does not rank the history rules among
+themselves.
 
 Two history rules are in neither design.md §2 nor decisions.md: a step cannot be started
 while an attempt of it is open, nor finished or failed with none open. They come from the
@@ -26,64 +28,21 @@ STEP_FINISHED or STEP_FAILED, alternately).
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
+
+from tests.contract_oracle import (
+    TENANT_ID,
+    TERMINAL_STATUSES,
+    contract_violation,
+    normalized,
+    payload_size,
+    same_content,
+)
 
 APPENDED = "APPENDED"
 REPLAY = "REPLAY"
 REFUSED = "REFUSED"
-
-EVENT_TYPES = frozenset(
-    {
-        "WORK_ORDER_CREATED",
-        "FIELD_SET",
-        "FIELD_CONFLICT_RESOLVED",
-        "STATUS_CHANGED",
-        "STEP_STARTED",
-        "STEP_FINISHED",
-        "STEP_FAILED",
-        "WORK_ORDER_CANCELED",
-    }
-)
-STEP_EVENT_TYPES = frozenset({"STEP_STARTED", "STEP_FINISHED", "STEP_FAILED"})
-STATUSES = frozenset(
-    {"DRAFT", "CLARIFY", "CONFIRM", "EXECUTING", "DONE", "REFUSED", "FAILED", "CANCELED"}
-)
-TERMINAL_STATUSES = frozenset({"DONE", "REFUSED", "FAILED", "CANCELED"})
-
-# Every parameter of the append, with the value it has when the caller leaves it out.
-APPEND_DEFAULTS: dict[str, Any] = {
-    "tenant_id": None,
-    "work_order_id": None,
-    "correlation_id": None,
-    "turn_id": None,
-    "event_type": None,
-    "work_order_status": None,
-    "reason_code": None,
-    "created_at": None,
-    "step_id": None,
-    "step_input_hash": None,
-    "lease_owner_id": None,
-    "lease_token_hash": None,
-    "lease_expires_at": None,
-    "idempotency_key": None,
-    "payload": None,
-    "schema_version": 1,
-    "expected_event_count": None,
-}
-
-# "Same content" for idempotency: every contract field but the ids the key is scoped by
-# (and the key itself). expected_event_count is a condition of the call, not content;
-# created_at is not content either: a retry re-stamps its clock, and the replay keeps the
-# original event, created_at included (decisions.md, "Idempotency same content").
-CONTENT_FIELDS = tuple(
-    name
-    for name in APPEND_DEFAULTS
-    if name
-    not in {"tenant_id", "work_order_id", "idempotency_key", "expected_event_count", "created_at"}
-)
 
 CURRENT_COLUMNS = (
     "tenant_id",
@@ -134,12 +93,6 @@ EVENT_ID_COLUMNS = {
     "work_order_leases": ("acquired_event_id", "last_event_id"),
 }
 
-U128 = 2**128
-U32_MAX = 2**32 - 1
-TENANT_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
-ZERO_WIDTH = frozenset("\u180e\u200b\u2060\ufeff")
-PAYLOAD_MAX_BYTES = 65536
-
 
 @dataclass(frozen=True)
 class Verdict:
@@ -148,6 +101,7 @@ class Verdict:
     outcome: str  # APPENDED, REPLAY or REFUSED
     position: int | None = None  # APPENDED: the new event's; REPLAY: the original event's
     rule: str | None = None  # REFUSED: the rule broken
+    field: str | None = None  # REFUSED by a per-event rule: the field its DETAIL names
 
 
 @dataclass
@@ -215,111 +169,6 @@ class WorkOrder:
         return sorted(step for step in self.attempts if self.open_attempt(step) is not None)
 
 
-def normalized(attempt: dict[str, Any]) -> dict[str, Any]:
-    """The attempt with every append parameter present, defaults filled in."""
-    unknown = set(attempt) - set(APPEND_DEFAULTS)
-    assert not unknown, f"not parameters of the append: {sorted(unknown)}"
-    return {**APPEND_DEFAULTS, **attempt}
-
-
-def content(event: dict[str, Any]) -> dict[str, Any]:
-    """The fields an idempotent replay must repeat exactly."""
-    return {name: event[name] for name in CONTENT_FIELDS}
-
-
-def is_blank(value: str) -> bool:
-    """Empty, or only whitespace of any kind (zero-width spaces included)."""
-    return all(ch.isspace() or ch in ZERO_WIDTH for ch in value)
-
-
-def text_violation(name: str, value: Any, max_length: int) -> str | None:
-    """The rule an optional id-like text field breaks (non-blank, at most max_length chars)."""
-    if value is None:
-        return None
-    if is_blank(value):
-        return f"{name} must not be blank"
-    if len(value) > max_length:
-        return f"{name} must be at most {max_length} characters"
-    return None
-
-
-def contract_violation(event: dict[str, Any]) -> str | None:
-    """The first per-event rule of contract v1 (design §2) that the event breaks, or None."""
-    checks = (
-        (event["schema_version"] != 1, "schema_version must be 1"),
-        (
-            event["tenant_id"] is None or not TENANT_ID.fullmatch(event["tenant_id"]),
-            "tenant_id must be 1 to 64 characters of [A-Za-z0-9_.:-]",
-        ),
-        (
-            event["work_order_id"] is None
-            or is_blank(event["work_order_id"])
-            or len(event["work_order_id"]) > 128,
-            "work_order_id is required, non-blank, at most 128 characters",
-        ),
-        (
-            event["correlation_id"] is None
-            or event["correlation_id"] != int(event["correlation_id"])
-            or not 1 <= event["correlation_id"] < U128,
-            "correlation_id is required, an integer with 1 <= id < 2^128",
-        ),
-        (event["turn_id"] is None or event["turn_id"] <= 0, "turn_id is required, > 0"),
-        (event["event_type"] not in EVENT_TYPES, "event_type is one of the eight"),
-        (event["work_order_status"] not in STATUSES, "work_order_status is one of the eight"),
-        (
-            (event["event_type"] == "WORK_ORDER_CANCELED")
-            != (event["work_order_status"] == "CANCELED"),
-            "WORK_ORDER_CANCELED carries status CANCELED, and only it does",
-        ),
-        (
-            event["reason_code"] is None or not 1 <= event["reason_code"] <= U32_MAX,
-            "reason_code is required, 1 <= code <= 2^32-1",
-        ),
-        (
-            event["event_type"] in STEP_EVENT_TYPES and event["step_id"] is None,
-            "step_id is required for STEP_* events",
-        ),
-        (
-            event["step_input_hash"] is not None and event["step_id"] is None,
-            "step_input_hash needs a step_id",
-        ),
-        (
-            len({event[name] is None for name in ("lease_owner_id", "lease_token_hash")}) > 1
-            or (event["lease_owner_id"] is None) != (event["lease_expires_at"] is None),
-            "lease_owner_id, lease_token_hash and lease_expires_at go together",
-        ),
-        (event["created_at"] is None or event["created_at"] <= 0, "created_at is required, > 0"),
-        (
-            event["lease_expires_at"] is not None
-            and event["created_at"] is not None
-            and event["lease_expires_at"] <= event["created_at"],
-            "lease_expires_at must be after created_at",
-        ),
-        (
-            event["payload"] is not None
-            and (
-                not isinstance(event["payload"], dict)
-                or len(json.dumps(event["payload"]).encode()) > PAYLOAD_MAX_BYTES
-            ),
-            "payload is a JSON object of at most 64 KiB",
-        ),
-    )
-    for broken, rule in checks:
-        if broken:
-            return rule
-    for name, max_length in (
-        ("step_id", 96),
-        ("step_input_hash", 128),
-        ("lease_owner_id", 128),
-        ("lease_token_hash", 128),
-        ("idempotency_key", 128),
-    ):
-        rule = text_violation(name, event[name], max_length)
-        if rule is not None:
-            return rule
-    return None
-
-
 class Model:
     """The engine's expected behaviour over a sequence of append attempts, in order."""
 
@@ -334,12 +183,21 @@ class Model:
         """The work order, or None when no event of it was accepted."""
         return self.work_orders.get((tenant_id, work_order_id))
 
-    def append(self, attempt: dict[str, Any]) -> Verdict:
-        """Decide one append attempt and, when it is accepted, apply it to the projections."""
+    def append(self, attempt: dict[str, Any], *, measured_size: int | None = None) -> Verdict:
+        """Decide one append attempt and, when it is accepted, apply it to the projections.
+
+        ``measured_size`` is the payload's ``pg_column_size`` as jsonb, which a payload of
+        more than a small JSON text needs (``contract_oracle.payload_size``).
+        """
         event = normalized(attempt)
-        rule = contract_violation(event)
-        if rule is not None:
-            return Verdict(REFUSED, rule=rule)
+        size = measured_size if measured_size is not None else payload_size(event["payload"])
+        name = contract_violation(event, size)
+        # The call declares its tenant first (os_core.set_tenant), which refuses a malformed
+        # one whatever else the event breaks.
+        if name is not None and not TENANT_ID.fullmatch(event["tenant_id"] or ""):
+            name = "tenant_id"
+        if name is not None:
+            return Verdict(REFUSED, rule=f"the contract's rule on {name}", field=name)
         # An integral correlation_id is one id however it is written (42, 42.000).
         event["correlation_id"] = int(event["correlation_id"])
         work_order = self.work_order(event["tenant_id"], event["work_order_id"])
@@ -347,7 +205,7 @@ class Model:
         key = event["idempotency_key"]
         if work_order is not None and key in work_order.by_idempotency_key:
             original = work_order.by_idempotency_key[key]
-            if content(original) != content(event):
+            if not same_content(original, event):
                 return Verdict(REFUSED, rule="idempotency_key reused with a different content")
             return Verdict(REPLAY, position=original["position"])
 

@@ -67,24 +67,6 @@ LEDGER_COLUMNS = (
     "schema_version",
 )
 
-CURRENT_COLUMNS = (
-    "schema_version",
-    "tenant_id",
-    "work_order_id",
-    "correlation_id",
-    "turn_id",
-    "work_order_status",
-    "last_event_id",
-    "last_reason_code",
-    "last_updated_at",
-    "step_id",
-    "step_input_hash",
-    "lease_owner_id",
-    "lease_token_hash",
-    "lease_expires_at",
-)
-
-# How long a test waits for a session to block, or for a blocked call to finish.
 #: The fields of an append that a writer sends and the ledger row must hold as sent.
 SENT_FIELDS = (
     "work_order_id",
@@ -97,6 +79,7 @@ SENT_FIELDS = (
     "idempotency_key",
     "payload",
 )
+# How long a test waits for a session to block, or for a blocked call to finish.
 WAIT_SECONDS = 15.0
 
 

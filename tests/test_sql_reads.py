@@ -11,8 +11,8 @@ import pytest
 from psycopg.rows import dict_row
 
 from tests.conftest import APP_ROLE
+from tests.projection_model import CURRENT_COLUMNS
 from tests.sql_helpers import (
-    CURRENT_COLUMNS,
     LEDGER_COLUMNS,
     TENANT_A,
     TENANT_B,
@@ -104,6 +104,7 @@ def test_the_reads_return_the_upstream_column_names(app: psycopg.Connection) -> 
         "lease_owner_id": "worker-1",
         "lease_token_hash": "token-hash",
         "lease_expires_at": 9_000,
+        "event_count": 1,
     }
 
 
