@@ -103,7 +103,18 @@ def test_follow_with_a_consumer_commits_and_goes_on_after_its_position(
 def test_follow_streams_until_ctrl_c_then_exits_0_quietly(cli: Invoke, dsn: str) -> None:
     ids = append(cli, 1)
     process = subprocess.Popen(
-        [sys.executable, "-c", RUN_CLI, "--dsn", dsn, "follow", "acme", "--json"],
+        [
+            sys.executable,
+            "-X",
+            "faulthandler",
+            "-c",
+            RUN_CLI,
+            "--dsn",
+            dsn,
+            "follow",
+            "acme",
+            "--json",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -113,7 +124,13 @@ def test_follow_streams_until_ctrl_c_then_exits_0_quietly(cli: Invoke, dsn: str)
     later = append(cli, 2)
     assert json.loads(process.stdout.readline())["work_order_event_id"] == later[0]
     os.kill(process.pid, signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=20)
+    try:
+        stdout, stderr = process.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        # Hung: SIGABRT makes faulthandler (-X faulthandler) print where every thread is.
+        os.kill(process.pid, signal.SIGABRT)
+        _, stderr = process.communicate(timeout=20)
+        pytest.fail(f"follow did not end 20 s after Ctrl-C; its threads:\n{stderr}")
     assert (process.returncode, stdout, stderr) == (0, "", "")
 
 
