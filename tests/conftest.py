@@ -180,6 +180,51 @@ def connect(
 
 
 @pytest.fixture
+def app_dsn(postgresql_proc: PostgreSQLExecutor, dbname: str) -> str:
+    """The connection string of this test's database for the app login (selene_os)."""
+    return conninfo(postgresql_proc, dbname, APP_ROLE)
+
+
+# A session that waits longer than this on a lock fails instead of hanging.
+LOCK_TIMEOUT = "30s"
+
+
+@pytest.fixture
+def su(postgresql: psycopg.Connection) -> psycopg.Connection:
+    """The superuser connection in autocommit mode: every check reads committed rows."""
+    postgresql.autocommit = True
+    return postgresql
+
+
+@pytest.fixture
+def session(connect: Callable[..., psycopg.Connection]) -> Callable[..., psycopg.Connection]:
+    """A new autocommit session as ``user`` (default the app role), with a lock timeout."""
+
+    def _session(user: str = APP_ROLE) -> psycopg.Connection:
+        return connect(user=user, autocommit=True, options=f"-c lock_timeout={LOCK_TIMEOUT}")
+
+    return _session
+
+
+@pytest.fixture
+def app(session: Callable[..., psycopg.Connection]) -> psycopg.Connection:
+    """An autocommit session of the app login (selene_os), with a lock timeout."""
+    return session()
+
+
+@pytest.fixture
+def dba(session: Callable[..., psycopg.Connection]) -> psycopg.Connection:
+    """An autocommit session of the DBA login (selene_dba), with a lock timeout."""
+    return session(DBA_ROLE)
+
+
+@pytest.fixture
+def observer(connect: Callable[..., psycopg.Connection]) -> psycopg.Connection:
+    """An autocommit superuser session that only watches pg_stat_activity and pg_locks."""
+    return connect(autocommit=True)
+
+
+@pytest.fixture
 def home() -> Iterator[Path]:
     """An empty home for an embedded cluster; whatever cluster runs there is stopped afterwards.
 

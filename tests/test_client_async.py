@@ -26,7 +26,7 @@ from selene_core_tables import (
     WorkOrderLedgerEventInput,
 )
 from tests.client_helpers import created
-from tests.conftest import APP_ROLE, LAYOUT, conninfo
+from tests.conftest import APP_ROLE, LAYOUT
 from tests.pgbouncer import running_pgbouncer
 from tests.sql_helpers import TENANT_A, TENANT_B, ledger_state
 
@@ -34,11 +34,6 @@ pytestmark = pytest.mark.timeout(120)
 
 TASKS = 40
 EVENTS_PER_TASK = 5
-
-
-@pytest.fixture
-def app_dsn(postgresql_proc: PostgreSQLExecutor, dbname: str) -> str:
-    return conninfo(postgresql_proc, dbname, APP_ROLE)
 
 
 def step(event: WorkOrderLedgerEventInput, n: int) -> WorkOrderLedgerEventInput:

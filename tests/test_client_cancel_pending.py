@@ -93,12 +93,6 @@ def repo(client: Client, app_conn: psycopg.Connection) -> WorkOrderRepository:
     return client.repository(app_conn)
 
 
-@pytest.fixture
-def su(postgresql: psycopg.Connection) -> Iterator[psycopg.Connection]:
-    postgresql.autocommit = True
-    yield postgresql
-
-
 # --- cancel -------------------------------------------------------------------------------
 
 

@@ -11,7 +11,6 @@ the position are there exactly once.
 
 from __future__ import annotations
 
-import itertools
 import os
 import signal
 import subprocess
@@ -23,11 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 import pytest
-from pytest_postgresql.executors import PostgreSQLExecutor
 
 from selene_core_tables import ContractValidationFailed
-from tests.conftest import APP_ROLE, conninfo
-from tests.sql_helpers import TENANT_A, TENANT_B, append_committed, event, wait_until_blocked
+from tests.conftest import APP_ROLE
+from tests.follow_helpers import appended, create_effects_table, take, waiting_pid
+from tests.sql_helpers import TENANT_A, TENANT_B, wait_until_blocked
 
 if TYPE_CHECKING:
     from tests.client_flavors import Client
@@ -37,36 +36,13 @@ pytestmark = pytest.mark.timeout(60)
 
 NAME = "projector"
 EFFECTS = "public.consumer_effects"
-NUMBERS = itertools.count(1)
-
-
-@pytest.fixture
-def app_dsn(postgresql_proc: PostgreSQLExecutor, dbname: str) -> str:
-    return conninfo(postgresql_proc, dbname, APP_ROLE)
 
 
 @pytest.fixture
 def effects(postgresql: psycopg.Connection) -> psycopg.Connection:
     """A table of the consumer's effects (one row per event handled), which selene_os writes."""
-    postgresql.execute(f"DROP TABLE IF EXISTS {EFFECTS}")  # the Citus layout keeps its database
-    postgresql.execute(f"CREATE TABLE {EFFECTS} (event_id bigint NOT NULL)")
-    postgresql.execute(f"GRANT SELECT, INSERT ON {EFFECTS} TO {APP_ROLE}")
-    postgresql.commit()
+    create_effects_table(postgresql, EFFECTS, "event_id")
     return postgresql
-
-
-def appended(
-    connect: Callable[..., psycopg.Connection], count: int, tenant: str = TENANT_A
-) -> list[int]:
-    """Append ``count`` events of new work orders of ``tenant``, committed; their ids."""
-    with connect(user=APP_ROLE, autocommit=True) as conn:
-        return [
-            append_committed(
-                conn,
-                **event(tenant_id=tenant, work_order_id=f"wo-{n}", correlation_id=n + 1),
-            )[0]
-            for n in (next(NUMBERS) for _ in range(count))
-        ]
 
 
 def position(superuser: psycopg.Connection, tenant: str = TENANT_A, name: str = NAME) -> int | None:
@@ -77,19 +53,6 @@ def position(superuser: psycopg.Connection, tenant: str = TENANT_A, name: str = 
     ).fetchone()
     superuser.commit()
     return None if row is None else row[0]
-
-
-def take(consumer: Any, count: int, handle: Callable[[int], None] | None = None) -> list[int]:
-    """The ids of the next ``count`` events; ``handle(id)`` runs on each (then it commits)."""
-    seen: list[int] = []
-    for followed in consumer:
-        seen.append(followed.work_order_event_id)
-        if handle is not None:
-            handle(followed.work_order_event_id)
-            consumer.commit(followed.work_order_event_id)
-        if len(seen) == count:
-            break
-    return seen
 
 
 def test_a_consumer_reads_after_its_position_and_its_commits_are_kept(
@@ -155,7 +118,7 @@ def test_a_second_instance_waits_then_goes_on_after_the_first_ones_position(
         assert take(first, 1) == ids[:1]  # its transaction holds the consumer now
         waiter.start()
         observer = connect(autocommit=True)
-        pid = _waiting_pid(observer)
+        pid = waiting_pid(observer)
         wait_until_blocked(observer, pid, "advisory", "advisory")
         assert take(first, 1) == ids[1:2]
         first.commit(ids[1])  # ends its transaction: the second one claims the consumer
@@ -166,20 +129,6 @@ def test_a_second_instance_waits_then_goes_on_after_the_first_ones_position(
         waiter.join(timeout=20)
         second.close()
     assert position(postgresql) == ids[1]
-
-
-def _waiting_pid(observer: psycopg.Connection) -> int:
-    """The backend that waits for an advisory lock (the second instance), once it does."""
-    for _ in range(200):
-        row = observer.execute(
-            "SELECT a.pid FROM pg_catalog.pg_stat_activity AS a "
-            "JOIN pg_catalog.pg_locks AS l ON l.pid = a.pid "
-            "WHERE l.locktype = 'advisory' AND NOT l.granted"
-        ).fetchone()
-        if row is not None:
-            return int(row[0])
-        threading.Event().wait(0.05)
-    raise AssertionError("no instance waits for the consumer")
 
 
 def test_a_consumer_of_another_tenant_sees_none_of_its_events_and_cannot_commit_them(

@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
-from pytest_postgresql.executors import PostgreSQLExecutor
 
 from selene_core_tables import (
     AsyncWorkOrderRepository,
@@ -32,7 +31,8 @@ from selene_core_tables import (
     WorkOrderLedgerEvent,
 )
 from tests.client_helpers import created
-from tests.conftest import APP_ROLE, DBA_ROLE, conninfo
+from tests.conftest import APP_ROLE, DBA_ROLE
+from tests.follow_helpers import close
 from tests.sql_helpers import TENANT_A, TENANT_B, append, append_committed, event, set_tenant
 
 if TYPE_CHECKING:
@@ -46,16 +46,6 @@ TRANSACTIONS_PER_WRITER = 12
 SENTINEL = "wo-sentinel"
 LISTEN = "LISTEN ph1j_audit"
 ONLY_ON_ONE_NODE = "on Citus the NOTIFY runs on a worker, where no follower listens"
-
-
-@pytest.fixture
-def app_dsn(postgresql_proc: PostgreSQLExecutor, dbname: str) -> str:
-    return conninfo(postgresql_proc, dbname, APP_ROLE)
-
-
-def close(follower: Any) -> None:
-    """Close a follower: ``aclose()`` on the async one (behind Blocking), ``close()`` else."""
-    (getattr(follower, "aclose", None) or follower.close)()
 
 
 def commit_out_of_order(

@@ -13,7 +13,6 @@ them; ``consumer_stats`` shows each consumer's position and lag.
 
 from __future__ import annotations
 
-import itertools
 import os
 import random
 import signal
@@ -27,10 +26,10 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 import pytest
-from pytest_postgresql.executors import PostgreSQLExecutor
 
 from selene_core_tables import AuditEvent, ContractValidationFailed
-from tests.conftest import APP_ROLE, DBA_ROLE, conninfo
+from tests.conftest import APP_ROLE, DBA_ROLE
+from tests.follow_helpers import appended, close, create_effects_table, take, waiting_pid
 from tests.sql_helpers import (
     TENANT_A,
     TENANT_B,
@@ -51,24 +50,15 @@ WRITERS = 4
 TRANSACTIONS_PER_WRITER = 12
 SENTINEL = "wo-sentinel"
 NAME = "ph1j-shipper"
-NUMBERS = itertools.count(1_000_000)
 EFFECTS = "public.shipped_audit"
 VERIFY = "SELECT count(*) FROM os_core.work_orders_current_verify(%s::text, TRUE)"
 ONLY_ON_ONE_NODE = "on Citus the NOTIFY runs on a worker, where no follower listens"
 
 
 @pytest.fixture
-def app_dsn(postgresql_proc: PostgreSQLExecutor, dbname: str) -> str:
-    return conninfo(postgresql_proc, dbname, APP_ROLE)
-
-
-@pytest.fixture
 def effects(postgresql: psycopg.Connection) -> psycopg.Connection:
     """A table of the shipper's effects (one row per audit row shipped), which selene_os writes."""
-    postgresql.execute(f"DROP TABLE IF EXISTS {EFFECTS}")  # the Citus layout keeps its database
-    postgresql.execute(f"CREATE TABLE {EFFECTS} (audit_event_id bigint NOT NULL)")
-    postgresql.execute(f"GRANT SELECT, INSERT ON {EFFECTS} TO {APP_ROLE}")
-    postgresql.commit()
+    create_effects_table(postgresql, EFFECTS, "audit_event_id")
     return postgresql
 
 
@@ -78,22 +68,6 @@ def audit_ids(superuser: psycopg.Connection, tenant: str = TENANT_A) -> list[int
     ).fetchall()
     superuser.commit()
     return [row[0] for row in rows]
-
-
-def appended(
-    connect: Callable[..., psycopg.Connection], count: int, tenant: str = TENANT_A
-) -> None:
-    """Append ``count`` committed events of new work orders of ``tenant`` (one audit row each)."""
-    with connect(user=APP_ROLE, autocommit=True) as conn:
-        for number in (next(NUMBERS) for _ in range(count)):
-            append_committed(
-                conn,
-                **event(tenant_id=tenant, work_order_id=f"wo-{number}", correlation_id=number),
-            )
-
-
-def close(follower: Any) -> None:
-    (getattr(follower, "aclose", None) or follower.close)()
 
 
 def write_out_of_order(
@@ -277,19 +251,6 @@ def test_follow_audit_refuses_bad_arguments(client: Client, app_dsn: str) -> Non
     repo.close()
 
 
-def take(consumer: Any, count: int, handle: Callable[[int], None] | None = None) -> list[int]:
-    """The audit ids of the next ``count`` rows; ``handle(id)`` runs on each, then it commits."""
-    seen: list[int] = []
-    for row in consumer:
-        seen.append(row.audit_event_id)
-        if handle is not None:
-            handle(row.audit_event_id)
-            consumer.commit(row.audit_event_id)
-        if len(seen) == count:
-            break
-    return seen
-
-
 def test_an_audit_consumer_goes_on_after_its_position_and_stats_show_its_lag(
     client: Client, app_dsn: str, connect: Callable[..., psycopg.Connection], postgresql: Any
 ) -> None:
@@ -366,7 +327,7 @@ def test_a_second_audit_consumer_instance_waits_then_goes_on_after_the_first_one
         assert take(first, 1) == ids[:1]  # its transaction holds the consumer now
         waiter.start()
         observer = connect(autocommit=True)
-        wait_until_blocked(observer, _waiting_pid(observer), "advisory", "advisory")
+        wait_until_blocked(observer, waiting_pid(observer), "advisory", "advisory")
         assert seen_by_second == []
         assert take(first, 1) == ids[1:2]
         first.commit(ids[1])  # ends its transaction: the second one claims the consumer
@@ -378,19 +339,6 @@ def test_a_second_audit_consumer_instance_waits_then_goes_on_after_the_first_one
         second.close()
     (stats,) = client.repository(pool).consumer_stats(TENANT_A)
     assert stats.committed_position == ids[1]  # the second one never committed
-
-
-def _waiting_pid(observer: psycopg.Connection) -> int:
-    """The backend that waits for an advisory lock (the second instance), once it does."""
-    for _ in range(200):
-        row = observer.execute(
-            "SELECT l.pid FROM pg_catalog.pg_locks AS l"
-            " WHERE l.locktype = 'advisory' AND NOT l.granted"
-        ).fetchone()
-        if row is not None:
-            return int(row[0])
-        time.sleep(0.05)
-    raise AssertionError("no instance waits for the consumer")
 
 
 def test_an_audit_consumer_of_another_tenant_gets_none_of_its_rows_nor_commits_them(

@@ -27,7 +27,7 @@ import itertools
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -37,7 +37,7 @@ import pytest
 
 from selene_core_tables.records import WorkOrderLedgerEventInput
 from selene_core_tables.repository import WorkOrderRepository
-from tests.conftest import APP_ROLE, DBA_ROLE
+from tests.conftest import DBA_ROLE
 from tests.sql_helpers import (
     TENANT_A,
     TENANT_B,
@@ -59,32 +59,10 @@ SAMPLE_SECONDS = 8.0 if LONG else 1.5
 pytestmark = pytest.mark.timeout(600 if LONG else 120)
 
 Connect = Callable[..., psycopg.Connection]
-LOCK_TIMEOUT = "-c lock_timeout=30s"
 CURRENT_READ = (
     "SELECT last_event_id, event_count FROM os_core.work_order_current_read("
     "p_tenant_id => %s::text, p_work_order_id => %s::text)"
 )
-
-
-@pytest.fixture
-def su(postgresql: psycopg.Connection) -> Iterator[psycopg.Connection]:
-    postgresql.autocommit = True
-    yield postgresql
-
-
-@pytest.fixture
-def session(connect: Connect) -> Callable[..., psycopg.Connection]:
-    """A new autocommit session as ``user`` (default the app role), with a lock timeout."""
-
-    def _session(user: str = APP_ROLE) -> psycopg.Connection:
-        return connect(user=user, autocommit=True, options=LOCK_TIMEOUT)
-
-    return _session
-
-
-@pytest.fixture
-def observer(connect: Connect) -> psycopg.Connection:
-    return connect(autocommit=True)
 
 
 def key_rows(su: psycopg.Connection, work_order_id: str, key: str) -> list[tuple[Any, ...]]:

@@ -50,12 +50,6 @@ def all_audit_ids(su: psycopg.Connection, tenant: str = TENANT_A) -> list[int]:
     return [row[0] for row in rows]
 
 
-@pytest.fixture
-def su(postgresql: psycopg.Connection) -> psycopg.Connection:
-    postgresql.autocommit = True
-    return postgresql
-
-
 @pytest.mark.parametrize("held", ["append", "replay", "verify"])
 def test_a_page_stops_before_an_audit_row_still_to_commit(
     connect: Connect, su: psycopg.Connection, held: str

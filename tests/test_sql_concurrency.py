@@ -27,7 +27,7 @@ import psycopg
 import pytest
 
 from tests import sql_helpers
-from tests.conftest import APP_ROLE, CITUS, DBA_ROLE
+from tests.conftest import CITUS, DBA_ROLE, LOCK_TIMEOUT
 from tests.sql_helpers import (
     TENANT_A,
     WAIT_SECONDS,
@@ -42,31 +42,8 @@ pytestmark = pytest.mark.timeout(120)
 
 T = TypeVar("T")
 Connect = Callable[..., psycopg.Connection]
-# A session that waits longer than this on a lock fails instead of hanging: set for the
-# session and, for the workers of a Citus cluster, again in each transaction.
-LOCK_TIMEOUT = "30s"
-
-
-@pytest.fixture
-def su(postgresql: psycopg.Connection) -> Iterator[psycopg.Connection]:
-    postgresql.autocommit = True
-    yield postgresql
-
-
-@pytest.fixture
-def session(connect: Connect) -> Callable[..., psycopg.Connection]:
-    """A new autocommit session as ``user`` (default the app role), with a lock timeout."""
-
-    def _session(user: str = APP_ROLE) -> psycopg.Connection:
-        return connect(user=user, autocommit=True, options=f"-c lock_timeout={LOCK_TIMEOUT}")
-
-    return _session
-
-
-@pytest.fixture
-def observer(connect: Connect) -> psycopg.Connection:
-    """An autocommit superuser session that only watches pg_stat_activity and pg_locks."""
-    return connect(autocommit=True)
+# LOCK_TIMEOUT (conftest): set for each session and, for the workers of a Citus cluster,
+# again in each transaction.
 
 
 @pytest.fixture

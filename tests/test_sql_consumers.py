@@ -25,7 +25,7 @@ from tests.conftest import APP_ROLE, CITUS
 from tests.pgbouncer import INSTALL_HINT as PGBOUNCER_HINT
 from tests.pgbouncer import PGBOUNCER, running_pgbouncer
 from tests.sql_helpers import TENANT_A, TENANT_B, WAIT_SECONDS, append, event, set_tenant
-from tests.test_sql_concurrency import LOCK_TIMEOUT, begin, transaction, wait_until_blocked
+from tests.test_sql_concurrency import begin, transaction, wait_until_blocked
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -37,33 +37,6 @@ SCOPE_MESSAGE = "OS_WORK_ORDER_TENANT_SCOPE_VIOLATION"
 
 POSITION_SQL = "SELECT os_core.consumer_position(%s::text, %s::text, %s::text)"
 COMMIT_SQL = "SELECT os_core.consumer_commit(%s::text, %s::text, %s::bigint, %s::text)"
-
-
-@pytest.fixture
-def su(postgresql: psycopg.Connection) -> Iterator[psycopg.Connection]:
-    postgresql.autocommit = True
-    yield postgresql
-
-
-@pytest.fixture
-def session(connect: Connect) -> Callable[..., psycopg.Connection]:
-    """A new autocommit session of the app login, with a lock timeout."""
-
-    def _session() -> psycopg.Connection:
-        return connect(user=APP_ROLE, autocommit=True, options=f"-c lock_timeout={LOCK_TIMEOUT}")
-
-    return _session
-
-
-@pytest.fixture
-def app(session: Callable[..., psycopg.Connection]) -> psycopg.Connection:
-    return session()
-
-
-@pytest.fixture
-def observer(connect: Connect) -> psycopg.Connection:
-    """An autocommit superuser session that only watches pg_stat_activity and pg_locks."""
-    return connect(autocommit=True)
 
 
 @pytest.fixture

@@ -8,14 +8,14 @@ row are as before.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
 import pytest
 from psycopg import errors
 
-from tests.conftest import APP_ROLE, DBA_ROLE
+from tests.conftest import DBA_ROLE
 from tests.sql_helpers import (
     TENANT_A,
     TENANT_B,
@@ -41,18 +41,6 @@ NEXT = event(
 )
 
 Connect = Callable[..., psycopg.Connection]
-
-
-@pytest.fixture
-def su(postgresql: psycopg.Connection) -> Iterator[psycopg.Connection]:
-    """The superuser connection in autocommit mode: every check reads committed rows."""
-    postgresql.autocommit = True
-    yield postgresql
-
-
-@pytest.fixture
-def app(connect: Connect) -> psycopg.Connection:
-    return connect(user=APP_ROLE, autocommit=True)
 
 
 @pytest.fixture

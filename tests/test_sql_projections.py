@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from tests.conftest import APP_ROLE, CITUS, DBA_ROLE
+from tests.conftest import CITUS
 from tests.sql_helpers import (
     TENANT_A,
     TENANT_B,
@@ -22,22 +22,6 @@ from tests.sql_helpers import (
 Connect = Callable[..., psycopg.Connection]
 CONTRACT = ("SE004", "OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED")
 TENANT_SCOPE = ("SE003", "OS_WORK_ORDER_TENANT_SCOPE_VIOLATION")
-
-
-@pytest.fixture
-def su(postgresql: psycopg.Connection) -> Iterator[psycopg.Connection]:
-    postgresql.autocommit = True
-    yield postgresql
-
-
-@pytest.fixture
-def app(connect: Connect) -> psycopg.Connection:
-    return connect(user=APP_ROLE, autocommit=True)
-
-
-@pytest.fixture
-def dba(connect: Connect) -> psycopg.Connection:
-    return connect(user=DBA_ROLE, autocommit=True)
 
 
 class History:

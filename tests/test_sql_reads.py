@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -10,7 +9,6 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from tests.conftest import APP_ROLE
 from tests.projection_model import CURRENT_COLUMNS
 from tests.sql_helpers import (
     LEDGER_COLUMNS,
@@ -29,11 +27,6 @@ LEDGER_READ = (
     "p_tenant_id => %s::text, p_work_order_id => %s::text,"
     " p_after_event_id => %s::bigint, p_limit => %s::integer)"
 )
-
-
-@pytest.fixture
-def app(connect: Callable[..., psycopg.Connection]) -> psycopg.Connection:
-    return connect(user=APP_ROLE, autocommit=True)
 
 
 def read(
