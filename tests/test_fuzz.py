@@ -460,17 +460,24 @@ def run_raw(app: psycopg.Connection, example: Example, figures: Figures) -> list
     return raw_errors
 
 
-def test_fuzzed_events_through_raw_sql(postgresql: psycopg.Connection, connect: Connect) -> None:
+def fuzz(
+    postgresql: psycopg.Connection,
+    dba: psycopg.Connection,
+    examples: int,
+    run: Callable[[Example, Figures], list[str]],
+) -> Figures:
+    """Run ``examples`` generated examples through ``run``; every one must agree with the model.
+
+    ``run`` sends an example's events and returns the refusals with a raw error; each
+    example must write exactly its accepted events. Returns the figures of all of them.
+    """
     postgresql.autocommit = True
-    app = connect(user=APP_ROLE, autocommit=True)
-    dba = connect(user=DBA_ROLE, autocommit=True)
-    app.execute(RAW_HELPER)
     sizes = PayloadSizes(postgresql)
     figures = Figures()
     numbers = itertools.count()
 
     @settings(
-        max_examples=RAW_EXAMPLES,
+        max_examples=examples,
         deadline=None,
         derandomize=True,
         database=None,
@@ -481,16 +488,24 @@ def test_fuzzed_events_through_raw_sql(postgresql: psycopg.Connection, connect: 
         number = next(numbers)
         example = Example((f"f{number}.a", f"f{number}.b"))
         generate(data, example, sizes)
-        raw_errors = run_raw(app, example, figures)
+        raw_errors = run(example, figures)
         check_written(postgresql, dba, example)
         assert raw_errors == [], "refused with a raw error, not SE004:\n" + "\n".join(raw_errors)
         tally(example, figures)
 
     agrees()
-    print(f"raw SQL fuzz: {figures}")
     check_totals(postgresql, figures)
-    assert figures.events >= RAW_EXAMPLES * EVENTS_PER_EXAMPLE
+    assert figures.events >= examples * EVENTS_PER_EXAMPLE
     assert figures.appended > figures.events // 5
+    return figures
+
+
+def test_fuzzed_events_through_raw_sql(postgresql: psycopg.Connection, connect: Connect) -> None:
+    app = connect(user=APP_ROLE, autocommit=True)
+    app.execute(RAW_HELPER)
+    dba = connect(user=DBA_ROLE, autocommit=True)
+    figures = fuzz(postgresql, dba, RAW_EXAMPLES, lambda ex, figs: run_raw(app, ex, figs))
+    print(f"raw SQL fuzz: {figures}")
     assert figures.refused_per_event_rule > figures.events // 5
 
 
@@ -576,33 +591,8 @@ def run_client(repo: WorkOrderRepository, example: Example, figures: Figures) ->
 def test_fuzzed_events_through_the_python_client(
     postgresql: psycopg.Connection, connect: Connect
 ) -> None:
-    postgresql.autocommit = True
     repo = WorkOrderRepository(connect(user=APP_ROLE, autocommit=True))
     dba = connect(user=DBA_ROLE, autocommit=True)
-    sizes = PayloadSizes(postgresql)
-    figures = Figures()
-    numbers = itertools.count()
-
-    @settings(
-        max_examples=CLIENT_EXAMPLES,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
-    @given(data=st.data())
-    def agrees(data: st.DataObject) -> None:
-        number = next(numbers)
-        example = Example((f"f{number}.a", f"f{number}.b"))
-        generate(data, example, sizes)
-        raw_errors = run_client(repo, example, figures)
-        check_written(postgresql, dba, example)
-        assert raw_errors == [], "refused with a raw error, not SE004:\n" + "\n".join(raw_errors)
-        tally(example, figures)
-
-    agrees()
+    figures = fuzz(postgresql, dba, CLIENT_EXAMPLES, lambda ex, figs: run_client(repo, ex, figs))
     print(f"client fuzz: {figures}")
-    check_totals(postgresql, figures)
-    assert figures.events >= CLIENT_EXAMPLES * EVENTS_PER_EXAMPLE
-    assert figures.appended > figures.events // 5
     assert figures.refused_batches > 0
