@@ -209,21 +209,21 @@ def append_command(
             _append_batches(repo, _events_from_lines(lines), batch_size, as_json, True)
         return
 
-    missing = [
-        flag
-        for flag, value in (
-            ("--tenant", tenant),
-            ("--work-order", work_order),
-            ("--correlation-id", correlation_id),
-        )
-        if value is None
-    ]
-    if missing:
+    if tenant is None or work_order is None or correlation_id is None:
+        missing = [
+            flag
+            for flag, value in (
+                ("--tenant", tenant),
+                ("--work-order", work_order),
+                ("--correlation-id", correlation_id),
+            )
+            if value is None
+        ]
         _fail(f"missing {', '.join(missing)} (or give --file / --jsonl)", EXIT_BAD_INPUT)
     event = WorkOrderLedgerEventInput(
-        tenant_id=tenant,  # type: ignore[arg-type]
-        work_order_id=work_order,  # type: ignore[arg-type]
-        correlation_id=correlation_id,  # type: ignore[arg-type]
+        tenant_id=tenant,
+        work_order_id=work_order,
+        correlation_id=correlation_id,
         turn_id=turn_id,
         event_type=event_type,
         work_order_status=status,
