@@ -291,7 +291,7 @@ def test_migrate_on_a_migrated_database_changes_nothing(cli: Invoke) -> None:
 def test_the_demo_shows_every_capability_and_failure_mode(
     cli: Invoke, postgresql: psycopg.Connection
 ) -> None:
-    result = cli("demo", user=None)
+    result = cli("demo", "--yes-rewrite-this-database", user=None)
     assert result.exit_code == 0, result.output
     for expected in (
         "OS_WORK_ORDER_LEDGER_APPEND",
@@ -313,6 +313,20 @@ def test_the_demo_shows_every_capability_and_failure_mode(
     state = ledger_state(postgresql)
     assert state.ledger_rows == 15
     assert state.audit_rows == 16 + 2  # appends and a replay; the audited rebuild of 2 tenants
+
+
+def test_the_demo_refuses_a_database_other_than_the_embedded_one(
+    cli: Invoke, postgresql: psycopg.Connection
+) -> None:
+    before = ledger_state(postgresql)
+    postgresql.commit()
+    result = cli("demo", user=None)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith("error: the demo rewrites a projection row")
+    assert "--yes-rewrite-this-database" in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+    assert ledger_state(postgresql) == before
 
 
 def test_cancel_then_a_replay_and_exit_15_on_a_terminal_work_order(

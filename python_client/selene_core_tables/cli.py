@@ -752,11 +752,33 @@ def lease_command(
 
 
 @app.command("demo")
-def demo_command(ctx: typer.Context) -> None:
-    """Show every capability and failure mode on two tenants (embedded database by default)."""
+def demo_command(
+    ctx: typer.Context,
+    yes_rewrite_this_database: Annotated[
+        bool,
+        typer.Option(
+            "--yes-rewrite-this-database",
+            help="Run on the database of --dsn, although the demo breaks a projection row "
+            "there and rebuilds every tenant of it (without it, only the embedded database)",
+        ),
+    ] = False,
+) -> None:
+    """Show every capability and failure mode on two tenants, on the embedded database.
+
+    The demo writes to the database (two tenants' events), rewrites a projection row
+    as a superuser and rebuilds every tenant: on a database named by --dsn it refuses
+    (exit 2, nothing written) unless given --yes-rewrite-this-database.
+    """
     from selene_core_tables.demo import DemoFailed, run_demo
 
     database = _database(ctx)
+    if not database.is_embedded and not yes_rewrite_this_database:
+        _fail(
+            "the demo rewrites a projection row and rebuilds every tenant of the database "
+            "it runs on, and --dsn names one other than the embedded database: nothing "
+            "done; add --yes-rewrite-this-database to run it there anyway",
+            EXIT_BAD_INPUT,
+        )
     with _reported(database):
         try:
             run_demo(database, _stdout())
