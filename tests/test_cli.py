@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -197,9 +198,8 @@ def test_attempts_and_lease_show_the_projections(cli: Invoke) -> None:
         "--created-at", "2000",
         "--idempotency-key", "start",
     )  # fmt: skip
-    [attempt] = [
-        json.loads(line) for line in cli("attempts", "acme", "wo-1", "--json").stdout.splitlines()
-    ]
+    attempts = cli("step-attempts", "acme", "wo-1", "--json").stdout
+    [attempt] = [json.loads(line) for line in attempts.splitlines()]
     assert (attempt["step_id"], attempt["attempt_index"], attempt["attempt_status"]) == (
         "survey",
         1,
@@ -212,7 +212,7 @@ def test_attempts_and_lease_show_the_projections(cli: Invoke) -> None:
         9000,
     )
     assert "worker-1" in cli("lease", "acme", "wo-1").stdout
-    assert "survey" in cli("attempts", "acme", "wo-1").stdout
+    assert "survey" in cli("step-attempts", "acme", "wo-1").stdout
     assert cli("lease", "acme", "wo-404").exit_code == 1
 
 
@@ -394,7 +394,7 @@ def test_cancel_of_a_missing_work_order_exits_14_and_flags_are_required(
     assert ledger_state(postgresql).ledger_rows == 0
 
 
-def test_pending_lists_newest_first_as_a_table_or_json_lines(cli: Invoke) -> None:
+def test_list_pending_lists_newest_first_as_a_table_or_json_lines(cli: Invoke) -> None:
     for number, created_at in ((1, "1000"), (2, "3000"), (3, "2000"), (4, "4000")):
         flags = create_flags(f"wo-{number}", **{"--created-at": created_at})
         assert cli("append", *flags).exit_code == 0
@@ -402,7 +402,7 @@ def test_pending_lists_newest_first_as_a_table_or_json_lines(cli: Invoke) -> Non
     assert canceled.exit_code == 0, canceled.output
 
     def listed(*flags: str) -> list[str]:
-        result = cli("pending", "acme", "--json", *flags)
+        result = cli("list-pending", "acme", "--json", *flags)
         assert result.exit_code == 0, result.output
         return [json.loads(line)["work_order_id"] for line in result.stdout.splitlines()]
 
@@ -412,14 +412,36 @@ def test_pending_lists_newest_first_as_a_table_or_json_lines(cli: Invoke) -> Non
     assert listed("--status", "CANCELED", "--status", "DRAFT") == ["wo-4", "wo-2", "wo-3", "wo-1"]
     assert listed("--status", "DONE") == []
 
-    table = cli("pending", "acme")
+    table = cli("list-pending", "acme")
     assert table.exit_code == 0
     assert "wo-2" in table.stdout and "DRAFT" in table.stdout
     assert "wo-4" not in table.stdout
 
-    refused = cli("pending", "acme", "--limit", "0")
+    refused = cli("list-pending", "acme", "--limit", "0")
     assert refused.exit_code == 14
     assert "limit" in refused.stderr
-    unknown = cli("pending", "acme", "--status", "PENDING")
+    unknown = cli("list-pending", "acme", "--status", "PENDING")
     assert unknown.exit_code == 14
     assert "'PENDING'" in unknown.stderr
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "arguments"),
+    [
+        ("pending", "list-pending", ["acme", "--json"]),
+        ("attempts", "step-attempts", ["acme", "wo-1", "--json"]),
+    ],
+)
+def test_the_old_command_names_still_work_and_say_they_are_deprecated(
+    cli: Invoke, old: str, new: str, arguments: list[str]
+) -> None:
+    assert cli("append", *create_flags()).exit_code == 0
+    current = cli(new, *arguments)
+    deprecated = cli(old, *arguments)
+    assert current.exit_code == deprecated.exit_code == 0, deprecated.output
+    assert deprecated.stdout == current.stdout
+    assert current.stderr == ""
+    assert deprecated.stderr == f"warning: `{old}` is deprecated; use `{new}` (it does the same)\n"
+    listed = re.findall(r"^│ (\S+) ", cli("--help").stdout, flags=re.MULTILINE)
+    assert new in listed
+    assert old not in listed

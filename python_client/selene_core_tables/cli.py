@@ -11,6 +11,7 @@ bad input 2.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import sys
 import time
@@ -593,8 +594,8 @@ def cancel_command(
         )
 
 
-@app.command("pending")
-def pending_command(
+@app.command("list-pending")
+def list_pending_command(
     ctx: typer.Context,
     tenant: Annotated[str, typer.Argument(help="tenant_id")],
     status: Annotated[
@@ -713,8 +714,8 @@ def consumer_stats_command(
         _stdout().print(consumer_stats_table(stats))
 
 
-@app.command("attempts")
-def attempts_command(
+@app.command("step-attempts")
+def step_attempts_command(
     ctx: typer.Context,
     tenant: Annotated[str, typer.Argument(help="tenant_id")],
     work_order: Annotated[str, typer.Argument(help="work_order_id")],
@@ -822,6 +823,29 @@ def db_stop(ctx: typer.Context) -> None:
     with _reported(database):
         stopped = database.cluster().stop()
     _stdout().print("stopped" if stopped else "was not running")
+
+
+def _deprecated_alias(old_name: str, command: Callable[..., None]) -> None:
+    """Register ``old_name``, hidden, as ``command`` that first says it is deprecated.
+
+    A command is named after the client method it calls, ``_`` -> ``-``; the old
+    names stay working, with the same options and output, and one line on stderr.
+    """
+    new_name = command.__name__.removesuffix("_command").replace("_", "-")
+
+    @functools.wraps(command)
+    def alias(*args: Any, **kwargs: Any) -> None:
+        _stderr().print(
+            f"warning: `{old_name}` is deprecated; use `{new_name}` (it does the same)",
+            markup=False,
+        )
+        command(*args, **kwargs)
+
+    app.command(old_name, hidden=True)(alias)
+
+
+_deprecated_alias("pending", list_pending_command)
+_deprecated_alias("attempts", step_attempts_command)
 
 
 def run() -> None:
