@@ -131,4 +131,5 @@ def deprecated_alias(app: typer.Typer, old_name: str, new_name: str, command: An
         )
         command(*args, **kwargs)
 
-    app.command(old_name, hidden=True)(alias)
+    summary = (command.__doc__ or "").strip().splitlines()[0]
+    app.command(old_name, hidden=True, help=f"Deprecated: use {new_name}. {summary}")(alias)
