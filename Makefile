@@ -32,6 +32,7 @@ lint: venv
 	$(BIN)/sqlfluff lint sql migrations
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: venv
 	$(BIN)/sqlfluff fix sql migrations

@@ -3,8 +3,9 @@
 One cluster per run, under a temporary directory (or ``--workdir``, reused when it
 already holds one): ``initdb`` with the defaults (fsync on, no data checksums, the
 default ``shared_buffers`` and ``work_mem``), a Unix socket in the directory and no TCP
-listener, ``trust`` authentication. As root, the server binaries run as the server's
-user (:func:`selene_core_tables.server.server_command`), as in the test suite.
+listener, ``trust`` authentication. The server is run by
+:class:`selene_core_tables.pgcluster.LocalCluster`, as the embedded database's is (as
+root, as the server's user).
 
 Roles: the superuser ``postgres`` (loading, the bare baselines, which bypass row-level
 security as a superuser does), ``bench_app`` (a login in ``selene_os``: the capability
@@ -15,9 +16,7 @@ rebuild of every tenant).
 from __future__ import annotations
 
 import os
-import shlex
 import shutil
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
@@ -26,13 +25,11 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg import pq, sql
+from psycopg import sql
 
 from selene_core_tables.migrate import apply_migrations
-from selene_core_tables.server import find_bindir, hand_over, server_command
-
-SUPERUSER = "postgres"
-"""The bootstrap superuser of the cluster."""
+from selene_core_tables.pgcluster import PORT, SUPERUSER, ClusterError, LocalCluster
+from selene_core_tables.server import find_bindir, hand_over
 
 APP_ROLE = "bench_app"
 """Login role in ``selene_os``: what a Selene OS service connects as."""
@@ -40,11 +37,19 @@ APP_ROLE = "bench_app"
 DBA_ROLE = "bench_dba"
 """Login role in ``selene_dba``: rebuilds across tenants."""
 
-PORT = 5432
-"""Names the socket file only: the cluster listens on no TCP port."""
+
+__all__ = [
+    "APP_ROLE",
+    "DBA_ROLE",
+    "PORT",
+    "SUPERUSER",
+    "BenchCluster",
+    "BenchClusterError",
+    "throwaway_cluster",
+]
 
 
-class BenchClusterError(RuntimeError):
+class BenchClusterError(ClusterError):
     """initdb, pg_ctl or the cluster's directory failed; the message ends with the log."""
 
 
@@ -55,16 +60,22 @@ class BenchCluster:
         """Use ``workdir``; ``settings`` are extra server settings (``-c name=value``)."""
         self.workdir = workdir.absolute()
         self.settings = dict(settings or {})
+        self._server = LocalCluster(
+            data_dir=self.workdir / "data",
+            socket_dir=self.workdir,
+            log_file=self.workdir / "postgresql.log",
+            error=BenchClusterError,
+        )
 
     @property
     def data_dir(self) -> Path:
         """The data directory (PGDATA)."""
-        return self.workdir / "data"
+        return self._server.data_dir
 
     @property
     def log_file(self) -> Path:
         """The server's log."""
-        return self.workdir / "postgresql.log"
+        return self._server.log_file
 
     @property
     def host(self) -> str:
@@ -73,7 +84,7 @@ class BenchCluster:
 
     def conninfo(self, dbname: str, user: str = SUPERUSER) -> str:
         """Return a libpq URI for ``dbname`` as ``user`` over the Unix socket."""
-        return f"postgresql://{user}@/{dbname}?host={self.workdir}&port={PORT}"
+        return self._server.conninfo(dbname, user)
 
     def connect(self, dbname: str, user: str = SUPERUSER, **kwargs: Any) -> psycopg.Connection:
         """Open an autocommit connection to ``dbname`` as ``user``."""
@@ -82,52 +93,18 @@ class BenchCluster:
 
     def start(self) -> None:
         """Run initdb when there is no cluster yet, then start it (restart a running one)."""
-        if not (self.data_dir / "PG_VERSION").is_file():
-            self._run(
-                "initdb",
-                "initdb",
-                "--pgdata",
-                str(self.data_dir),
-                f"--username={SUPERUSER}",
-                "--auth=trust",
-                "--encoding=UTF8",
-                "--locale=C",
-                "--no-instructions",
-            )
-        if self.running():
-            self.stop()
-        settings = {
-            "listen_addresses": "",
-            "port": str(PORT),
-            "unix_socket_directories": str(self.workdir),
-            **self.settings,
-        }
-        options = " ".join(f"-c {shlex.quote(f'{k}={v}')}" for k, v in settings.items())
-        self._run(
-            "pg_ctl start",
-            "pg_ctl",
-            "start",
-            "--wait",
-            "--timeout=120",
-            "-D",
-            str(self.data_dir),
-            "-l",
-            str(self.log_file),
-            "-o",
-            options,
-        )
+        if not self._server.initialised():
+            self._server.initdb()
+        self._server.stop()
+        self._server.start(self.settings, timeout=120)
 
     def running(self) -> bool:
         """Return whether the cluster's postmaster accepts connections."""
-        if not (self.data_dir / "postmaster.pid").is_file():
-            return False
-        ping = pq.PGconn.ping(self.conninfo("postgres").encode())
-        return pq.Ping(ping) == pq.Ping.OK
+        return self._server.running()
 
     def stop(self) -> None:
         """Stop the cluster (fast shutdown); nothing when it is not running."""
-        if (self.data_dir / "postmaster.pid").is_file():
-            self._run("pg_ctl stop", "pg_ctl", "stop", "-D", str(self.data_dir), "-m", "fast")
+        self._server.stop()
 
     def ensure_database(self, dbname: str) -> bool:
         """Create and migrate ``dbname`` unless it exists; return True when created."""
@@ -198,7 +175,10 @@ class BenchCluster:
         return {pid: fields[0] for pid, fields in _process_stats() if int(fields[1]) == postmaster}
 
     def _postmaster_pid(self) -> int:
-        return int((self.data_dir / "postmaster.pid").read_text().split("\n")[0])
+        pid = self._server.read_pid()
+        if pid is None:
+            raise BenchClusterError(f"the cluster of {self.data_dir} is not running")
+        return pid
 
     def pgbench_path(self) -> Path:
         """Return the pgbench binary of the server's installation."""
@@ -216,23 +196,6 @@ class BenchCluster:
                             sql.Identifier(role), sql.Identifier(group)
                         )
                     )
-
-    def _run(self, what: str, binary: str, *args: str) -> None:
-        result = subprocess.run(
-            server_command(binary, *args),
-            cwd=self.workdir,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if result.returncode != 0:
-            tail = ""
-            if self.log_file.is_file():
-                tail = "\n".join(self.log_file.read_text(errors="replace").splitlines()[-10:])
-            raise BenchClusterError(
-                f"{what} failed (exit {result.returncode}): {result.stdout}{result.stderr}\n{tail}"
-            )
 
 
 @contextmanager

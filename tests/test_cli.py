@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -197,9 +198,8 @@ def test_attempts_and_lease_show_the_projections(cli: Invoke) -> None:
         "--created-at", "2000",
         "--idempotency-key", "start",
     )  # fmt: skip
-    [attempt] = [
-        json.loads(line) for line in cli("attempts", "acme", "wo-1", "--json").stdout.splitlines()
-    ]
+    attempts = cli("step-attempts", "acme", "wo-1", "--json").stdout
+    [attempt] = [json.loads(line) for line in attempts.splitlines()]
     assert (attempt["step_id"], attempt["attempt_index"], attempt["attempt_status"]) == (
         "survey",
         1,
@@ -212,7 +212,7 @@ def test_attempts_and_lease_show_the_projections(cli: Invoke) -> None:
         9000,
     )
     assert "worker-1" in cli("lease", "acme", "wo-1").stdout
-    assert "survey" in cli("attempts", "acme", "wo-1").stdout
+    assert "survey" in cli("step-attempts", "acme", "wo-1").stdout
     assert cli("lease", "acme", "wo-404").exit_code == 1
 
 
@@ -291,7 +291,7 @@ def test_migrate_on_a_migrated_database_changes_nothing(cli: Invoke) -> None:
 def test_the_demo_shows_every_capability_and_failure_mode(
     cli: Invoke, postgresql: psycopg.Connection
 ) -> None:
-    result = cli("demo", user=None)
+    result = cli("demo", "--yes-rewrite-this-database", user=None)
     assert result.exit_code == 0, result.output
     for expected in (
         "OS_WORK_ORDER_LEDGER_APPEND",
@@ -313,6 +313,20 @@ def test_the_demo_shows_every_capability_and_failure_mode(
     state = ledger_state(postgresql)
     assert state.ledger_rows == 15
     assert state.audit_rows == 16 + 2  # appends and a replay; the audited rebuild of 2 tenants
+
+
+def test_the_demo_refuses_a_database_other_than_the_embedded_one(
+    cli: Invoke, postgresql: psycopg.Connection
+) -> None:
+    before = ledger_state(postgresql)
+    postgresql.commit()
+    result = cli("demo", user=None)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith("error: the demo rewrites a projection row")
+    assert "--yes-rewrite-this-database" in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+    assert ledger_state(postgresql) == before
 
 
 def test_cancel_then_a_replay_and_exit_15_on_a_terminal_work_order(
@@ -380,7 +394,7 @@ def test_cancel_of_a_missing_work_order_exits_14_and_flags_are_required(
     assert ledger_state(postgresql).ledger_rows == 0
 
 
-def test_pending_lists_newest_first_as_a_table_or_json_lines(cli: Invoke) -> None:
+def test_list_pending_lists_newest_first_as_a_table_or_json_lines(cli: Invoke) -> None:
     for number, created_at in ((1, "1000"), (2, "3000"), (3, "2000"), (4, "4000")):
         flags = create_flags(f"wo-{number}", **{"--created-at": created_at})
         assert cli("append", *flags).exit_code == 0
@@ -388,7 +402,7 @@ def test_pending_lists_newest_first_as_a_table_or_json_lines(cli: Invoke) -> Non
     assert canceled.exit_code == 0, canceled.output
 
     def listed(*flags: str) -> list[str]:
-        result = cli("pending", "acme", "--json", *flags)
+        result = cli("list-pending", "acme", "--json", *flags)
         assert result.exit_code == 0, result.output
         return [json.loads(line)["work_order_id"] for line in result.stdout.splitlines()]
 
@@ -398,14 +412,61 @@ def test_pending_lists_newest_first_as_a_table_or_json_lines(cli: Invoke) -> Non
     assert listed("--status", "CANCELED", "--status", "DRAFT") == ["wo-4", "wo-2", "wo-3", "wo-1"]
     assert listed("--status", "DONE") == []
 
-    table = cli("pending", "acme")
+    table = cli("list-pending", "acme")
     assert table.exit_code == 0
     assert "wo-2" in table.stdout and "DRAFT" in table.stdout
     assert "wo-4" not in table.stdout
 
-    refused = cli("pending", "acme", "--limit", "0")
+    refused = cli("list-pending", "acme", "--limit", "0")
     assert refused.exit_code == 14
     assert "limit" in refused.stderr
-    unknown = cli("pending", "acme", "--status", "PENDING")
+    unknown = cli("list-pending", "acme", "--status", "PENDING")
     assert unknown.exit_code == 14
     assert "'PENDING'" in unknown.stderr
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "arguments"),
+    [
+        ("pending", "list-pending", ["acme", "--json"]),
+        ("attempts", "step-attempts", ["acme", "wo-1", "--json"]),
+    ],
+)
+def test_the_old_command_names_still_work_and_say_they_are_deprecated(
+    cli: Invoke, old: str, new: str, arguments: list[str]
+) -> None:
+    assert cli("append", *create_flags()).exit_code == 0
+    current = cli(new, *arguments)
+    deprecated = cli(old, *arguments)
+    assert current.exit_code == deprecated.exit_code == 0, deprecated.output
+    assert deprecated.stdout == current.stdout
+    assert current.stderr == ""
+    assert deprecated.stderr == f"warning: `{old}` is deprecated; use `{new}` (it does the same)\n"
+    listed = re.findall(r"^│ (\S+) ", cli("--help").stdout, flags=re.MULTILINE)
+    assert new in listed
+    assert old not in listed
+
+
+def test_an_unknown_project_sqlstate_exits_with_the_storage_error_code(
+    cli: Invoke, postgresql: psycopg.Connection
+) -> None:
+    """A newer schema's SE099 is reported as StorageError: one line, exit 10, nothing written."""
+    postgresql.execute(
+        """
+        CREATE FUNCTION os_core.tg_test_newer_rule() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            RAISE EXCEPTION USING ERRCODE = 'SE099', MESSAGE = 'OS_WORK_ORDER_NEWER_RULE',
+                DETAIL = 'a rule this client does not know';
+        END $$;
+        CREATE TRIGGER _000_test_newer_rule BEFORE INSERT ON os_core.work_order_ledger
+            FOR EACH ROW EXECUTE FUNCTION os_core.tg_test_newer_rule();
+        """
+    )
+    postgresql.commit()
+    result = cli("append", *create_flags())
+    assert result.exit_code == 10
+    assert result.stderr == (
+        "error: OS_WORK_ORDER_STORAGE_ERROR: OS_WORK_ORDER_NEWER_RULE: a rule this client "
+        "does not know [SQLSTATE SE099]\n"
+    )
+    assert ledger_state(postgresql).ledger_rows == 0

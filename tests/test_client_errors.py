@@ -15,9 +15,12 @@ from selene_core_tables.errors import (
     REASON_CODE_ERRORS,
     AppendOnlyViolation,
     ContractValidationFailed,
+    StorageError,
     TenantScopeViolation,
+    error_class_for,
     storage_error_from,
 )
+from tests.client_helpers import created
 from tests.conftest import APP_ROLE
 
 if TYPE_CHECKING:
@@ -75,3 +78,60 @@ def test_an_unrelated_error_maps_to_nothing(client: Client) -> None:
     with pytest.raises(psycopg.Error) as raised:
         client.connect().execute("SELECT 1 / 0")
     assert storage_error_from(raised.value) is None
+
+
+def test_an_unknown_project_sqlstate_falls_back_on_storage_error(
+    client: Client, postgresql: psycopg.Connection
+) -> None:
+    """A newer schema's SE099 reaches the client as a StorageError, and nothing is written."""
+    postgresql.execute(
+        """
+        CREATE FUNCTION os_core.tg_test_newer_rule() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            RAISE EXCEPTION USING ERRCODE = 'SE099', MESSAGE = 'OS_WORK_ORDER_NEWER_RULE',
+                DETAIL = 'a rule this client does not know';
+        END $$;
+        CREATE TRIGGER _000_test_newer_rule BEFORE INSERT ON os_core.work_order_ledger
+            FOR EACH ROW EXECUTE FUNCTION os_core.tg_test_newer_rule();
+        """
+    )
+    postgresql.commit()
+    repo = client.repository(client.connect(APP_ROLE, autocommit=True))
+
+    with pytest.raises(StorageError) as raised:
+        repo.append(created(idempotency_key="newer-rule"))
+
+    error = raised.value
+    assert type(error) is StorageError
+    assert error.sqlstate == "SE099"
+    assert error.reason_code == "OS_WORK_ORDER_STORAGE_ERROR"
+    assert error.detail == "a rule this client does not know"
+    assert error.exit_code == 10
+    assert str(error) == (
+        "OS_WORK_ORDER_STORAGE_ERROR: OS_WORK_ORDER_NEWER_RULE: a rule this client does not know"
+    )
+    assert isinstance(error.__cause__, psycopg.Error)
+    assert error.__cause__.sqlstate == "SE099"
+    written = postgresql.execute(
+        "SELECT (SELECT count(*) FROM os_core.work_order_ledger),"
+        " (SELECT count(*) FROM ph1j.audit_events)"
+    ).fetchone()
+    assert written == (0, 0)
+
+
+@pytest.mark.parametrize(
+    ("sqlstate", "expected"),
+    [
+        ("SE004", ContractValidationFailed),  # known: its own class
+        ("SE099", StorageError),  # unknown, of the project's class: the base class
+        ("SE0A1", StorageError),
+        ("23514", ContractValidationFailed),  # PostgreSQL's, listed as an equivalent
+        ("40001", None),  # PostgreSQL's own classes do not fall back (psycopg classes them)
+        ("42P01", None),
+        (None, None),
+    ],
+)
+def test_error_class_for_falls_back_only_within_the_project_class(
+    sqlstate: str | None, expected: type[StorageError] | None
+) -> None:
+    assert error_class_for(sqlstate) is expected

@@ -3,6 +3,15 @@
 Pure functions and constants, no I/O: :mod:`selene_core_tables.repository_async` and
 the :mod:`selene_core_tables.repository` generated from it both import them, so each
 check and each statement is written once.
+
+The checks are not the contract's (the database is its one authority): they refuse,
+with the contract's SQLSTATE, only what cannot be sent as asked. An integer field's
+value must be integral (the SQL cast would round it) and within its SQL type (the
+cast would fail with 22003 and name no field): :func:`check_integer`. A payload must
+be JSON (no NaN, no cycles) and nest at most :data:`PAYLOAD_MAX_DEPTH` levels, the
+contract's own limit, checked first because serialising and parsing deeper nesting
+fail with errors of their own: :func:`check_payload_depth`.
+``tests/test_client_checks.py`` compares each with what the database does alone.
 """
 
 from __future__ import annotations

@@ -12,6 +12,14 @@ Hierarchy (class, SQLSTATE, reason code, exit code of the CLI)::
 The database is the authority: ``os_core.error_codes()`` lists the same table,
 and a test keeps the two equal. PostgreSQL's own errors that mean the same
 thing map to the same classes (see :data:`POSTGRES_EQUIVALENTS`).
+
+A code the table does not know falls back on its class, as psycopg's own errors
+do (:data:`CLASS_FALLBACKS`): a newer schema's ``SE0xx`` reaches an older client
+as a plain :class:`StorageError` carrying that SQLSTATE, not as a raw psycopg
+error. PostgreSQL's own classes do not fall back: within one class (``42``,
+``22``) they mean unrelated things, and psycopg already gives each its class
+(an unknown ``40xxx`` is a ``psycopg.errors.TransactionRollback``, of which the
+repositories retry ``40001`` and ``40P01``; see :mod:`selene_core_tables.retry`).
 """
 
 from __future__ import annotations
@@ -25,7 +33,13 @@ import psycopg
 
 
 class StorageError(Exception):
-    """A refusal by the engine, carrying its reason code, SQLSTATE and DETAIL."""
+    """A refusal by the engine, carrying its reason code, SQLSTATE and DETAIL.
+
+    Raised as such (not as a subclass) for a project SQLSTATE (class ``SE``) this
+    client does not know, from a newer schema: ``sqlstate`` is that code,
+    ``reason_code`` the generic ``OS_WORK_ORDER_STORAGE_ERROR``, and the server's
+    message (the newer reason code) is ``args[0]`` and leads ``str(error)``.
+    """
 
     reason_code: ClassVar[str] = "OS_WORK_ORDER_STORAGE_ERROR"
     sqlstate_code: ClassVar[str | None] = None
@@ -51,6 +65,9 @@ class StorageError(Exception):
         """Return the reason code, then what to fix: the DETAIL, or PostgreSQL's own message."""
         message = self.args[0] if self.args else ""
         explanation = self.detail or (message if message != self.reason_code else None)
+        if type(self) is StorageError and self.detail and message and message != self.reason_code:
+            # A code from a newer schema: its message is a reason code this client lacks.
+            explanation = f"{message}: {self.detail}"
         return f"{self.reason_code}: {explanation}" if explanation else self.reason_code
 
 
@@ -120,6 +137,20 @@ _BY_SQLSTATE: dict[str, type[StorageError]] = {
     **POSTGRES_EQUIVALENTS,
 }
 
+#: SQLSTATE class (its first two characters) -> the error of a code of that class
+#: that neither :data:`REASON_CODE_ERRORS` nor :data:`POSTGRES_EQUIVALENTS` names.
+#: Only the project's own class: a newer schema may add codes to it.
+CLASS_FALLBACKS: dict[str, type[StorageError]] = {
+    "SE": StorageError,
+}
+
+
+def error_class_for(sqlstate: str | None) -> type[StorageError] | None:
+    """Return the StorageError class of ``sqlstate``: its own, else its class's, else None."""
+    if not sqlstate:
+        return None
+    return _BY_SQLSTATE.get(sqlstate) or CLASS_FALLBACKS.get(sqlstate[:2])
+
 
 #: The last line of the HINT of a refusal by ``os_core.work_order_ledger_append_many``
 #: (``os_core.raise_batch_error``): the index of the event refused, from 0.
@@ -129,11 +160,13 @@ _EVENT_INDEX_HINT = re.compile(r"(?:\A|\n)event_index (\d+): [^\n]*\Z")
 def storage_error_from(error: psycopg.Error) -> StorageError | None:
     """Return the StorageError that ``error`` means, or None when it means none of them.
 
-    A refusal of a batch carries the refused event's index as the last line of its
-    HINT: it becomes ``event_index``, and the HINT is the single append's again.
+    The class is found by SQLSTATE with :func:`error_class_for`, so an ``SE`` code
+    this client does not know still maps, to :class:`StorageError`. A refusal of a
+    batch carries the refused event's index as the last line of its HINT: it
+    becomes ``event_index``, and the HINT is the single append's again.
     """
     sqlstate = error.sqlstate
-    cls = _BY_SQLSTATE.get(sqlstate or "")
+    cls = error_class_for(sqlstate)
     if cls is None:
         return None
     diag = error.diag

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import psycopg
 from yoyo import get_backend, read_migrations
 
 from selene_core_tables.resources import resource_dir
+
+#: yoyo's record of the migrations it applied (its own table, read here only).
+_YOYO_TABLE = "public._yoyo_migration"
 
 
 def yoyo_url(conninfo: str) -> str:
@@ -51,3 +57,24 @@ def reinstall_sql(conninfo: str) -> None:
     migrations = read_migrations(str(resource_dir("migrations")))
     with get_backend(yoyo_url(conninfo)) as backend, backend.lock():
         backend.run_post_apply(migrations)
+
+
+def migration_ids() -> set[str]:
+    """Return the ids of the migrations this package ships."""
+    return {migration.id for migration in read_migrations(str(resource_dir("migrations")))}
+
+
+def applied_migration_ids(conn: psycopg.Connection[Any]) -> set[str]:
+    """Return the ids of the migrations yoyo recorded as applied on ``conn``'s database.
+
+    Empty when yoyo never ran there. A cheaper look than :func:`apply_migrations`,
+    whose no-op run still leaves yoyo's failed CREATE TABLE / DROP TABLE probes as
+    ERROR lines in the server log.
+    """
+    row = conn.execute(f"SELECT pg_catalog.to_regclass('{_YOYO_TABLE}') IS NOT NULL").fetchone()
+    if row is None or not row[0]:
+        return set()
+    return {
+        migration_id
+        for (migration_id,) in conn.execute(f"SELECT migration_id FROM {_YOYO_TABLE}").fetchall()
+    }

@@ -18,7 +18,10 @@ import enum
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 
 class WorkOrderStatus(enum.StrEnum):
@@ -405,8 +408,8 @@ class ConsumerStats:
         return {key: _plain(value) for key, value in asdict(self).items()}
 
 
-def _only_fields(cls: type, row: Mapping[str, Any]) -> dict[str, Any]:
-    names = cls.__dataclass_fields__
+def _only_fields(cls: type[DataclassInstance], row: Mapping[str, Any]) -> dict[str, Any]:
+    names = {field.name for field in fields(cls)}
     return {key: value for key, value in row.items() if key in names}
 
 

@@ -47,7 +47,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import closing, contextmanager, suppress
 from typing import Any
 
@@ -628,7 +628,7 @@ class WorkOrderRepository:
         wakeup: _Wakeup,
         stream: str = "ledger",
         consumer: Consumer | None = None,
-    ) -> Iterator[Any]:
+    ) -> Generator[Any, None]:
         """Page, yield, wait, and again: the loop of follow, follow_audit and the consumers."""
         try:
             # LISTEN before the first read: an append committed after it wakes the follower.
@@ -824,7 +824,7 @@ class Consumer:
         source = repository._source
         self._conn = source if isinstance(source, psycopg.Connection) else None
         self._holding = False
-        self._events: Iterator[Any] | None = None
+        self._events: Generator[Any, None] | None = None
 
     @property
     def connection(self) -> psycopg.Connection[Any] | None:
@@ -875,7 +875,7 @@ class Consumer:
     def close(self) -> None:
         """Stop following, roll back a transaction not committed, give back the connection."""
         if self._events is not None:
-            self._events.close()  # type: ignore[attr-defined]
+            self._events.close()
         self._release()
         conn, source = self._conn, self._repository._source
         if conn is not None and not isinstance(source, psycopg.Connection):
@@ -885,7 +885,7 @@ class Consumer:
             else:
                 conn.close()
 
-    def _follow(self) -> Iterator[Any]:
+    def _follow(self) -> Generator[Any, None]:
         """Follow's own loop, over a repository on the consumer's connection."""
         reader = WorkOrderRepository(
             self._connect(),

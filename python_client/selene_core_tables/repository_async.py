@@ -45,7 +45,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import aclosing, asynccontextmanager, suppress
 from typing import Any
 
@@ -633,7 +633,7 @@ class AsyncWorkOrderRepository:
         wakeup: _Wakeup,
         stream: str = "ledger",
         consumer: AsyncConsumer | None = None,
-    ) -> AsyncIterator[Any]:
+    ) -> AsyncGenerator[Any, None]:
         """Page, yield, wait, and again: the loop of follow, follow_audit and the consumers."""
         try:
             # LISTEN before the first read: an append committed after it wakes the follower.
@@ -831,7 +831,7 @@ class AsyncConsumer:
         source = repository._source
         self._conn = source if isinstance(source, psycopg.AsyncConnection) else None
         self._holding = False
-        self._events: AsyncIterator[Any] | None = None
+        self._events: AsyncGenerator[Any, None] | None = None
 
     @property
     def connection(self) -> psycopg.AsyncConnection[Any] | None:
@@ -882,7 +882,7 @@ class AsyncConsumer:
     async def close(self) -> None:
         """Stop following, roll back a transaction not committed, give back the connection."""
         if self._events is not None:
-            await self._events.aclose()  # type: ignore[attr-defined]
+            await self._events.aclose()
         await self._release()
         conn, source = self._conn, self._repository._source
         if conn is not None and not isinstance(source, psycopg.AsyncConnection):
@@ -892,7 +892,7 @@ class AsyncConsumer:
             else:
                 await conn.close()
 
-    async def _follow(self) -> AsyncIterator[Any]:
+    async def _follow(self) -> AsyncGenerator[Any, None]:
         """Follow's own loop, over a repository on the consumer's connection."""
         reader = AsyncWorkOrderRepository(
             await self._connect(),
