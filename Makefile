@@ -39,10 +39,16 @@ format: venv
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# Test files run in TEST_WORKERS processes (pytest-xdist), each with its own throwaway
+# server or Citus cluster; a file stays in one process (its module fixtures are set up
+# once). Much of the suite waits on the database, so two processes gain even on 2 cores.
+TEST_WORKERS ?= 2
+PYTEST := $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
+
 # The pytest suite includes plpgsql_check over every PL/pgSQL function and the
 # pgTAP suite (pg_prove, one test per file of pgtap_tests/).
 pytest: venv
-	$(BIN)/pytest
+	$(PYTEST)
 
 # The same suites again on the ledger and audit trail partitioned by hash of tenant_id
 # (tests/conftest.py converts the template with os_core.partition_by_tenant; docs/dba.md).
@@ -52,7 +58,7 @@ PARTITIONED_SUITES := tests/test_pgtap.py tests/test_sql_*.py tests/test_tenant_
 	tests/test_migrations.py tests/test_client_follow.py tests/test_client_consumer.py \
 	tests/test_client_follow_audit.py tests/test_cli_follow.py
 pytest-partitioned: venv
-	SELENE_TEST_LAYOUT=partitioned $(BIN)/pytest $(PARTITIONED_SUITES)
+	SELENE_TEST_LAYOUT=partitioned $(PYTEST) $(PARTITIONED_SUITES)
 
 # The suites that make sense on a Citus cluster, against a throwaway coordinator and two
 # workers (tests/citus_cluster.py), plus the Citus-only tests (tests/test_citus.py).
@@ -70,7 +76,7 @@ CITUS_SUITES := tests/test_citus.py tests/test_pgtap.py tests/test_tenant_attack
 CITUS_SUITES += tests/test_bench_citus.py
 test-citus: venv
 	scripts/install-citus.sh
-	SELENE_TEST_LAYOUT=citus $(BIN)/pytest -m 'not single_node' $(CITUS_SUITES)
+	SELENE_TEST_LAYOUT=citus $(PYTEST) -m 'not single_node' $(CITUS_SUITES)
 
 # The reliability suites with larger counts (docs/guarantees.md): about 10 minutes, and
 # 2 to 3 more for the pg_auto_failover suite (a monitor and two nodes).
