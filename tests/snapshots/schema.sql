@@ -951,12 +951,12 @@ DECLARE
     _new_sequence regclass;
     _last_value bigint;
     _is_called boolean;
-    _drop_dependents text[] := '{}'::text[];
+    _drop_dependents text[];
     _swap text[] := '{}'::text[];
-    _restore_dependents text[] := '{}'::text[];
+    _restore_dependents text[];
     _sequences text[];
     -- (object, owner, ACL) triples: privileges put back last.
-    _privileges text[] := '{}'::text[];
+    _privileges text[];
     _statement text;
 BEGIN
     IF p_partitions IS NULL OR p_partitions NOT BETWEEN 2 AND 1024 THEN
@@ -1003,80 +1003,10 @@ BEGIN
     END IF;
 
     -- 1. The dependents: views and routines that depend, directly or through one
-    -- another, on a table or its row type. Re-created from their definitions in
-    -- creation (oid) order, which is a dependency order; dropped in reverse.
-    FOR _row IN
-        WITH RECURSIVE dependent (kind, oid) AS (
-            SELECT 'table'::text, t.oid
-            FROM unnest(_tables) AS t (oid)
-            UNION
-            SELECT
-                CASE WHEN d.classid = 'pg_catalog.pg_proc'::regclass THEN 'routine' ELSE 'view' END,
-                CASE WHEN d.classid = 'pg_catalog.pg_proc'::regclass THEN d.objid ELSE r.ev_class END
-            FROM dependent AS o
-            LEFT JOIN pg_catalog.pg_class AS oc ON oc.oid = o.oid AND o.kind <> 'routine'
-            LEFT JOIN pg_catalog.pg_type AS ot ON ot.oid = oc.reltype
-            INNER JOIN pg_catalog.pg_depend AS d
-                ON (
-                    d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid = oc.oid
-                ) OR (
-                    d.refclassid = 'pg_catalog.pg_type'::regclass
-                    AND d.refobjid IN (ot.oid, ot.typarray)
-                ) OR (
-                    o.kind = 'routine'
-                    AND d.refclassid = 'pg_catalog.pg_proc'::regclass AND d.refobjid = o.oid
-                )
-            LEFT JOIN pg_catalog.pg_rewrite AS r
-                ON d.classid = 'pg_catalog.pg_rewrite'::regclass AND r.oid = d.objid
-            WHERE
-                d.deptype = 'n'
-                AND (
-                    d.classid = 'pg_catalog.pg_proc'::regclass
-                    OR (r.oid IS NOT NULL AND r.ev_class <> o.oid)
-                )
-        )
-        SELECT o.kind, o.oid FROM dependent AS o WHERE o.kind <> 'table' ORDER BY o.oid
-    LOOP
-        IF _row.kind = 'routine' THEN
-            SELECT p.oid::regprocedure::text, p.proowner::regrole::name, p.proacl
-            INTO _statement, _owner, _acl
-            FROM pg_catalog.pg_proc AS p WHERE p.oid = _row.oid;
-            _drop_dependents := format('DROP ROUTINE %s', _statement) || _drop_dependents;
-            _restore_dependents := _restore_dependents
-                || pg_catalog.pg_get_functiondef(_row.oid)
-                || format('ALTER ROUTINE %s OWNER TO %I', _statement, _owner)
-                || format('COMMENT ON ROUTINE %s IS %L', _statement,
-                    pg_catalog.obj_description(_row.oid, 'pg_proc'));
-            _privileges := _privileges || ARRAY[format('ROUTINE %s', _statement), _owner, _acl::text];
-        ELSE
-            -- (DROP VIEW refuses a materialized view: the conversion then stops)
-            SELECT c.oid::regclass::text, c.relowner::regrole::name, c.relacl
-            INTO _statement, _owner, _acl
-            FROM pg_catalog.pg_class AS c WHERE c.oid = _row.oid;
-            _drop_dependents := format('DROP VIEW %s', _statement) || _drop_dependents;
-            _restore_dependents := _restore_dependents
-                || (
-                    SELECT format('CREATE VIEW %s%s AS %s', _statement,
-                        ' WITH (' || array_to_string(c.reloptions, ', ') || ')',
-                        pg_catalog.pg_get_viewdef(c.oid))
-                    FROM pg_catalog.pg_class AS c WHERE c.oid = _row.oid
-                )
-                || format('ALTER VIEW %s OWNER TO %I', _statement, _owner);
-            _restore_dependents := _restore_dependents || ARRAY(
-                SELECT
-                    CASE
-                        WHEN d.objsubid = 0 THEN format('COMMENT ON VIEW %s IS %L', _statement, d.description)
-                        ELSE format('COMMENT ON COLUMN %s.%I IS %L', _statement,
-                            (SELECT a.attname FROM pg_catalog.pg_attribute AS a
-                             WHERE a.attrelid = d.objoid AND a.attnum = d.objsubid), d.description)
-                    END
-                FROM pg_catalog.pg_description AS d
-                WHERE d.classoid = 'pg_catalog.pg_class'::regclass AND d.objoid = _row.oid
-                ORDER BY d.objsubid
-            );
-            _privileges := _privileges || ARRAY[format('TABLE %s', _statement), _owner, _acl::text];
-        END IF;
-    END LOOP;
+    -- another, on a table or its row type.
+    SELECT d.drop_statements, d.restore_statements, d.privileges
+    INTO _drop_dependents, _restore_dependents, _privileges
+    FROM os_core.partition_dependents_ddl(_tables) AS d;
 
     -- 2. Each table: build and fill the partitioned one, and write down how to
     -- finish the swap once the dependents are gone.
@@ -1148,27 +1078,7 @@ BEGIN
             || _sequences;
 
         -- Keys and indexes under their names (built after the copy, on every partition).
-        FOR _row IN
-            SELECT i.indexrelid, k.oid AS constraint_oid, k.conname
-            FROM pg_catalog.pg_index AS i
-            LEFT JOIN pg_catalog.pg_constraint AS k
-                ON k.conindid = i.indexrelid AND k.conrelid = i.indrelid AND k.contype IN ('p', 'u', 'x')
-            WHERE i.indrelid = _table
-            ORDER BY i.indexrelid
-        LOOP
-            IF _row.constraint_oid IS NOT NULL THEN
-                _swap := _swap
-                    || format('ALTER TABLE %s ADD CONSTRAINT %I %s', _table, _row.conname,
-                        pg_catalog.pg_get_constraintdef(_row.constraint_oid))
-                    || format('COMMENT ON CONSTRAINT %I ON %s IS %L', _row.conname, _table,
-                        pg_catalog.obj_description(_row.constraint_oid, 'pg_constraint'));
-            ELSE
-                _swap := _swap
-                    || pg_catalog.pg_get_indexdef(_row.indexrelid)
-                    || format('COMMENT ON INDEX %s IS %L', _row.indexrelid::regclass,
-                        pg_catalog.obj_description(_row.indexrelid, 'pg_class'));
-            END IF;
-        END LOOP;
+        _swap := _swap || os_core.partition_keys_ddl(_table);
 
         -- The table's comment, owner, privileges and row-level security; partitions
         -- get the owner, the owner's own privileges and nobody else's, and the same
@@ -1201,69 +1111,16 @@ BEGIN
             END LOOP;
         END LOOP;
 
-        -- Policies, as the catalog has them.
-        FOR _row IN
-            SELECT p.oid, p.polname, p.polpermissive, p.polcmd, p.polroles,
-                pg_catalog.pg_get_expr(p.polqual, p.polrelid) AS qual,
-                pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid) AS with_check
-            FROM pg_catalog.pg_policy AS p WHERE p.polrelid = _table ORDER BY p.oid
-        LOOP
-            _swap := _swap
-                || format('CREATE POLICY %I ON %s AS %s FOR %s TO %s%s%s', _row.polname, _table,
-                    CASE WHEN _row.polpermissive THEN 'PERMISSIVE' ELSE 'RESTRICTIVE' END,
-                    CASE _row.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE'
-                        WHEN 'd' THEN 'DELETE' ELSE 'ALL' END,
-                    (SELECT string_agg(CASE WHEN r.oid = 0 THEN 'PUBLIC' ELSE quote_ident(r.oid::regrole::text) END,
-                        ', ' ORDER BY r.position)
-                     FROM unnest(_row.polroles) WITH ORDINALITY AS r (oid, position)),
-                    ' USING (' || _row.qual || ')', ' WITH CHECK (' || _row.with_check || ')')
-                || format('COMMENT ON POLICY %I ON %s IS %L', _row.polname, _table,
-                    pg_catalog.obj_description(_row.oid, 'pg_policy'));
-        END LOOP;
-
-        -- Triggers. A statement-level trigger fires only for the table its statement
-        -- names, so each one also goes on every partition (row-level ones are cloned).
-        FOR _row IN
-            SELECT t.oid, t.tgname, t.tgenabled, (t.tgtype & 1) = 0 AS per_statement,
-                pg_catalog.pg_get_triggerdef(t.oid) AS definition,
-                pg_catalog.obj_description(t.oid, 'pg_trigger') AS description
-            FROM pg_catalog.pg_trigger AS t
-            WHERE t.tgrelid = _table AND NOT t.tgisinternal
-            ORDER BY t.oid
-        LOOP
-            FOREACH _partition IN ARRAY ARRAY[_relname] || _partitions LOOP
-                CONTINUE WHEN _partition <> _relname AND NOT _row.per_statement;
-                _swap := _swap
-                    || replace(_row.definition, format(' ON %s ', _table), format(' ON %I.%I ', _schema, _partition))
-                    || format('COMMENT ON TRIGGER %I ON %I.%I IS %L', _row.tgname, _schema,
-                        _partition, _row.description)
-                    || format('ALTER TABLE %I.%I %s TRIGGER %I', _schema, _partition,
-                        CASE _row.tgenabled WHEN 'D' THEN 'DISABLE' WHEN 'R' THEN 'ENABLE REPLICA'
-                            WHEN 'A' THEN 'ENABLE ALWAYS' ELSE 'ENABLE' END, _row.tgname);
-            END LOOP;
-        END LOOP;
+        -- Policies, as the catalog has them; triggers, statement-level ones on every
+        -- partition too.
+        _swap := _swap
+            || os_core.partition_policies_ddl(_table)
+            || os_core.partition_triggers_ddl(_table, _schema, _relname, _partitions);
         _swap := _swap || format('ANALYZE %s', _table);
     END LOOP;
 
-    -- 3. Privileges as they were: a NULL ACL is the default, else the same grants
-    -- in the same order (so that \dp and pg_dump show no difference).
-    FOR _i IN 1..cardinality(_privileges) / 3 LOOP
-        CONTINUE WHEN _privileges[3 * _i] IS NULL;
-        _restore_dependents := _restore_dependents
-            || format('REVOKE ALL ON %s FROM PUBLIC, %I', _privileges[3 * _i - 2], _privileges[3 * _i - 1])
-            || ARRAY(
-                SELECT format(
-                    'GRANT %s ON %s TO %s%s',
-                    string_agg(a.privilege_type, ', ' ORDER BY a.position), _privileges[3 * _i - 2],
-                    CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(a.grantee::regrole::text) END,
-                    CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END
-                )
-                FROM aclexplode(_privileges[3 * _i]::aclitem[]) WITH ORDINALITY
-                    AS a (grantor, grantee, privilege_type, is_grantable, position)
-                GROUP BY a.grantee, a.is_grantable
-                ORDER BY min(a.position)
-            );
-    END LOOP;
+    -- 3. Privileges as they were.
+    _restore_dependents := _restore_dependents || os_core.partition_grants_ddl(_privileges);
 
     -- 4. Swap, then put the dependents back.
     FOREACH _statement IN ARRAY _drop_dependents || _swap || _restore_dependents LOOP
@@ -1296,6 +1153,279 @@ ALTER PROCEDURE os_core.partition_by_tenant(IN p_partitions integer) OWNER TO se
 --
 
 COMMENT ON PROCEDURE os_core.partition_by_tenant(IN p_partitions integer) IS 'Once, offline, as a superuser: turns os_core.work_order_ledger and ph1j.audit_events into tables PARTITION BY HASH (tenant_id) with p_partitions (2-1024) partitions each, keeping rows, ids, keys, indexes, comments, owner, privileges, row-level security, policies, triggers and dependent views and functions. Takes ACCESS EXCLUSIVE locks on both tables. docs/dba.md, "Partitioning by tenant".';
+
+
+--
+-- Name: partition_dependents_ddl(regclass[]); Type: FUNCTION; Schema: os_core; Owner: selene_owner
+--
+
+CREATE FUNCTION os_core.partition_dependents_ddl(p_tables regclass[], OUT drop_statements text[], OUT restore_statements text[], OUT privileges text[]) RETURNS record
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    _row record;
+    _name text;
+    _owner name;
+    _acl aclitem[];
+BEGIN
+    drop_statements := '{}'::text[];
+    restore_statements := '{}'::text[];
+    privileges := '{}'::text[];
+    FOR _row IN
+        WITH RECURSIVE dependent (kind, oid) AS (
+            SELECT 'table'::text, t.oid
+            FROM unnest(p_tables) AS t (oid)
+            UNION
+            SELECT
+                CASE WHEN d.classid = 'pg_catalog.pg_proc'::regclass THEN 'routine' ELSE 'view' END,
+                CASE WHEN d.classid = 'pg_catalog.pg_proc'::regclass THEN d.objid ELSE r.ev_class END
+            FROM dependent AS o
+            LEFT JOIN pg_catalog.pg_class AS oc ON oc.oid = o.oid AND o.kind <> 'routine'
+            LEFT JOIN pg_catalog.pg_type AS ot ON ot.oid = oc.reltype
+            INNER JOIN pg_catalog.pg_depend AS d
+                ON (
+                    d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid = oc.oid
+                ) OR (
+                    d.refclassid = 'pg_catalog.pg_type'::regclass
+                    AND d.refobjid IN (ot.oid, ot.typarray)
+                ) OR (
+                    o.kind = 'routine'
+                    AND d.refclassid = 'pg_catalog.pg_proc'::regclass AND d.refobjid = o.oid
+                )
+            LEFT JOIN pg_catalog.pg_rewrite AS r
+                ON d.classid = 'pg_catalog.pg_rewrite'::regclass AND r.oid = d.objid
+            WHERE
+                d.deptype = 'n'
+                AND (
+                    d.classid = 'pg_catalog.pg_proc'::regclass
+                    OR (r.oid IS NOT NULL AND r.ev_class <> o.oid)
+                )
+        )
+        SELECT o.kind, o.oid FROM dependent AS o WHERE o.kind <> 'table' ORDER BY o.oid
+    LOOP
+        IF _row.kind = 'routine' THEN
+            SELECT p.oid::regprocedure::text, p.proowner::regrole::name, p.proacl
+            INTO _name, _owner, _acl
+            FROM pg_catalog.pg_proc AS p WHERE p.oid = _row.oid;
+            drop_statements := format('DROP ROUTINE %s', _name) || drop_statements;
+            restore_statements := restore_statements
+                || pg_catalog.pg_get_functiondef(_row.oid)
+                || format('ALTER ROUTINE %s OWNER TO %I', _name, _owner)
+                || format('COMMENT ON ROUTINE %s IS %L', _name,
+                    pg_catalog.obj_description(_row.oid, 'pg_proc'));
+            privileges := privileges || ARRAY[format('ROUTINE %s', _name), _owner, _acl::text];
+        ELSE
+            -- (DROP VIEW refuses a materialized view: the conversion then stops)
+            SELECT c.oid::regclass::text, c.relowner::regrole::name, c.relacl
+            INTO _name, _owner, _acl
+            FROM pg_catalog.pg_class AS c WHERE c.oid = _row.oid;
+            drop_statements := format('DROP VIEW %s', _name) || drop_statements;
+            restore_statements := restore_statements
+                || (
+                    SELECT format('CREATE VIEW %s%s AS %s', _name,
+                        ' WITH (' || array_to_string(c.reloptions, ', ') || ')',
+                        pg_catalog.pg_get_viewdef(c.oid))
+                    FROM pg_catalog.pg_class AS c WHERE c.oid = _row.oid
+                )
+                || format('ALTER VIEW %s OWNER TO %I', _name, _owner);
+            restore_statements := restore_statements || ARRAY(
+                SELECT
+                    CASE
+                        WHEN d.objsubid = 0 THEN format('COMMENT ON VIEW %s IS %L', _name, d.description)
+                        ELSE format('COMMENT ON COLUMN %s.%I IS %L', _name,
+                            (SELECT a.attname FROM pg_catalog.pg_attribute AS a
+                             WHERE a.attrelid = d.objoid AND a.attnum = d.objsubid), d.description)
+                    END
+                FROM pg_catalog.pg_description AS d
+                WHERE d.classoid = 'pg_catalog.pg_class'::regclass AND d.objoid = _row.oid
+                ORDER BY d.objsubid
+            );
+            privileges := privileges || ARRAY[format('TABLE %s', _name), _owner, _acl::text];
+        END IF;
+    END LOOP;
+END;
+$$;
+
+
+ALTER FUNCTION os_core.partition_dependents_ddl(p_tables regclass[], OUT drop_statements text[], OUT restore_statements text[], OUT privileges text[]) OWNER TO selene_owner;
+
+--
+-- Name: FUNCTION partition_dependents_ddl(p_tables regclass[], OUT drop_statements text[], OUT restore_statements text[], OUT privileges text[]); Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON FUNCTION os_core.partition_dependents_ddl(p_tables regclass[], OUT drop_statements text[], OUT restore_statements text[], OUT privileges text[]) IS 'For os_core.partition_by_tenant: the views and routines depending on the tables or their row types, as DROP statements (reverse creation order), statements re-creating them with owner and comments (creation order), and (object, owner, ACL) triples. Reads the catalog only.';
+
+
+--
+-- Name: partition_grants_ddl(text[]); Type: FUNCTION; Schema: os_core; Owner: selene_owner
+--
+
+CREATE FUNCTION os_core.partition_grants_ddl(p_privileges text[]) RETURNS text[]
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+    RETURN ARRAY(
+        SELECT s.statement
+        FROM generate_series(1, cardinality(p_privileges) / 3) AS n
+        CROSS JOIN LATERAL (
+            SELECT
+                format('REVOKE ALL ON %s FROM PUBLIC, %I', p_privileges[3 * n - 2], p_privileges[3 * n - 1]),
+                0::bigint
+            UNION ALL
+            SELECT
+                format(
+                    'GRANT %s ON %s TO %s%s',
+                    string_agg(a.privilege_type, ', ' ORDER BY a.position), p_privileges[3 * n - 2],
+                    CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(a.grantee::regrole::text) END,
+                    CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END
+                ),
+                min(a.position)
+            FROM aclexplode(p_privileges[3 * n]::aclitem[]) WITH ORDINALITY
+                AS a (grantor, grantee, privilege_type, is_grantable, position)
+            GROUP BY a.grantee, a.is_grantable
+        ) AS s (statement, position)
+        WHERE p_privileges[3 * n] IS NOT NULL
+        ORDER BY n, s.position
+    );
+END;
+$$;
+
+
+ALTER FUNCTION os_core.partition_grants_ddl(p_privileges text[]) OWNER TO selene_owner;
+
+--
+-- Name: FUNCTION partition_grants_ddl(p_privileges text[]); Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON FUNCTION os_core.partition_grants_ddl(p_privileges text[]) IS 'For os_core.partition_by_tenant: from (object, owner, ACL) triples, REVOKE ALL and the GRANT statements that give each object the same ACL in the same order; an object with a NULL (default) ACL gets none.';
+
+
+--
+-- Name: partition_keys_ddl(regclass); Type: FUNCTION; Schema: os_core; Owner: selene_owner
+--
+
+CREATE FUNCTION os_core.partition_keys_ddl(p_table regclass) RETURNS text[]
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+    RETURN ARRAY(
+        SELECT s.statement
+        FROM pg_catalog.pg_index AS i
+        LEFT JOIN pg_catalog.pg_constraint AS k
+            ON k.conindid = i.indexrelid AND k.conrelid = i.indrelid AND k.contype IN ('p', 'u', 'x')
+        CROSS JOIN LATERAL unnest(
+            CASE
+                WHEN k.oid IS NOT NULL THEN ARRAY[
+                    format('ALTER TABLE %s ADD CONSTRAINT %I %s', p_table, k.conname,
+                        pg_catalog.pg_get_constraintdef(k.oid)),
+                    format('COMMENT ON CONSTRAINT %I ON %s IS %L', k.conname, p_table,
+                        pg_catalog.obj_description(k.oid, 'pg_constraint'))
+                ]
+                ELSE ARRAY[
+                    pg_catalog.pg_get_indexdef(i.indexrelid),
+                    format('COMMENT ON INDEX %s IS %L', i.indexrelid::regclass,
+                        pg_catalog.obj_description(i.indexrelid, 'pg_class'))
+                ]
+            END
+        ) WITH ORDINALITY AS s (statement, position)
+        WHERE i.indrelid = p_table
+        ORDER BY i.indexrelid, s.position
+    );
+END;
+$$;
+
+
+ALTER FUNCTION os_core.partition_keys_ddl(p_table regclass) OWNER TO selene_owner;
+
+--
+-- Name: FUNCTION partition_keys_ddl(p_table regclass); Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON FUNCTION os_core.partition_keys_ddl(p_table regclass) IS 'For os_core.partition_by_tenant: the table''s keys (as constraints) and other indexes under their names, with their comments, as DDL statements in index creation order. Reads the catalog only.';
+
+
+--
+-- Name: partition_policies_ddl(regclass); Type: FUNCTION; Schema: os_core; Owner: selene_owner
+--
+
+CREATE FUNCTION os_core.partition_policies_ddl(p_table regclass) RETURNS text[]
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+    RETURN ARRAY(
+        SELECT s.statement
+        FROM pg_catalog.pg_policy AS p
+        CROSS JOIN LATERAL unnest(ARRAY[
+            format('CREATE POLICY %I ON %s AS %s FOR %s TO %s%s%s', p.polname, p_table,
+                CASE WHEN p.polpermissive THEN 'PERMISSIVE' ELSE 'RESTRICTIVE' END,
+                CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE'
+                    WHEN 'd' THEN 'DELETE' ELSE 'ALL' END,
+                (SELECT string_agg(
+                    CASE WHEN r.oid = 0 THEN 'PUBLIC' ELSE quote_ident(r.oid::regrole::text) END,
+                    ', ' ORDER BY r.position)
+                 FROM unnest(p.polroles) WITH ORDINALITY AS r (oid, position)),
+                ' USING (' || pg_catalog.pg_get_expr(p.polqual, p.polrelid) || ')',
+                ' WITH CHECK (' || pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid) || ')'),
+            format('COMMENT ON POLICY %I ON %s IS %L', p.polname, p_table,
+                pg_catalog.obj_description(p.oid, 'pg_policy'))
+        ]) WITH ORDINALITY AS s (statement, position)
+        WHERE p.polrelid = p_table
+        ORDER BY p.oid, s.position
+    );
+END;
+$$;
+
+
+ALTER FUNCTION os_core.partition_policies_ddl(p_table regclass) OWNER TO selene_owner;
+
+--
+-- Name: FUNCTION partition_policies_ddl(p_table regclass); Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON FUNCTION os_core.partition_policies_ddl(p_table regclass) IS 'For os_core.partition_by_tenant: the table''s row-level security policies as CREATE POLICY statements, with their comments, in creation order. Reads the catalog only.';
+
+
+--
+-- Name: partition_triggers_ddl(regclass, name, name, name[]); Type: FUNCTION; Schema: os_core; Owner: selene_owner
+--
+
+CREATE FUNCTION os_core.partition_triggers_ddl(p_table regclass, p_schema name, p_relname name, p_partitions name[]) RETURNS text[]
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+    RETURN ARRAY(
+        SELECT s.statement
+        FROM pg_catalog.pg_trigger AS t
+        CROSS JOIN LATERAL unnest(ARRAY[p_relname] || p_partitions) WITH ORDINALITY AS o (relation, position)
+        CROSS JOIN LATERAL unnest(ARRAY[
+            replace(pg_catalog.pg_get_triggerdef(t.oid), format(' ON %s ', p_table),
+                format(' ON %I.%I ', p_schema, o.relation)),
+            format('COMMENT ON TRIGGER %I ON %I.%I IS %L', t.tgname, p_schema, o.relation,
+                pg_catalog.obj_description(t.oid, 'pg_trigger')),
+            format('ALTER TABLE %I.%I %s TRIGGER %I', p_schema, o.relation,
+                CASE t.tgenabled WHEN 'D' THEN 'DISABLE' WHEN 'R' THEN 'ENABLE REPLICA'
+                    WHEN 'A' THEN 'ENABLE ALWAYS' ELSE 'ENABLE' END, t.tgname)
+        ]) WITH ORDINALITY AS s (statement, position)
+        WHERE t.tgrelid = p_table AND NOT t.tgisinternal
+            AND (o.relation = p_relname OR (t.tgtype & 1) = 0)
+        ORDER BY t.oid, o.position, s.position
+    );
+END;
+$$;
+
+
+ALTER FUNCTION os_core.partition_triggers_ddl(p_table regclass, p_schema name, p_relname name, p_partitions name[]) OWNER TO selene_owner;
+
+--
+-- Name: FUNCTION partition_triggers_ddl(p_table regclass, p_schema name, p_relname name, p_partitions name[]); Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON FUNCTION os_core.partition_triggers_ddl(p_table regclass, p_schema name, p_relname name, p_partitions name[]) IS 'For os_core.partition_by_tenant: the table''s triggers as CREATE TRIGGER, COMMENT and ENABLE/DISABLE statements for the table named p_relname in p_schema and, for statement-level triggers, for each partition too. Reads the catalog only.';
 
 
 --
@@ -5222,6 +5352,41 @@ REVOKE ALL ON FUNCTION os_core.paging_horizon() FROM PUBLIC;
 --
 
 REVOKE ALL ON PROCEDURE os_core.partition_by_tenant(IN p_partitions integer) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION partition_dependents_ddl(p_tables regclass[], OUT drop_statements text[], OUT restore_statements text[], OUT privileges text[]); Type: ACL; Schema: os_core; Owner: selene_owner
+--
+
+REVOKE ALL ON FUNCTION os_core.partition_dependents_ddl(p_tables regclass[], OUT drop_statements text[], OUT restore_statements text[], OUT privileges text[]) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION partition_grants_ddl(p_privileges text[]); Type: ACL; Schema: os_core; Owner: selene_owner
+--
+
+REVOKE ALL ON FUNCTION os_core.partition_grants_ddl(p_privileges text[]) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION partition_keys_ddl(p_table regclass); Type: ACL; Schema: os_core; Owner: selene_owner
+--
+
+REVOKE ALL ON FUNCTION os_core.partition_keys_ddl(p_table regclass) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION partition_policies_ddl(p_table regclass); Type: ACL; Schema: os_core; Owner: selene_owner
+--
+
+REVOKE ALL ON FUNCTION os_core.partition_policies_ddl(p_table regclass) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION partition_triggers_ddl(p_table regclass, p_schema name, p_relname name, p_partitions name[]); Type: ACL; Schema: os_core; Owner: selene_owner
+--
+
+REVOKE ALL ON FUNCTION os_core.partition_triggers_ddl(p_table regclass, p_schema name, p_relname name, p_partitions name[]) FROM PUBLIC;
 
 
 --
