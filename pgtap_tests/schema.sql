@@ -1,4 +1,4 @@
--- 01-schema: the schema smoke test. Proves that the schemas, the five tables with
+-- schema: the schema smoke test. Proves that the schemas, the five tables with
 -- their exact columns and keys, the capability functions with their signatures,
 -- the append-only triggers and the tenant policies exist, and pins the security
 -- surface exactly: which role may use which schema, table and function.

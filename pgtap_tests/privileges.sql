@@ -1,4 +1,4 @@
--- 10-privileges: allowed_callers SELENE_OS_ONLY made real (design §4). Proves,
+-- privileges: allowed_callers SELENE_OS_ONLY made real (design §4). Proves,
 -- by trying, that selene_os, selene_dba and a role holding only PUBLIC's
 -- privileges can neither read nor write any table or sequence directly (42501),
 -- cannot call the internal helpers or read the *_from_ledger views (42501), and
