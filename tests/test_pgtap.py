@@ -2,7 +2,8 @@
 
 A capability's files are named after its SQL function (`work_order_cancel.sql`,
 `work_order_ledger_append--idempotency.sql`); cross-cutting ones after their topic
-(`schema.sql`, `privileges.sql`), so that a capability's tests are found by its name.
+(`schema.sql`, `privileges.sql`). tests/test_capabilities.py holds every capability of
+os_core.capabilities() to having one.
 
 Each file goes through scripts/run-pgtap.sh, the same script the pgtap service of
 docker/compose.yaml runs, so that `make test` and the Docker image prove the same thing.

@@ -433,6 +433,34 @@ COMMENT ON FUNCTION os_core.audit_read(p_tenant_id text, p_after_audit_event_id 
 
 
 --
+-- Name: capabilities(); Type: FUNCTION; Schema: os_core; Owner: selene_owner
+--
+
+CREATE FUNCTION os_core.capabilities() RETURNS TABLE(sql_function text, kind text, client_methods text[], cli_commands text[], granted_to text[], delegated_on_citus boolean, description text)
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    BEGIN ATOMIC
+ SELECT v.sql_function,
+     v.kind,
+     v.client_methods,
+     v.cli_commands,
+     v.granted_to,
+     v.delegated_on_citus,
+     v.description
+    FROM ( VALUES (1,('os_core.work_order_ledger_append(text,text,numeric,bigint,text,text,bigint,bigint,'::text || 'text,text,text,text,bigint,text,jsonb,integer,bigint)'::text),'capability'::text,'{append}'::text[],'{append}'::text[],'{selene_os,selene_dba}'::text[],true,('Append one event to a work order''s ledger: validated, idempotent, projected, '::text || 'audited.'::text)), (2,'os_core.work_order_ledger_append_many(text,jsonb)'::text,'capability'::text,'{append_many}'::text[],'{"append --file","append --jsonl"}'::text[],'{selene_os,selene_dba}'::text[],true,'Append a batch of one tenant''s events in one transaction, all or nothing.'::text), (3,'os_core.work_order_current_read(text,text)'::text,'capability'::text,'{current}'::text[],'{current}'::text[],'{selene_os,selene_dba}'::text[],true,'The current record of a work order, or no row.'::text), (4,'os_core.work_order_ledger_read(text,text,bigint,integer)'::text,'capability'::text,'{ledger,ledger_page,follow}'::text[],'{ledger,follow}'::text[],'{selene_os,selene_dba}'::text[],true,'A keyset page of the tenant''s (or one work order''s) ledger events, by id.'::text), (5,'os_core.audit_read(text,bigint,integer)'::text,'capability'::text,'{audit_page,follow_audit}'::text[],'{"follow --audit"}'::text[],'{selene_os,selene_dba}'::text[],true,'A keyset page of the tenant''s PH1.J audit rows, by id.'::text), (6,'os_core.work_order_cancel(text,text,bigint,text,bigint,bigint)'::text,'capability'::text,'{cancel}'::text[],'{cancel}'::text[],'{selene_os,selene_dba}'::text[],true,'Cancel a work order: a WORK_ORDER_CANCELED event through the append.'::text), (7,'os_core.work_orders_list_pending(text,text[],bigint,integer)'::text,'capability'::text,'{list_pending}'::text[],'{list-pending}'::text[],'{selene_os,selene_dba}'::text[],true,'The tenant''s work orders in the given statuses, newest first.'::text), (8,'os_core.work_order_step_attempts_read(text,text)'::text,'capability'::text,'{step_attempts}'::text[],'{step-attempts}'::text[],'{selene_os,selene_dba}'::text[],true,'The attempts of each step of a work order, in start order.'::text), (9,'os_core.work_order_lease_read(text,text)'::text,'capability'::text,'{lease}'::text[],'{lease}'::text[],'{selene_os,selene_dba}'::text[],true,'The lease of a work order, or no row.'::text), (10,'os_core.work_orders_current_rebuild(text,boolean)'::text,'capability'::text,'{rebuild}'::text[],'{rebuild}'::text[],'{selene_os,selene_dba}'::text[],false,'Make the projections equal to the ledger, one tenant or all (selene_dba), online.'::text), (11,'os_core.work_orders_current_verify(text,boolean)'::text,'capability'::text,'{verify}'::text[],'{verify}'::text[],'{selene_os,selene_dba}'::text[],false,'Compare the projections with the ledger: one row per difference.'::text), (12,'os_core.tenant_stats(text)'::text,'capability'::text,'{stats}'::text[],'{stats}'::text[],'{selene_os,selene_dba}'::text[],false,'Per tenant: events, work orders by status, leases, whether the projection agrees.'::text), (13,'os_core.consumer_position(text,text,text)'::text,'capability'::text,'{consumer}'::text[],'{"follow --consumer"}'::text[],'{selene_os,selene_dba}'::text[],true,'Claim a durable consumer and read its committed position.'::text), (14,'os_core.consumer_commit(text,text,bigint,text)'::text,'capability'::text,'{consumer}'::text[],'{"follow --consumer"}'::text[],'{selene_os,selene_dba}'::text[],true,'Move a durable consumer''s position forwards, in the consumer''s transaction.'::text), (15,'os_core.consumer_stats(text)'::text,'capability'::text,'{consumer_stats}'::text[],'{consumer-stats}'::text[],'{selene_os,selene_dba}'::text[],true,'Each durable consumer of the tenant: its position and its lag.'::text), (16,'os_core.set_tenant(text)'::text,'support'::text,'{}'::text[],'{}'::text[],'{selene_os,selene_dba}'::text[],false,'Declare the transaction''s tenant; every client call makes it first.'::text), (17,'os_core.error_codes()'::text,'support'::text,'{}'::text[],'{}'::text[],'{selene_os,selene_dba,selene_projector}'::text[],false,'The error catalogue: SQLSTATE, reason code, exception class, meaning.'::text), (18,'os_core.capabilities()'::text,'support'::text,'{}'::text[],'{}'::text[],'{selene_os,selene_dba}'::text[],false,'This catalogue.'::text), (19,'os_core.work_orders_current_rebuild_local(text,boolean)'::text,'internal'::text,'{}'::text[],'{}'::text[],'{selene_os,selene_dba}'::text[],true,'The rebuild of one tenant where its rows are, called by rebuild as the caller.'::text), (20,'os_core.work_orders_current_verify_local(text,boolean)'::text,'internal'::text,'{}'::text[],'{}'::text[],'{selene_os,selene_dba}'::text[],true,'The verify of one tenant where its rows are, called by verify as the caller.'::text), (21,'os_core.tenant_stats_local(text)'::text,'internal'::text,'{}'::text[],'{}'::text[],'{selene_os,selene_dba}'::text[],true,'The stats of one tenant where its rows are, called by tenant_stats as the caller.'::text), (22,'os_core.scope_tenant_ids(text)'::text,'internal'::text,'{}'::text[],'{}'::text[],'{selene_os,selene_dba}'::text[],false,'The tenants a rebuild, verify or tenant_stats call covers.'::text), (23,'os_core.is_distributed()'::text,'internal'::text,'{}'::text[],'{}'::text[],'{selene_os,selene_dba,selene_projector}'::text[],false,'Whether the tables are distributed by Citus.'::text), (24,'os_core.require_dba_or_tenant_scope(text)'::text,'internal'::text,'{}'::text[],'{}'::text[],'{selene_os,selene_dba,selene_projector}'::text[],false,'The scope check of rebuild, verify and tenant_stats; reveals nothing.'::text), (25,'os_core.is_blank(text)'::text,'internal'::text,'{}'::text[],'{}'::text[],'{selene_os,selene_dba,selene_projector}'::text[],false,'The blank rule of the domains, checked again where rows arrive as text on Citus.'::text)) v(ord, sql_function, kind, client_methods, cli_commands, granted_to, delegated_on_citus, description)
+   ORDER BY v.ord;
+END;
+
+
+ALTER FUNCTION os_core.capabilities() OWNER TO selene_owner;
+
+--
+-- Name: FUNCTION capabilities(); Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON FUNCTION os_core.capabilities() IS 'The capability catalogue: per SQL function selene_os or selene_dba may execute, its signature (as regprocedure prints it), kind (capability: a public capability; support: set_tenant, error_codes; internal: executable only because capabilities call it as the caller), client methods, CLI commands, the roles granted EXECUTE, whether Citus delegates it to the tenant''s worker, and what it does. Grants, README and tests are checked against it.';
+
+
+--
 -- Name: consumer_commit(text, text, bigint, text); Type: FUNCTION; Schema: os_core; Owner: selene_owner
 --
 
@@ -5116,6 +5144,15 @@ GRANT INSERT ON TABLE ph1j.audit_events TO selene_projector;
 REVOKE ALL ON FUNCTION os_core.audit_read(p_tenant_id text, p_after_audit_event_id bigint, p_limit integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION os_core.audit_read(p_tenant_id text, p_after_audit_event_id bigint, p_limit integer) TO selene_os;
 GRANT ALL ON FUNCTION os_core.audit_read(p_tenant_id text, p_after_audit_event_id bigint, p_limit integer) TO selene_dba;
+
+
+--
+-- Name: FUNCTION capabilities(); Type: ACL; Schema: os_core; Owner: selene_owner
+--
+
+REVOKE ALL ON FUNCTION os_core.capabilities() FROM PUBLIC;
+GRANT ALL ON FUNCTION os_core.capabilities() TO selene_os;
+GRANT ALL ON FUNCTION os_core.capabilities() TO selene_dba;
 
 
 --

@@ -1,0 +1,126 @@
+"""The capability catalogue, os_core.capabilities(), is the one list of capabilities.
+
+sql/functions/capabilities.sql names, per SQL function selene_os or selene_dba may
+execute, its client methods, CLI commands, roles and whether Citus delegates it. These
+tests hold the rest of the project to it: the README's capability table, the methods of
+both repository classes, and a pgTAP file named after each capability's SQL function
+(tests findable by capability name). The grants are checked against it by
+pgtap_tests/schema.sql and tests/test_tenant_attacks.py. Not the CLI's command names:
+those are checked at the merge that renames them.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from selene_core_tables.repository import WorkOrderRepository
+from selene_core_tables.repository_async import AsyncWorkOrderRepository
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+PGTAP_DIR = ROOT / "pgtap_tests"
+TABLE_HEADER = "| SQL function | kind | client methods | CLI | roles | delegated on Citus | what |"
+
+CATALOGUE_SQL = """
+    SELECT sql_function, kind, client_methods, cli_commands, granted_to, delegated_on_citus,
+           description
+    FROM os_core.capabilities()
+"""
+
+
+def catalogue(conn: psycopg.Connection) -> list[tuple]:
+    return conn.execute(CATALOGUE_SQL).fetchall()
+
+
+def function_name(signature: str) -> str:
+    """os_core.work_order_ledger_append(text,...) -> work_order_ledger_append"""
+    return signature.split("(", 1)[0].split(".", 1)[1]
+
+
+def readme_table(rows: list[tuple]) -> list[str]:
+    """The README's capability table as the catalogue renders it: its public rows."""
+
+    def codes(values: list[str]) -> str:
+        return ", ".join(f"`{value}`" for value in values) or "-"
+
+    lines = [TABLE_HEADER, "|---|---|---|---|---|---|---|"]
+    for signature, kind, methods, commands, roles, delegated, description in rows:
+        if kind == "internal":
+            continue
+        cells = [
+            f"`{signature.split('(', 1)[0]}`",
+            kind,
+            codes(methods),
+            codes(commands),
+            ", ".join(roles),
+            "yes" if delegated else "no",
+            description,
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def test_the_readme_capability_table_is_the_catalogues(postgresql: psycopg.Connection) -> None:
+    text = README.read_text(encoding="utf-8").splitlines()
+    assert TABLE_HEADER in text, f"README.md has no capability table ({TABLE_HEADER})"
+    start = text.index(TABLE_HEADER)
+    end = start
+    while end < len(text) and text[end].startswith("|"):
+        end += 1
+    expected = readme_table(catalogue(postgresql))
+    assert text[start:end] == expected, (
+        "README.md's capability table differs from os_core.capabilities(); it should read:\n"
+        + "\n".join(expected)
+    )
+
+
+@pytest.mark.parametrize("repository", [WorkOrderRepository, AsyncWorkOrderRepository])
+def test_every_client_method_of_the_catalogue_exists(
+    postgresql: psycopg.Connection, repository: type
+) -> None:
+    missing = sorted(
+        f"{function_name(signature)}: {method}"
+        for signature, _, methods, *_ in catalogue(postgresql)
+        for method in methods
+        if not callable(getattr(repository, method, None))
+    )
+    assert missing == [], f"{repository.__name__} lacks the catalogue's methods"
+
+
+def test_every_capability_has_a_client_method(postgresql: psycopg.Connection) -> None:
+    without = [row[0] for row in catalogue(postgresql) if row[1] == "capability" and not row[2]]
+    assert without == []
+
+
+def test_every_capability_has_pgtap_files_named_after_it(postgresql: psycopg.Connection) -> None:
+    names = [path.name for path in PGTAP_DIR.glob("*.sql")]
+    without = [
+        function_name(signature)
+        for signature, kind, *_ in catalogue(postgresql)
+        if kind == "capability"
+        and not any(
+            name in (f"{function_name(signature)}.sql",)
+            or name.startswith(f"{function_name(signature)}--")
+            for name in names
+        )
+    ]
+    assert without == [], (
+        "each capability's pgTAP tests go in pgtap_tests/<sql function>.sql or "
+        "<sql function>--<topic>.sql"
+    )
+
+
+def test_every_pgtap_file_is_named_after_a_capability_or_a_topic(
+    postgresql: psycopg.Connection,
+) -> None:
+    functions = {function_name(row[0]) for row in catalogue(postgresql)}
+    for path in PGTAP_DIR.glob("*.sql"):
+        stem = path.stem.split("--", 1)[0]
+        if "_" in stem:
+            assert stem in functions, f"{path.name} names no function of the catalogue"
+        else:
+            assert re.fullmatch(r"[a-z]+(-[a-z]+)*", stem), f"{path.name}: a topic is kebab-case"
