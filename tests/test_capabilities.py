@@ -7,6 +7,9 @@ both repository classes, and a pgTAP file named after each capability's SQL func
 (tests findable by capability name). The grants are checked against it by
 pgtap_tests/schema.sql and tests/test_tenant_attacks.py. Not the CLI's command names:
 those are checked at the merge that renames them.
+
+Also the one tenant-id rule: os_core.tenant_id_violation and the domain os_core.tenant_id
+(which the tables' CHECKs cast to) accept and refuse the same edge inputs.
 """
 
 from __future__ import annotations
@@ -124,3 +127,119 @@ def test_every_pgtap_file_is_named_after_a_capability_or_a_topic(
             assert stem in functions, f"{path.name} names no function of the catalogue"
         else:
             assert re.fullmatch(r"[a-z]+(-[a-z]+)*", stem), f"{path.name}: a topic is kebab-case"
+
+
+# Edge inputs of the tenant-id rule: lengths 0, 1, 64, 65, every allowed punctuation
+# mark, characters just outside the classes, non-ASCII letters and digits, whitespace,
+# newlines (a $ that matches before a trailing newline would let one through).
+TENANT_ID_EDGES = [
+    "",
+    "a",
+    "a" * 64,
+    "a" * 65,
+    "Z9_.:-",
+    "-",
+    ".",
+    ":",
+    "_",
+    "acme ",
+    " acme",
+    "acme\n",
+    "\nacme",
+    "ac/me",
+    "ac@me",
+    "acme%",
+    "ac'me",
+    "é",
+    "\uff21",
+    "\u0661",
+    "a\tb",
+    "[a]",
+    "a*",
+    "ß" * 64,
+]
+
+
+def test_the_tenant_id_rule_and_the_domain_agree(postgresql: psycopg.Connection) -> None:
+    disagreements = []
+    for value in TENANT_ID_EDGES:
+        function_accepts = (
+            postgresql.execute("SELECT os_core.tenant_id_violation(%s) IS NULL", [value]).fetchone()
+        )[0]
+        with postgresql.transaction(force_rollback=True):
+            try:
+                with postgresql.transaction():
+                    postgresql.execute("SELECT %s::text::os_core.tenant_id", [value])
+                domain_accepts = True
+            except psycopg.errors.CheckViolation:
+                domain_accepts = False
+        if function_accepts != domain_accepts:
+            disagreements.append((value, function_accepts, domain_accepts))
+    assert disagreements == []
+    accepted = [value for value in TENANT_ID_EDGES if re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", value)]
+    assert len(accepted) == 7
+
+
+def test_the_tenant_id_rule_has_one_source_in_sql() -> None:
+    """The pattern appears in sql/ once: in os_core.tenant_id_violation."""
+    pattern = "^[A-Za-z0-9_.:-]{1,64}$"
+    holders = sorted(
+        path.relative_to(ROOT).as_posix()
+        for path in (ROOT / "sql").rglob("*.sql")
+        if pattern in path.read_text(encoding="utf-8")
+    )
+    assert holders == ["sql/functions/tenant_id_violation.sql"]
+
+
+TENANT_ID_DETAIL = "tenant_id must be 1 to 64 characters of A-Z, a-z, 0-9, _ . : -"
+CONTRACT_ARGUMENTS = (
+    "1, %s, 'wo-1', 1, 1, 'WORK_ORDER_CREATED', 'DRAFT', 1, "
+    + ", ".join(["NULL"] * 5)
+    + ", 1, NULL, NULL"
+)
+
+
+@pytest.mark.parametrize(
+    ("statement", "value", "expected"),
+    [
+        ("SELECT os_core.set_tenant(%s)", None, ("SE004", TENANT_ID_DETAIL)),
+        ("SELECT os_core.set_tenant(%s)", "", ("SE004", TENANT_ID_DETAIL)),
+        ("SELECT os_core.set_tenant(%s)", "a" * 65, ("SE004", TENANT_ID_DETAIL)),
+        ("SELECT os_core.set_tenant(%s)", "ac me", ("SE004", TENANT_ID_DETAIL)),
+        ("SELECT os_core.set_tenant(%s)", "acme", None),
+        ("SELECT os_core.require_dba_or_tenant_scope(%s)", "ac me", ("SE004", TENANT_ID_DETAIL)),
+        ("SELECT os_core.require_dba_or_tenant_scope(%s)", None, None),
+        ("SELECT os_core.require_dba_or_tenant_scope(%s)", "acme", None),
+        ("SELECT os_core.lock_consumer(%s, 'c', 'ledger')", "ac me", ("SE004", TENANT_ID_DETAIL)),
+        ("SELECT os_core.lock_consumer(%s, 'c', 'ledger')", "acme", None),
+    ],
+)
+def test_every_check_of_the_tenant_id_rule_refuses_as_before(
+    postgresql: psycopg.Connection, statement: str, value: str | None, expected: tuple | None
+) -> None:
+    """The same SQLSTATE and DETAIL as when each function stated the rule itself.
+
+    As the superuser, a member of selene_dba: require_dba_or_tenant_scope then checks
+    the tenant id only (NULL, every tenant, passes).
+    """
+    with postgresql.transaction(force_rollback=True):
+        try:
+            with postgresql.transaction():
+                postgresql.execute(statement, [value])
+            refused = None
+        except psycopg.Error as error:
+            refused = (error.sqlstate, error.diag.message_detail)
+    assert refused == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(None, "tenant_id is required"), ("ac me", TENANT_ID_DETAIL), ("a" * 65, TENANT_ID_DETAIL)],
+)
+def test_the_contract_check_names_the_tenant_id_rule_as_before(
+    postgresql: psycopg.Connection, value: str | None, expected: str
+) -> None:
+    violation = postgresql.execute(
+        f"SELECT os_core.work_order_event_contract_violation({CONTRACT_ARGUMENTS})", [value]
+    ).fetchone()
+    assert violation == (expected,)
