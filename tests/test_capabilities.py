@@ -22,6 +22,7 @@ import pytest
 
 from selene_core_tables.repository import WorkOrderRepository
 from selene_core_tables.repository_async import AsyncWorkOrderRepository
+from tests.conftest import CITUS
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -127,6 +128,25 @@ def test_every_pgtap_file_is_named_after_a_capability_or_a_topic(
             assert stem in functions, f"{path.name} names no function of the catalogue"
         else:
             assert re.fullmatch(r"[a-z]+(-[a-z]+)*", stem), f"{path.name}: a topic is kebab-case"
+
+
+@pytest.mark.skipif(not CITUS, reason="needs the Citus layout (make test-citus)")
+def test_the_catalogue_says_which_functions_citus_delegates(
+    postgresql: psycopg.Connection,
+) -> None:
+    """sql/citus/delegate_capabilities.sql finds them by its own rule; the catalogue says
+    the same: exactly these are distributed functions routed by p_tenant_id."""
+    delegated = {
+        name
+        for (name,) in postgresql.execute(
+            """
+            SELECT d.objid::regprocedure::text FROM pg_dist_object AS d
+            WHERE d.classid = 'pg_proc'::regclass AND d.distribution_argument_index IS NOT NULL
+            """
+        )
+    }
+    listed = {row[0] for row in catalogue(postgresql) if row[5]}
+    assert listed == delegated
 
 
 # Edge inputs of the tenant-id rule: lengths 0, 1, 64, 65, every allowed punctuation
