@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Runs the pgTAP suite (pgtap_tests/NN-topic.sql) with pg_prove against one database:
+# Runs the pgTAP suite (pgtap_tests/*.sql) with pg_prove against one database:
 # the pgtap service of docker/compose.yaml runs it, and it is the invocation of
 # tests/test_pgtap.py (make test), which tests/test_docker_files.py keeps identical.
 #
-# usage: scripts/run-pgtap.sh [FILE...]     (default: every pgtap_tests/NN-*.sql, in order)
+# usage: scripts/run-pgtap.sh [FILE...]     (default: every pgtap_tests/*.sql, in name order)
 #
 # The database is named by libpq's variables PGHOST, PGPORT, PGUSER and PGDATABASE
 # (all four required; PGPASSWORD when the server asks for one). PGUSER must be a
@@ -20,9 +20,9 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 if [ $# -eq 0 ]; then
   shopt -s nullglob
-  set -- "$here"/../pgtap_tests/[0-9][0-9]-*.sql
+  set -- "$here"/../pgtap_tests/*.sql
   if [ $# -eq 0 ]; then
-    echo "run-pgtap.sh: no pgtap_tests/NN-*.sql files next to $here" >&2
+    echo "run-pgtap.sh: no pgtap_tests/*.sql files next to $here" >&2
     exit 2
   fi
 fi

@@ -20,6 +20,7 @@ SCHEMAS = ("os_core", "ph1j")
 LEDGER = "os_core.work_order_ledger"
 # Capability functions that read or write no table, so need no distribution argument.
 TABLELESS_CAPABILITIES = {
+    "os_core.capabilities()",
     "os_core.error_codes()",
     "os_core.is_blank(text)",
     "os_core.is_distributed()",

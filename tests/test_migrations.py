@@ -3,6 +3,7 @@ and rolling back then re-applying gives the same schema."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import subprocess
@@ -26,6 +27,7 @@ from tests.conftest import PARTITIONED, TEST_PARTITIONS, conninfo
 from tests.sql_helpers import append_committed, event
 
 SNAPSHOT = Path(__file__).resolve().parent / "snapshots" / "schema.sql"
+MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "migrations"
 # pg_dump's lines that change from run to run or between point releases.
 VOLATILE_LINES = re.compile(r"^(-- Dumped (from|by) .*|\\(un)?restrict .*)\n", re.MULTILINE)
 
@@ -185,3 +187,47 @@ def test_migration_0008_rolls_back_only_while_no_replay_recorded_its_created_at(
             "SELECT outcome, replay_created_at FROM ph1j.audit_events ORDER BY audit_event_id"
         ).fetchall() == [("APPENDED", None), ("OS_WORK_ORDER_IDEMPOTENCY_REPLAY", 1_001)]
     assert apply_migrations(target) == 0
+
+
+RELEASED = MIGRATIONS_DIR / "released.sha256"
+
+
+def released_checksums() -> dict[str, str]:
+    """file name -> sha256, from migrations/released.sha256 (sha256sum's format)."""
+    checksums = {}
+    for line in RELEASED.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            digest, name = line.split(maxsplit=1)
+            checksums[name.lstrip("*")] = digest
+    return checksums
+
+
+def test_released_migrations_are_never_edited() -> None:
+    """A released migration has run on databases that will never run it again: editing it
+    changes nothing there and forks the schema. migrations/released.sha256 pins each."""
+    released = released_checksums()
+    assert released, f"{RELEASED} lists no migration"
+    edited = sorted(
+        name
+        for name, digest in released.items()
+        if not (MIGRATIONS_DIR / name).is_file()
+        or hashlib.sha256((MIGRATIONS_DIR / name).read_bytes()).hexdigest() != digest
+    )
+    assert edited == [], (
+        f"released migrations edited or removed: {', '.join(edited)}. A released migration "
+        "never changes: restore it (git checkout main -- migrations/<file>) and add a new "
+        "migration, NNNN.slug.sql with its .rollback.sql, that makes the change"
+    )
+
+
+def test_no_migration_is_slipped_in_among_the_released_ones() -> None:
+    """Every migration numbered up to the last released one is released, rollback included:
+    a new one takes the next number (README.md, "Installing the schema in a database")."""
+    released = released_checksums()
+    last = max(name.split(".", 1)[0] for name in released)
+    unreleased = sorted(
+        path.name
+        for path in MIGRATIONS_DIR.glob("[0-9][0-9][0-9][0-9].*.sql")
+        if path.name.split(".", 1)[0] <= last and path.name not in released
+    )
+    assert unreleased == [], f"migrations numbered at or below the released {last}: {unreleased}"

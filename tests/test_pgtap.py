@@ -1,4 +1,9 @@
-"""The pgTAP suite: every pgtap_tests/NN-topic.sql file, run by pg_prove on a fresh database.
+"""The pgTAP suite: every pgtap_tests/*.sql file, run by pg_prove on a fresh database.
+
+A capability's files are named after its SQL function (`work_order_cancel.sql`,
+`work_order_ledger_append--idempotency.sql`); cross-cutting ones after their topic
+(`schema.sql`, `privileges.sql`). tests/test_capabilities.py holds every capability of
+os_core.capabilities() to having one.
 
 Each file goes through scripts/run-pgtap.sh, the same script the pgtap service of
 docker/compose.yaml runs, so that `make test` and the Docker image prove the same thing.
@@ -17,7 +22,7 @@ from pytest_postgresql.executors import PostgreSQLExecutor
 
 ROOT = Path(__file__).resolve().parents[1]
 PGTAP_DIR = ROOT / "pgtap_tests"
-PGTAP_FILES = sorted(PGTAP_DIR.glob("[0-9][0-9]-*.sql"))
+PGTAP_FILES = sorted(PGTAP_DIR.glob("*.sql"))
 RUN_PGTAP = ROOT / "scripts" / "run-pgtap.sh"
 
 # The files that run on a Citus coordinator too (make test-citus): the schema, grants,
@@ -27,7 +32,7 @@ RUN_PGTAP = ROOT / "scripts" / "run-pgtap.sh"
 # roles cannot log in; and it refuses, in one transaction, to read as one role the shard
 # placements that another role has written. The pytest suites of make test-citus prove
 # the same behaviour through login roles (docs/scaling.md).
-CITUS_PGTAP_FILES = {"01-schema.sql"}
+CITUS_PGTAP_FILES = {"schema.sql"}
 MULTI_ROLE_TRANSACTION = pytest.mark.single_node(
     "plays several NOLOGIN roles in one transaction, which Citus cannot serve"
 )

@@ -80,39 +80,21 @@ SEQUENCES = (
 )
 # The five tables and the durable consumers' positions: every row of the victim in them.
 TENANT_TABLES = (*TABLES, "os_core.consumer_positions")
-# What selene_os may execute, and nothing more (design §4).
-CAPABILITIES = {
-    "os_core.audit_read",
-    "os_core.consumer_commit",
-    "os_core.consumer_position",
-    "os_core.consumer_stats",
-    "os_core.error_codes",
-    "os_core.set_tenant",
-    "os_core.tenant_stats",
-    "os_core.work_order_cancel",
-    "os_core.work_order_current_read",
-    "os_core.work_order_lease_read",
-    "os_core.work_order_ledger_append",
-    "os_core.work_order_ledger_append_many",
-    "os_core.work_order_ledger_read",
-    "os_core.work_order_step_attempts_read",
-    "os_core.work_orders_current_rebuild",
-    "os_core.work_orders_current_verify",
-    "os_core.work_orders_list_pending",
-}
-# Not capabilities, yet executable: the domains' blank rule, which reading a capability's
-# rows checks again on a Citus coordinator, as the caller; the work of rebuild, verify and
-# tenant_stats, which those call as the caller (on Citus, delegated to the tenant's worker),
-# and the checks they make first. None reads or reveals anything of another tenant.
-EXECUTABLE = CAPABILITIES | {
-    "os_core.is_blank",
-    "os_core.work_orders_current_rebuild_local",
-    "os_core.work_orders_current_verify_local",
-    "os_core.tenant_stats_local",
-    "os_core.is_distributed",
-    "os_core.require_dba_or_tenant_scope",
-    "os_core.scope_tenant_ids",
-}
+# What selene_os may execute, and nothing more (design §4): the rows of the capability
+# catalogue granted to it (os_core.capabilities(), sql/functions/capabilities.sql), which
+# holds the capabilities, set_tenant, error_codes and the catalogue itself, and the
+# internal functions that capabilities call as the caller (the domains' blank rule, the
+# work of rebuild, verify and tenant_stats and the checks they make first). None reads or
+# reveals anything of another tenant.
+EXECUTABLE_SQL = """
+    SELECT c.sql_function FROM os_core.capabilities() AS c WHERE %s = ANY(c.granted_to)
+"""
+
+
+def executable(su: psycopg.Connection) -> set[str]:
+    """The signatures the catalogue grants to selene_os."""
+    return {row[0] for row in su.execute(EXECUTABLE_SQL, ["selene_os"]).fetchall()}
+
 
 Connect = Callable[..., psycopg.Connection]
 
@@ -863,8 +845,9 @@ def internal_functions(su: psycopg.Connection) -> list[tuple[str, str]]:
         """
     ).fetchall()
     internal = []
+    granted = executable(su)
     for name, signature, types, kind in rows:
-        if name in EXECUTABLE:
+        if signature in granted:
             continue
         arguments = ", ".join(DUMMY_ARGUMENTS.get(type_, f"NULL::{type_}") for type_ in types)
         statement = {"f": f"SELECT {name}({arguments})", "p": f"CALL {name}({arguments})"}
@@ -875,7 +858,7 @@ def internal_functions(su: psycopg.Connection) -> list[tuple[str, str]]:
 def test_the_app_role_can_execute_exactly_the_capabilities(su: psycopg.Connection) -> None:
     rows = su.execute(
         """
-        SELECT p.oid::regproc::text
+        SELECT p.oid::regprocedure::text
         FROM pg_catalog.pg_proc AS p
         JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace
         WHERE n.nspname IN ('os_core', 'ph1j')
@@ -883,7 +866,7 @@ def test_the_app_role_can_execute_exactly_the_capabilities(su: psycopg.Connectio
         """,
         [APP_ROLE],
     ).fetchall()
-    assert {row[0] for row in rows} == EXECUTABLE
+    assert {row[0] for row in rows} == executable(su)
 
 
 def test_every_internal_function_is_refused_to_the_app_role(

@@ -171,8 +171,9 @@ def test_a_payload_nested_too_deep_to_parse_is_refused_by_jsonb_input_in_sql(
 ) -> None:
     """PostgreSQL's jsonb input gives up (54001) before the function runs; nothing written.
 
-    The contract's own limit (64 levels, SE004: pgtap_tests/06-contract-fields.sql) is far
-    below the depth where the server's stack runs out, so only such a payload meets it.
+    The contract's own limit (64 levels, SE004:
+    pgtap_tests/work_order_ledger_append--contract-fields.sql) is far below the depth where
+    the server's stack runs out, so only such a payload meets it.
     """
     postgresql.autocommit = True
     app = connect(user=APP_ROLE, autocommit=True)

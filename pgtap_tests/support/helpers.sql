@@ -1,4 +1,4 @@
--- Shared pgTAP helpers, included by every pgtap_tests/NN-topic.sql file with
+-- Shared pgTAP helpers, included by every pgtap_tests/*.sql file with
 -- `\ir support/helpers.sql` right after BEGIN. Everything lives in schema tap and
 -- disappears with the file's ROLLBACK.
 --

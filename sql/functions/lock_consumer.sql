@@ -14,15 +14,13 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     _position bigint;
+    _tenant_id_violation text := os_core.tenant_id_violation(p_tenant_id);
 BEGIN
     -- The table's CHECKs hold the same rules; checked first to name the argument. The
     -- tenant is the declared one already (the callers check the scope first), but a raw
     -- SET can declare a malformed one, which set_tenant would have refused.
-    IF p_tenant_id !~ '^[A-Za-z0-9_.:-]{1,64}$' THEN
-        PERFORM os_core.raise_error(
-            'OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED',
-            'tenant_id must be 1 to 64 characters of A-Z, a-z, 0-9, _ . : -'
-        );
+    IF _tenant_id_violation IS NOT NULL THEN
+        PERFORM os_core.raise_error('OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED', _tenant_id_violation);
     END IF;
     IF p_consumer IS NULL OR p_consumer !~ '^[A-Za-z0-9_.:-]{1,128}$' THEN
         PERFORM os_core.raise_error(

@@ -10,6 +10,8 @@ PARALLEL SAFE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    _tenant_id_violation text := os_core.tenant_id_violation(p_tenant_id);
 BEGIN
     -- Inside a SECURITY DEFINER function the session user is the only trustworthy
     -- trace of who called: a member of selene_dba may name any tenant, or all (NULL).
@@ -26,11 +28,8 @@ BEGIN
     -- Scope first, as everywhere; then the tenant id, which reaches the audit rows of
     -- rebuild and verify: a malformed one (declarable only by a raw SET, which
     -- set_tenant would refuse) is refused here rather than by the audit INSERT.
-    IF p_tenant_id !~ '^[A-Za-z0-9_.:-]{1,64}$' THEN
-        PERFORM os_core.raise_error(
-            'OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED',
-            'tenant_id must be 1 to 64 characters of A-Z, a-z, 0-9, _ . : -'
-        );
+    IF _tenant_id_violation IS NOT NULL THEN
+        PERFORM os_core.raise_error('OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED', _tenant_id_violation);
     END IF;
 END;
 $$;

@@ -24,12 +24,12 @@ PARALLEL UNSAFE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    -- A missing tenant breaks the rule as an empty one does, with the same DETAIL.
+    _tenant_id_violation text := os_core.tenant_id_violation(coalesce(p_tenant_id, ''));
 BEGIN
-    IF p_tenant_id IS NULL OR p_tenant_id !~ '^[A-Za-z0-9_.:-]{1,64}$' THEN
-        PERFORM os_core.raise_error(
-            'OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED',
-            'tenant_id must be 1 to 64 characters of A-Z, a-z, 0-9, _ . : -'
-        );
+    IF _tenant_id_violation IS NOT NULL THEN
+        PERFORM os_core.raise_error('OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED', _tenant_id_violation);
     END IF;
     -- On a Citus coordinator (migration 0007 sets citus.propagate_set_commands to
     -- local), Citus sends a SET LOCAL, not a set_config, on to every worker this

@@ -33,8 +33,8 @@ RETURN CASE
         THEN 'schema_version must be 1 (contract v1)'
     WHEN p_tenant_id IS NULL
         THEN 'tenant_id is required'
-    WHEN p_tenant_id !~ '^[A-Za-z0-9_.:-]{1,64}$'
-        THEN 'tenant_id must be 1 to 64 characters of A-Z, a-z, 0-9, _ . : -'
+    WHEN os_core.tenant_id_violation(p_tenant_id) IS NOT NULL
+        THEN os_core.tenant_id_violation(p_tenant_id)
     WHEN p_work_order_id IS NULL
         THEN 'work_order_id is required'
     WHEN os_core.is_blank(p_work_order_id)

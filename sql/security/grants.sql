@@ -35,9 +35,12 @@ $partitions$;
 
 GRANT USAGE ON SCHEMA os_core TO selene_os, selene_dba, selene_projector;
 
+-- Every function granted here is a row of os_core.capabilities() with these roles
+-- (tests/test_capabilities.py and pgtap_tests/schema.sql check it both ways).
 GRANT EXECUTE ON FUNCTION
 os_core.set_tenant(text),
 os_core.error_codes(),
+os_core.capabilities(),
 os_core.work_order_ledger_append(
     text, text, numeric, bigint, text, text, bigint, bigint, text, text, text, text, bigint,
     text, jsonb, integer, bigint

@@ -165,7 +165,7 @@ ALTER DOMAIN os_core.tenant_id OWNER TO selene_owner;
 -- Name: DOMAIN tenant_id; Type: COMMENT; Schema: os_core; Owner: selene_owner
 --
 
-COMMENT ON DOMAIN os_core.tenant_id IS '1-64 characters of A-Z a-z 0-9 _ . : -';
+COMMENT ON DOMAIN os_core.tenant_id IS '1-64 characters of A-Z a-z 0-9 _ . : -, the rule of os_core.tenant_id_violation (tests check they agree).';
 
 
 --
@@ -430,6 +430,34 @@ ALTER FUNCTION os_core.audit_read(p_tenant_id text, p_after_audit_event_id bigin
 --
 
 COMMENT ON FUNCTION os_core.audit_read(p_tenant_id text, p_after_audit_event_id bigint, p_limit integer) IS 'PH1.J audit trail read: the declared tenant''s audit rows (appends, idempotent replays, rebuilds and verifies) with audit_event_id > p_after_audit_event_id, in id order, at most p_limit (1-10000). Pass the last id of a page as p_after_audit_event_id to read the next. Never passes over a row still to commit: like the tenant-wide ledger read, it returns only rows below every running transaction''s horizon, so a page may end early while writers are active (read on from its last id). Errors: SE003 tenant scope, SE004 bad paging arguments.';
+
+
+--
+-- Name: capabilities(); Type: FUNCTION; Schema: os_core; Owner: selene_owner
+--
+
+CREATE FUNCTION os_core.capabilities() RETURNS TABLE(sql_function text, kind text, client_methods text[], cli_commands text[], granted_to text[], delegated_on_citus boolean, description text)
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    BEGIN ATOMIC
+ SELECT v.sql_function,
+     v.kind,
+     v.client_methods,
+     v.cli_commands,
+     v.granted_to,
+     v.delegated_on_citus,
+     v.description
+    FROM ( VALUES (1,('os_core.work_order_ledger_append(text,text,numeric,bigint,text,text,bigint,bigint,'::text || 'text,text,text,text,bigint,text,jsonb,integer,bigint)'::text),'capability'::text,'{append}'::text[],'{append}'::text[],'{selene_os,selene_dba}'::text[],true,('Append one event to a work order''s ledger: validated, idempotent, projected, '::text || 'audited.'::text)), (2,'os_core.work_order_ledger_append_many(text,jsonb)'::text,'capability'::text,'{append_many}'::text[],'{"append --file","append --jsonl"}'::text[],'{selene_os,selene_dba}'::text[],true,'Append a batch of one tenant''s events in one transaction, all or nothing.'::text), (3,'os_core.work_order_current_read(text,text)'::text,'capability'::text,'{current}'::text[],'{current}'::text[],'{selene_os,selene_dba}'::text[],true,'The current record of a work order, or no row.'::text), (4,'os_core.work_order_ledger_read(text,text,bigint,integer)'::text,'capability'::text,'{ledger,ledger_page,follow}'::text[],'{ledger,follow}'::text[],'{selene_os,selene_dba}'::text[],true,'A keyset page of the tenant''s (or one work order''s) ledger events, by id.'::text), (5,'os_core.audit_read(text,bigint,integer)'::text,'capability'::text,'{audit_page,follow_audit}'::text[],'{"follow --audit"}'::text[],'{selene_os,selene_dba}'::text[],true,'A keyset page of the tenant''s PH1.J audit rows, by id.'::text), (6,'os_core.work_order_cancel(text,text,bigint,text,bigint,bigint)'::text,'capability'::text,'{cancel}'::text[],'{cancel}'::text[],'{selene_os,selene_dba}'::text[],true,'Cancel a work order: a WORK_ORDER_CANCELED event through the append.'::text), (7,'os_core.work_orders_list_pending(text,text[],bigint,integer)'::text,'capability'::text,'{list_pending}'::text[],'{list-pending}'::text[],'{selene_os,selene_dba}'::text[],true,'The tenant''s work orders in the given statuses, newest first.'::text), (8,'os_core.work_order_step_attempts_read(text,text)'::text,'capability'::text,'{step_attempts}'::text[],'{step-attempts}'::text[],'{selene_os,selene_dba}'::text[],true,'The attempts of each step of a work order, in start order.'::text), (9,'os_core.work_order_lease_read(text,text)'::text,'capability'::text,'{lease}'::text[],'{lease}'::text[],'{selene_os,selene_dba}'::text[],true,'The lease of a work order, or no row.'::text), (10,'os_core.work_orders_current_rebuild(text,boolean)'::text,'capability'::text,'{rebuild}'::text[],'{rebuild}'::text[],'{selene_os,selene_dba}'::text[],false,'Make the projections equal to the ledger, one tenant or all (selene_dba), online.'::text), (11,'os_core.work_orders_current_verify(text,boolean)'::text,'capability'::text,'{verify}'::text[],'{verify}'::text[],'{selene_os,selene_dba}'::text[],false,'Compare the projections with the ledger: one row per difference.'::text), (12,'os_core.tenant_stats(text)'::text,'capability'::text,'{stats}'::text[],'{stats}'::text[],'{selene_os,selene_dba}'::text[],false,'Per tenant: events, work orders by status, leases, whether the projection agrees.'::text), (13,'os_core.consumer_position(text,text,text)'::text,'capability'::text,'{consumer}'::text[],'{"follow --consumer"}'::text[],'{selene_os,selene_dba}'::text[],true,'Claim a durable consumer and read its committed position.'::text), (14,'os_core.consumer_commit(text,text,bigint,text)'::text,'capability'::text,'{consumer}'::text[],'{"follow --consumer"}'::text[],'{selene_os,selene_dba}'::text[],true,'Move a durable consumer''s position forwards, in the consumer''s transaction.'::text), (15,'os_core.consumer_stats(text)'::text,'capability'::text,'{consumer_stats}'::text[],'{consumer-stats}'::text[],'{selene_os,selene_dba}'::text[],true,'Each durable consumer of the tenant: its position and its lag.'::text), (16,'os_core.set_tenant(text)'::text,'support'::text,'{}'::text[],'{}'::text[],'{selene_os,selene_dba}'::text[],false,'Declare the transaction''s tenant; every client call makes it first.'::text), (17,'os_core.error_codes()'::text,'support'::text,'{}'::text[],'{}'::text[],'{selene_os,selene_dba,selene_projector}'::text[],false,'The error catalogue: SQLSTATE, reason code, exception class, meaning.'::text), (18,'os_core.capabilities()'::text,'support'::text,'{}'::text[],'{}'::text[],'{selene_os,selene_dba}'::text[],false,'This catalogue.'::text), (19,'os_core.work_orders_current_rebuild_local(text,boolean)'::text,'internal'::text,'{}'::text[],'{}'::text[],'{selene_os,selene_dba}'::text[],true,'The rebuild of one tenant where its rows are, called by rebuild as the caller.'::text), (20,'os_core.work_orders_current_verify_local(text,boolean)'::text,'internal'::text,'{}'::text[],'{}'::text[],'{selene_os,selene_dba}'::text[],true,'The verify of one tenant where its rows are, called by verify as the caller.'::text), (21,'os_core.tenant_stats_local(text)'::text,'internal'::text,'{}'::text[],'{}'::text[],'{selene_os,selene_dba}'::text[],true,'The stats of one tenant where its rows are, called by tenant_stats as the caller.'::text), (22,'os_core.scope_tenant_ids(text)'::text,'internal'::text,'{}'::text[],'{}'::text[],'{selene_os,selene_dba}'::text[],false,'The tenants a rebuild, verify or tenant_stats call covers.'::text), (23,'os_core.is_distributed()'::text,'internal'::text,'{}'::text[],'{}'::text[],'{selene_os,selene_dba,selene_projector}'::text[],false,'Whether the tables are distributed by Citus.'::text), (24,'os_core.require_dba_or_tenant_scope(text)'::text,'internal'::text,'{}'::text[],'{}'::text[],'{selene_os,selene_dba,selene_projector}'::text[],false,'The scope check of rebuild, verify and tenant_stats; reveals nothing.'::text), (25,'os_core.is_blank(text)'::text,'internal'::text,'{}'::text[],'{}'::text[],'{selene_os,selene_dba,selene_projector}'::text[],false,'The blank rule of the domains, checked again where rows arrive as text on Citus.'::text)) v(ord, sql_function, kind, client_methods, cli_commands, granted_to, delegated_on_citus, description)
+   ORDER BY v.ord;
+END;
+
+
+ALTER FUNCTION os_core.capabilities() OWNER TO selene_owner;
+
+--
+-- Name: FUNCTION capabilities(); Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON FUNCTION os_core.capabilities() IS 'The capability catalogue: per SQL function selene_os or selene_dba may execute, its signature (as regprocedure prints it), kind (capability: a public capability; support: set_tenant, error_codes; internal: executable only because capabilities call it as the caller), client methods, CLI commands, the roles granted EXECUTE, whether Citus delegates it to the tenant''s worker, and what it does. Grants, README and tests are checked against it.';
 
 
 --
@@ -715,15 +743,13 @@ CREATE FUNCTION os_core.lock_consumer(p_tenant_id text, p_consumer text, p_strea
     AS $_$
 DECLARE
     _position bigint;
+    _tenant_id_violation text := os_core.tenant_id_violation(p_tenant_id);
 BEGIN
     -- The table's CHECKs hold the same rules; checked first to name the argument. The
     -- tenant is the declared one already (the callers check the scope first), but a raw
     -- SET can declare a malformed one, which set_tenant would have refused.
-    IF p_tenant_id !~ '^[A-Za-z0-9_.:-]{1,64}$' THEN
-        PERFORM os_core.raise_error(
-            'OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED',
-            'tenant_id must be 1 to 64 characters of A-Z, a-z, 0-9, _ . : -'
-        );
+    IF _tenant_id_violation IS NOT NULL THEN
+        PERFORM os_core.raise_error('OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED', _tenant_id_violation);
     END IF;
     IF p_consumer IS NULL OR p_consumer !~ '^[A-Za-z0-9_.:-]{1,128}$' THEN
         PERFORM os_core.raise_error(
@@ -1960,7 +1986,9 @@ COMMENT ON FUNCTION os_core.repair_restored_paging_horizons() IS 'After a logica
 CREATE FUNCTION os_core.require_dba_or_tenant_scope(p_tenant_id text) RETURNS void
     LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL SAFE
     SET search_path TO 'pg_catalog', 'pg_temp'
-    AS $_$
+    AS $$
+DECLARE
+    _tenant_id_violation text := os_core.tenant_id_violation(p_tenant_id);
 BEGIN
     -- Inside a SECURITY DEFINER function the session user is the only trustworthy
     -- trace of who called: a member of selene_dba may name any tenant, or all (NULL).
@@ -1977,14 +2005,11 @@ BEGIN
     -- Scope first, as everywhere; then the tenant id, which reaches the audit rows of
     -- rebuild and verify: a malformed one (declarable only by a raw SET, which
     -- set_tenant would refuse) is refused here rather than by the audit INSERT.
-    IF p_tenant_id !~ '^[A-Za-z0-9_.:-]{1,64}$' THEN
-        PERFORM os_core.raise_error(
-            'OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED',
-            'tenant_id must be 1 to 64 characters of A-Z, a-z, 0-9, _ . : -'
-        );
+    IF _tenant_id_violation IS NOT NULL THEN
+        PERFORM os_core.raise_error('OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED', _tenant_id_violation);
     END IF;
 END;
-$_$;
+$$;
 
 
 ALTER FUNCTION os_core.require_dba_or_tenant_scope(p_tenant_id text) OWNER TO selene_owner;
@@ -2087,13 +2112,13 @@ COMMENT ON FUNCTION os_core.scope_tenant_ids(p_tenant_id text) IS 'The tenant ar
 CREATE FUNCTION os_core.set_tenant(p_tenant_id text) RETURNS text
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
-    AS $_$
+    AS $$
+DECLARE
+    -- A missing tenant breaks the rule as an empty one does, with the same DETAIL.
+    _tenant_id_violation text := os_core.tenant_id_violation(coalesce(p_tenant_id, ''));
 BEGIN
-    IF p_tenant_id IS NULL OR p_tenant_id !~ '^[A-Za-z0-9_.:-]{1,64}$' THEN
-        PERFORM os_core.raise_error(
-            'OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED',
-            'tenant_id must be 1 to 64 characters of A-Z, a-z, 0-9, _ . : -'
-        );
+    IF _tenant_id_violation IS NOT NULL THEN
+        PERFORM os_core.raise_error('OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED', _tenant_id_violation);
     END IF;
     -- On a Citus coordinator (migration 0007 sets citus.propagate_set_commands to
     -- local), Citus sends a SET LOCAL, not a set_config, on to every worker this
@@ -2104,7 +2129,7 @@ BEGIN
     END IF;
     RETURN pg_catalog.set_config('selene.tenant_id', p_tenant_id, TRUE);
 END;
-$_$;
+$$;
 
 
 ALTER FUNCTION os_core.set_tenant(p_tenant_id text) OWNER TO selene_owner;
@@ -2114,6 +2139,24 @@ ALTER FUNCTION os_core.set_tenant(p_tenant_id text) OWNER TO selene_owner;
 --
 
 COMMENT ON FUNCTION os_core.set_tenant(p_tenant_id text) IS 'Declares the tenant of the current transaction (transaction-local setting selene.tenant_id). Call it inside the transaction that uses the capabilities: it ends with the transaction.';
+
+
+--
+-- Name: tenant_id_violation(text); Type: FUNCTION; Schema: os_core; Owner: selene_owner
+--
+
+CREATE FUNCTION os_core.tenant_id_violation(p_tenant_id text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN CASE WHEN (p_tenant_id !~ '^[A-Za-z0-9_.:-]{1,64}$'::text) THEN 'tenant_id must be 1 to 64 characters of A-Z, a-z, 0-9, _ . : -'::text ELSE NULL::text END;
+
+
+ALTER FUNCTION os_core.tenant_id_violation(p_tenant_id text) OWNER TO selene_owner;
+
+--
+-- Name: FUNCTION tenant_id_violation(p_tenant_id text); Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON FUNCTION os_core.tenant_id_violation(p_tenant_id text) IS 'The tenant-id rule: NULL when p_tenant_id is 1-64 characters of A-Z a-z 0-9 _ . : - (or is NULL, which each caller decides on), else the DETAIL that names the rule. Used by set_tenant, the contract check, require_dba_or_tenant_scope and lock_consumer; the domain os_core.tenant_id states the same rule. Internal.';
 
 
 --
@@ -2532,7 +2575,7 @@ COMMENT ON FUNCTION os_core.work_order_current_read(p_tenant_id text, p_work_ord
 
 CREATE FUNCTION os_core.work_order_event_contract_violation(p_schema_version integer, p_tenant_id text, p_work_order_id text, p_correlation_id numeric, p_turn_id bigint, p_event_type text, p_work_order_status text, p_reason_code bigint, p_step_id text, p_step_input_hash text, p_lease_owner_id text, p_lease_token_hash text, p_lease_expires_at bigint, p_created_at bigint, p_idempotency_key text, p_payload jsonb) RETURNS text
     LANGUAGE sql STABLE PARALLEL SAFE
-    RETURN CASE WHEN (p_schema_version IS DISTINCT FROM 1) THEN 'schema_version must be 1 (contract v1)'::text WHEN (p_tenant_id IS NULL) THEN 'tenant_id is required'::text WHEN (p_tenant_id !~ '^[A-Za-z0-9_.:-]{1,64}$'::text) THEN 'tenant_id must be 1 to 64 characters of A-Z, a-z, 0-9, _ . : -'::text WHEN (p_work_order_id IS NULL) THEN 'work_order_id is required'::text WHEN os_core.is_blank(p_work_order_id) THEN 'work_order_id must not be blank'::text WHEN (char_length(p_work_order_id) > 128) THEN 'work_order_id must be at most 128 characters'::text WHEN (p_correlation_id IS NULL) THEN 'correlation_id is required'::text WHEN ((p_correlation_id <> trunc(p_correlation_id)) OR (p_correlation_id < (1)::numeric) OR (p_correlation_id >= '340282366920938463463374607431768211456'::numeric)) THEN 'correlation_id must be an integer with 1 <= correlation_id < 2^128'::text WHEN (p_turn_id IS NULL) THEN 'turn_id is required'::text WHEN (p_turn_id <= 0) THEN 'turn_id must be > 0'::text WHEN (p_event_type IS NULL) THEN 'event_type is required'::text WHEN (p_event_type <> ALL (ARRAY['WORK_ORDER_CREATED'::text, 'FIELD_SET'::text, 'FIELD_CONFLICT_RESOLVED'::text, 'STATUS_CHANGED'::text, 'STEP_STARTED'::text, 'STEP_FINISHED'::text, 'STEP_FAILED'::text, 'WORK_ORDER_CANCELED'::text])) THEN (('event_type must be one of WORK_ORDER_CREATED, FIELD_SET, '::text || 'FIELD_CONFLICT_RESOLVED, STATUS_CHANGED, STEP_STARTED, STEP_FINISHED, '::text) || 'STEP_FAILED, WORK_ORDER_CANCELED'::text) WHEN (p_work_order_status IS NULL) THEN 'work_order_status is required'::text WHEN (p_work_order_status <> ALL (ARRAY['DRAFT'::text, 'CLARIFY'::text, 'CONFIRM'::text, 'EXECUTING'::text, 'DONE'::text, 'REFUSED'::text, 'FAILED'::text, 'CANCELED'::text])) THEN ('work_order_status must be one of DRAFT, CLARIFY, CONFIRM, EXECUTING, '::text || 'DONE, REFUSED, FAILED, CANCELED'::text) WHEN ((p_event_type = 'WORK_ORDER_CANCELED'::text) <> (p_work_order_status = 'CANCELED'::text)) THEN ('a WORK_ORDER_CANCELED event carries work_order_status CANCELED, '::text || 'and only it does'::text) WHEN (p_reason_code IS NULL) THEN 'reason_code is required'::text WHEN ((p_reason_code < 1) OR (p_reason_code > '4294967295'::bigint)) THEN 'reason_code must be between 1 and 2^32-1'::text WHEN ((p_step_id IS NULL) AND (p_event_type = ANY (ARRAY['STEP_STARTED'::text, 'STEP_FINISHED'::text, 'STEP_FAILED'::text]))) THEN format('step_id is required for %s events'::text, p_event_type) WHEN os_core.is_blank(p_step_id) THEN 'step_id must not be blank'::text WHEN (char_length(p_step_id) > 96) THEN 'step_id must be at most 96 characters'::text WHEN ((p_step_input_hash IS NOT NULL) AND (p_step_id IS NULL)) THEN 'step_input_hash needs a step_id'::text WHEN os_core.is_blank(p_step_input_hash) THEN 'step_input_hash must not be blank'::text WHEN (char_length(p_step_input_hash) > 128) THEN 'step_input_hash must be at most 128 characters'::text WHEN (((p_lease_owner_id IS NULL) <> (p_lease_token_hash IS NULL)) OR ((p_lease_owner_id IS NULL) <> (p_lease_expires_at IS NULL))) THEN ('lease_owner_id, lease_token_hash and lease_expires_at go together: '::text || 'give all three or none'::text) WHEN os_core.is_blank(p_lease_owner_id) THEN 'lease_owner_id must not be blank'::text WHEN (char_length(p_lease_owner_id) > 128) THEN 'lease_owner_id must be at most 128 characters'::text WHEN os_core.is_blank(p_lease_token_hash) THEN 'lease_token_hash must not be blank'::text WHEN (char_length(p_lease_token_hash) > 128) THEN 'lease_token_hash must be at most 128 characters'::text WHEN (p_created_at IS NULL) THEN 'created_at is required'::text WHEN (p_created_at <= 0) THEN 'created_at must be > 0'::text WHEN (p_lease_expires_at <= p_created_at) THEN 'lease_expires_at must be after created_at'::text WHEN os_core.is_blank(p_idempotency_key) THEN 'idempotency_key must not be blank'::text WHEN (char_length(p_idempotency_key) > 128) THEN 'idempotency_key must be at most 128 characters'::text WHEN (jsonb_typeof(p_payload) <> 'object'::text) THEN 'payload must be a JSON object'::text WHEN (pg_column_size(p_payload) > 65536) THEN 'payload must be at most 64 KiB'::text WHEN jsonb_path_exists(p_payload, 'strict $.**{65}'::jsonpath) THEN 'payload must not nest values more than 64 levels deep'::text ELSE NULL::text END;
+    RETURN CASE WHEN (p_schema_version IS DISTINCT FROM 1) THEN 'schema_version must be 1 (contract v1)'::text WHEN (p_tenant_id IS NULL) THEN 'tenant_id is required'::text WHEN (os_core.tenant_id_violation(p_tenant_id) IS NOT NULL) THEN os_core.tenant_id_violation(p_tenant_id) WHEN (p_work_order_id IS NULL) THEN 'work_order_id is required'::text WHEN os_core.is_blank(p_work_order_id) THEN 'work_order_id must not be blank'::text WHEN (char_length(p_work_order_id) > 128) THEN 'work_order_id must be at most 128 characters'::text WHEN (p_correlation_id IS NULL) THEN 'correlation_id is required'::text WHEN ((p_correlation_id <> trunc(p_correlation_id)) OR (p_correlation_id < (1)::numeric) OR (p_correlation_id >= '340282366920938463463374607431768211456'::numeric)) THEN 'correlation_id must be an integer with 1 <= correlation_id < 2^128'::text WHEN (p_turn_id IS NULL) THEN 'turn_id is required'::text WHEN (p_turn_id <= 0) THEN 'turn_id must be > 0'::text WHEN (p_event_type IS NULL) THEN 'event_type is required'::text WHEN (p_event_type <> ALL (ARRAY['WORK_ORDER_CREATED'::text, 'FIELD_SET'::text, 'FIELD_CONFLICT_RESOLVED'::text, 'STATUS_CHANGED'::text, 'STEP_STARTED'::text, 'STEP_FINISHED'::text, 'STEP_FAILED'::text, 'WORK_ORDER_CANCELED'::text])) THEN (('event_type must be one of WORK_ORDER_CREATED, FIELD_SET, '::text || 'FIELD_CONFLICT_RESOLVED, STATUS_CHANGED, STEP_STARTED, STEP_FINISHED, '::text) || 'STEP_FAILED, WORK_ORDER_CANCELED'::text) WHEN (p_work_order_status IS NULL) THEN 'work_order_status is required'::text WHEN (p_work_order_status <> ALL (ARRAY['DRAFT'::text, 'CLARIFY'::text, 'CONFIRM'::text, 'EXECUTING'::text, 'DONE'::text, 'REFUSED'::text, 'FAILED'::text, 'CANCELED'::text])) THEN ('work_order_status must be one of DRAFT, CLARIFY, CONFIRM, EXECUTING, '::text || 'DONE, REFUSED, FAILED, CANCELED'::text) WHEN ((p_event_type = 'WORK_ORDER_CANCELED'::text) <> (p_work_order_status = 'CANCELED'::text)) THEN ('a WORK_ORDER_CANCELED event carries work_order_status CANCELED, '::text || 'and only it does'::text) WHEN (p_reason_code IS NULL) THEN 'reason_code is required'::text WHEN ((p_reason_code < 1) OR (p_reason_code > '4294967295'::bigint)) THEN 'reason_code must be between 1 and 2^32-1'::text WHEN ((p_step_id IS NULL) AND (p_event_type = ANY (ARRAY['STEP_STARTED'::text, 'STEP_FINISHED'::text, 'STEP_FAILED'::text]))) THEN format('step_id is required for %s events'::text, p_event_type) WHEN os_core.is_blank(p_step_id) THEN 'step_id must not be blank'::text WHEN (char_length(p_step_id) > 96) THEN 'step_id must be at most 96 characters'::text WHEN ((p_step_input_hash IS NOT NULL) AND (p_step_id IS NULL)) THEN 'step_input_hash needs a step_id'::text WHEN os_core.is_blank(p_step_input_hash) THEN 'step_input_hash must not be blank'::text WHEN (char_length(p_step_input_hash) > 128) THEN 'step_input_hash must be at most 128 characters'::text WHEN (((p_lease_owner_id IS NULL) <> (p_lease_token_hash IS NULL)) OR ((p_lease_owner_id IS NULL) <> (p_lease_expires_at IS NULL))) THEN ('lease_owner_id, lease_token_hash and lease_expires_at go together: '::text || 'give all three or none'::text) WHEN os_core.is_blank(p_lease_owner_id) THEN 'lease_owner_id must not be blank'::text WHEN (char_length(p_lease_owner_id) > 128) THEN 'lease_owner_id must be at most 128 characters'::text WHEN os_core.is_blank(p_lease_token_hash) THEN 'lease_token_hash must not be blank'::text WHEN (char_length(p_lease_token_hash) > 128) THEN 'lease_token_hash must be at most 128 characters'::text WHEN (p_created_at IS NULL) THEN 'created_at is required'::text WHEN (p_created_at <= 0) THEN 'created_at must be > 0'::text WHEN (p_lease_expires_at <= p_created_at) THEN 'lease_expires_at must be after created_at'::text WHEN os_core.is_blank(p_idempotency_key) THEN 'idempotency_key must not be blank'::text WHEN (char_length(p_idempotency_key) > 128) THEN 'idempotency_key must be at most 128 characters'::text WHEN (jsonb_typeof(p_payload) <> 'object'::text) THEN 'payload must be a JSON object'::text WHEN (pg_column_size(p_payload) > 65536) THEN 'payload must be at most 64 KiB'::text WHEN jsonb_path_exists(p_payload, 'strict $.**{65}'::jsonpath) THEN 'payload must not nest values more than 64 levels deep'::text ELSE NULL::text END;
 
 
 ALTER FUNCTION os_core.work_order_event_contract_violation(p_schema_version integer, p_tenant_id text, p_work_order_id text, p_correlation_id numeric, p_turn_id bigint, p_event_type text, p_work_order_status text, p_reason_code bigint, p_step_id text, p_step_input_hash text, p_lease_owner_id text, p_lease_token_hash text, p_lease_expires_at bigint, p_created_at bigint, p_idempotency_key text, p_payload jsonb) OWNER TO selene_owner;
@@ -5249,6 +5292,15 @@ GRANT ALL ON FUNCTION os_core.audit_read(p_tenant_id text, p_after_audit_event_i
 
 
 --
+-- Name: FUNCTION capabilities(); Type: ACL; Schema: os_core; Owner: selene_owner
+--
+
+REVOKE ALL ON FUNCTION os_core.capabilities() FROM PUBLIC;
+GRANT ALL ON FUNCTION os_core.capabilities() TO selene_os;
+GRANT ALL ON FUNCTION os_core.capabilities() TO selene_dba;
+
+
+--
 -- Name: FUNCTION consumer_commit(p_tenant_id text, p_consumer text, p_event_id bigint, p_stream text); Type: ACL; Schema: os_core; Owner: selene_owner
 --
 
@@ -5483,6 +5535,13 @@ GRANT ALL ON FUNCTION os_core.scope_tenant_ids(p_tenant_id text) TO selene_dba;
 REVOKE ALL ON FUNCTION os_core.set_tenant(p_tenant_id text) FROM PUBLIC;
 GRANT ALL ON FUNCTION os_core.set_tenant(p_tenant_id text) TO selene_os;
 GRANT ALL ON FUNCTION os_core.set_tenant(p_tenant_id text) TO selene_dba;
+
+
+--
+-- Name: FUNCTION tenant_id_violation(p_tenant_id text); Type: ACL; Schema: os_core; Owner: selene_owner
+--
+
+REVOKE ALL ON FUNCTION os_core.tenant_id_violation(p_tenant_id text) FROM PUBLIC;
 
 
 --

@@ -1,4 +1,4 @@
--- 06-contract-fields: every per-field rule of WorkOrderLedgerEventInput v1
+-- work_order_ledger_append--contract-fields: every per-field rule of WorkOrderLedgerEventInput v1
 -- (design §2), through os_core.work_order_ledger_append. Each refused event breaks
 -- exactly one rule of an otherwise valid event and gets
 -- OS_WORK_ORDER_CONTRACT_VALIDATION_FAILED (SE004); each limit is tried at N

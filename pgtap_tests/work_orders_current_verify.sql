@@ -1,4 +1,4 @@
--- 16-verify: os_core.work_orders_current_verify and the audited rebuild. Proves
+-- work_orders_current_verify: os_core.work_orders_current_verify and the audited rebuild. Proves
 -- that verify returns no row when the projections agree with the ledger, one row
 -- per difference otherwise (a column, a missing row, an unexpected row, in each of
 -- the three projections) and writes nothing; that rebuild rewrites exactly the

@@ -1,4 +1,4 @@
--- 02-tenant-isolation: AT-OS-CORE-DB-01 and tenant scope. Proves that the same
+-- tenant-isolation: AT-OS-CORE-DB-01 and tenant scope. Proves that the same
 -- work_order_id in two tenants gives two independent work orders; that one
 -- tenant reads nothing of another, neither through the capability functions nor
 -- through row-level security; that no declared tenant, or a tenant_id other than

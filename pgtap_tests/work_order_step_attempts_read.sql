@@ -1,4 +1,4 @@
--- 14-step-attempts: the step-attempt projection. Proves that STEP_STARTED opens
+-- work_order_step_attempts_read: the step-attempt projection. Proves that STEP_STARTED opens
 -- attempt n+1 of its step with its input hash and start, that STEP_FINISHED and
 -- STEP_FAILED close the open attempt with their event, time and reason code, that
 -- steps are numbered independently, that a second start while an attempt is open

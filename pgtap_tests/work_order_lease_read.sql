@@ -1,4 +1,4 @@
--- 15-leases: the lease projection. Proves that an event with lease fields
+-- work_order_lease_read: the lease projection. Proves that an event with lease fields
 -- acquires the lease, that its holder renews it before expiry (acquisition kept),
 -- that another owner is fenced off until the lease expires at an event's
 -- created_at, then takes it over (new acquisition), that a terminal status

@@ -1,4 +1,4 @@
--- 04-idempotency: AT-OS-CORE-DB-03. Proves that appending the same
+-- work_order_ledger_append--idempotency: AT-OS-CORE-DB-03. Proves that appending the same
 -- (tenant_id, work_order_id, idempotency_key) with the same content returns the
 -- original event id with idempotency_replay = true, writes no ledger row but one
 -- audit row with outcome OS_WORK_ORDER_IDEMPOTENCY_REPLAY; that created_at is not

@@ -1,11 +1,11 @@
--- 01-schema: the schema smoke test. Proves that the schemas, the five tables with
+-- schema: the schema smoke test. Proves that the schemas, the five tables with
 -- their exact columns and keys, the capability functions with their signatures,
 -- the append-only triggers and the tenant policies exist, and pins the security
 -- surface exactly: which role may use which schema, table and function.
 BEGIN;
 \ir support/helpers.sql
 
-SELECT plan(117);
+SELECT plan(120);
 
 -- A role with no grant of its own holds exactly what PUBLIC holds.
 CREATE ROLE tap_public_only NOLOGIN;
@@ -538,7 +538,15 @@ SELECT table_privs_are(
     'selene_projector may only INSERT into audit_events: the audit rows of rebuild and verify.'
 );
 
--- Function privileges: exactly the capability entry points, nothing for PUBLIC.
+-- Function privileges: exactly the catalogue's (os_core.capabilities()), nothing for PUBLIC.
+SELECT is_empty(
+    $$
+    SELECT c.sql_function
+    FROM os_core.capabilities() AS c
+    WHERE pg_catalog.to_regprocedure(c.sql_function) IS NULL
+    $$,
+    'Every function of the capability catalogue exists, with the signature it lists.'
+);
 SELECT set_eq(
     $$
     SELECT p.oid::regprocedure::text
@@ -547,33 +555,8 @@ SELECT set_eq(
         p.pronamespace IN ('os_core'::regnamespace, 'ph1j'::regnamespace)
         AND pg_catalog.has_function_privilege('selene_os', p.oid, 'EXECUTE')
     $$,
-    ARRAY[
-        'os_core.error_codes()',
-        'os_core.is_blank(text)',
-        'os_core.set_tenant(text)',
-        'os_core.work_order_current_read(text,text)',
-        'os_core.work_order_ledger_append(text,text,numeric,bigint,text,text,bigint,bigint,text,text,text,text,bigint,text,jsonb,integer,bigint)',
-        'os_core.work_order_ledger_append_many(text,jsonb)',
-        'os_core.work_order_ledger_read(text,text,bigint,integer)',
-        'os_core.audit_read(text,bigint,integer)',
-        'os_core.work_order_cancel(text,text,bigint,text,bigint,bigint)',
-        'os_core.work_orders_list_pending(text,text[],bigint,integer)',
-        'os_core.work_order_step_attempts_read(text,text)',
-        'os_core.work_order_lease_read(text,text)',
-        'os_core.work_orders_current_rebuild(text,boolean)',
-        'os_core.work_orders_current_verify(text,boolean)',
-        'os_core.tenant_stats(text)',
-        'os_core.consumer_position(text,text,text)',
-        'os_core.consumer_commit(text,text,bigint,text)',
-        'os_core.consumer_stats(text)',
-        'os_core.work_orders_current_rebuild_local(text,boolean)',
-        'os_core.work_orders_current_verify_local(text,boolean)',
-        'os_core.tenant_stats_local(text)',
-        'os_core.is_distributed()',
-        'os_core.require_dba_or_tenant_scope(text)',
-        'os_core.scope_tenant_ids(text)'
-    ],
-    'selene_os may execute exactly the capability functions, set_tenant, error_codes, is_blank, the work of rebuild, verify and tenant_stats and their checks.'
+    $$SELECT c.sql_function FROM os_core.capabilities() AS c WHERE 'selene_os' = ANY(c.granted_to)$$,
+    'selene_os may execute exactly the functions the capability catalogue grants it.'
 );
 SELECT set_eq(
     $$
@@ -583,33 +566,28 @@ SELECT set_eq(
         p.pronamespace IN ('os_core'::regnamespace, 'ph1j'::regnamespace)
         AND pg_catalog.has_function_privilege('selene_dba', p.oid, 'EXECUTE')
     $$,
-    ARRAY[
-        'os_core.error_codes()',
-        'os_core.is_blank(text)',
-        'os_core.set_tenant(text)',
-        'os_core.work_order_current_read(text,text)',
-        'os_core.work_order_ledger_append(text,text,numeric,bigint,text,text,bigint,bigint,text,text,text,text,bigint,text,jsonb,integer,bigint)',
-        'os_core.work_order_ledger_append_many(text,jsonb)',
-        'os_core.work_order_ledger_read(text,text,bigint,integer)',
-        'os_core.audit_read(text,bigint,integer)',
-        'os_core.work_order_cancel(text,text,bigint,text,bigint,bigint)',
-        'os_core.work_orders_list_pending(text,text[],bigint,integer)',
-        'os_core.work_order_step_attempts_read(text,text)',
-        'os_core.work_order_lease_read(text,text)',
-        'os_core.work_orders_current_rebuild(text,boolean)',
-        'os_core.work_orders_current_verify(text,boolean)',
-        'os_core.tenant_stats(text)',
-        'os_core.consumer_position(text,text,text)',
-        'os_core.consumer_commit(text,text,bigint,text)',
-        'os_core.consumer_stats(text)',
-        'os_core.work_orders_current_rebuild_local(text,boolean)',
-        'os_core.work_orders_current_verify_local(text,boolean)',
-        'os_core.tenant_stats_local(text)',
-        'os_core.is_distributed()',
-        'os_core.require_dba_or_tenant_scope(text)',
-        'os_core.scope_tenant_ids(text)'
-    ],
-    'selene_dba may execute exactly the capability functions, set_tenant, error_codes, is_blank, the work of rebuild, verify and tenant_stats and their checks.'
+    $$SELECT c.sql_function FROM os_core.capabilities() AS c WHERE 'selene_dba' = ANY(c.granted_to)$$,
+    'selene_dba may execute exactly the functions the capability catalogue grants it.'
+);
+SELECT is_empty(
+    $$
+    SELECT c.sql_function, c.granted_to, g.grantees
+    FROM os_core.capabilities() AS c
+    CROSS JOIN LATERAL (
+        SELECT array_agg(a.grantee::regrole::text ORDER BY a.grantee::regrole::text) AS grantees
+        FROM pg_catalog.pg_proc AS p
+        CROSS JOIN LATERAL pg_catalog.aclexplode(p.proacl) AS a
+        WHERE p.oid = pg_catalog.to_regprocedure(c.sql_function) AND a.grantee <> p.proowner
+            AND a.privilege_type = 'EXECUTE'
+    ) AS g
+    WHERE g.grantees IS DISTINCT FROM (SELECT array_agg(r ORDER BY r) FROM unnest(c.granted_to) AS r)
+    $$,
+    'Each function of the catalogue is granted EXECUTE to exactly the roles it lists (its owner aside).'
+);
+SELECT results_eq(
+    $$SELECT count(*)::integer, count(*) FILTER (WHERE c.kind = 'capability')::integer FROM os_core.capabilities() AS c$$,
+    $$VALUES (25, 15)$$,
+    'The catalogue lists 25 executable functions, 15 of them public capabilities.'
 );
 SELECT is_empty(
     $$

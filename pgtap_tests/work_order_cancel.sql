@@ -1,4 +1,4 @@
--- 12-cancel: WORKORDER_CANCEL (design §7). Proves that os_core.work_order_cancel
+-- work_order_cancel: WORKORDER_CANCEL (design §7). Proves that os_core.work_order_cancel
 -- appends a WORK_ORDER_CANCELED event with status CANCELED and the work order's own
 -- correlation_id through the append path (ledger, projection, audit), and returns
 -- (work_order_id, 'CANCELED', last_event_id); that a replayed cancel returns the same

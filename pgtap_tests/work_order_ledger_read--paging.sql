@@ -1,4 +1,4 @@
--- 17-ledger-paging: the paging horizon of tenant-wide ledger reads. Proves that
+-- work_order_ledger_read--paging: the paging horizon of tenant-wide ledger reads. Proves that
 -- every append records a horizon above its own transaction id; that a tenant-wide
 -- read stops before an event whose horizon is above every running transaction (as
 -- an event drawn before a transaction still in flight would be) and holds back

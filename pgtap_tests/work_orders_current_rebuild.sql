@@ -1,4 +1,4 @@
--- 05-rebuild: AT-OS-CORE-DB-04 and OS_WORK_ORDER_CURRENT_REBUILD. Proves that
+-- work_orders_current_rebuild: AT-OS-CORE-DB-04 and OS_WORK_ORDER_CURRENT_REBUILD. Proves that
 -- rebuilding work_orders_current from the ledger gives back exactly the rows the
 -- appends produced (every column, byte for byte), over a mixed history of two
 -- tenants with steps, leases, a takeover, a cancel and terminal statuses; that a

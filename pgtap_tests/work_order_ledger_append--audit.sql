@@ -1,4 +1,4 @@
--- 11-audit: PH1.J audit (design §6). Proves that every successful append writes
+-- work_order_ledger_append--audit: PH1.J audit (design §6). Proves that every successful append writes
 -- one ph1j.audit_events row in the same transaction, carrying tenant_id,
 -- work_order_id, correlation_id, turn_id, event_type, reason_code,
 -- idempotency_key, the event id, the outcome and the capability; that a replay

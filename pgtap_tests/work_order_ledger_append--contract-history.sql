@@ -1,4 +1,4 @@
--- 07-contract-history: the contract rules that depend on a work order's history
+-- work_order_ledger_append--contract-history: the contract rules that depend on a work order's history
 -- (design §2, §3): the first event is WORK_ORDER_CREATED and there is no second
 -- one; a work order keeps its correlation_id, which binds one work order per
 -- tenant; after DONE, REFUSED, FAILED or CANCELED only an idempotent replay

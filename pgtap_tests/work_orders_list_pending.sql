@@ -1,4 +1,4 @@
--- 13-list-pending: WORKORDER_LIST_PENDING (design §7). Proves that
+-- work_orders_list_pending: WORKORDER_LIST_PENDING (design §7). Proves that
 -- os_core.work_orders_list_pending returns the declared tenant's work orders whose
 -- status is in the set (by default DRAFT, CLARIFY, CONFIRM), newest first with
 -- work_order_id breaking ties, as the projection holds them; that the recency bound

@@ -1,4 +1,4 @@
--- 18-consumers: durable consumers (os_core.consumer_position, consumer_commit,
+-- consumer_position--consumers: durable consumers (os_core.consumer_position, consumer_commit,
 -- consumer_stats). Proves that a new consumer is at 0; that a commit moves the
 -- position forwards only, to an event id of the tenant's stream, and reads back;
 -- that the same position again is accepted; that bad names, streams and ids are

@@ -1,4 +1,4 @@
--- 09-ledger-read: OS_WORK_ORDER_LEDGER_READ. Proves that
+-- work_order_ledger_read: OS_WORK_ORDER_LEDGER_READ. Proves that
 -- os_core.work_order_ledger_read returns the declared tenant's events in event-id
 -- order, every column as stored, optionally narrowed to one work order; that
 -- keyset paging with p_after_event_id and p_limit returns every event exactly once

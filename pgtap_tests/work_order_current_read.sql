@@ -1,4 +1,4 @@
--- 08-current-read: OS_WORK_ORDER_CURRENT_READ. Proves that
+-- work_order_current_read: OS_WORK_ORDER_CURRENT_READ. Proves that
 -- os_core.work_order_current_read returns the one current record of a work order
 -- of the declared tenant, with every column following the latest event (status,
 -- turn, reason, time, step, lease, count), the lease cleared at a terminal status;

@@ -1,4 +1,4 @@
--- 03-append-only: AT-OS-CORE-DB-02. Proves that the ledger and the PH1.J audit
+-- append-only: AT-OS-CORE-DB-02. Proves that the ledger and the PH1.J audit
 -- table refuse UPDATE, DELETE and TRUNCATE with OS_WORK_ORDER_APPEND_ONLY_VIOLATION
 -- (SE001) for the superuser, including statements that match no row; that the
 -- owner is refused by privileges first (42501) and by the triggers (SE001) even
