@@ -4,9 +4,9 @@ sql/functions/capabilities.sql names, per SQL function selene_os or selene_dba m
 execute, its client methods, CLI commands, roles and whether Citus delegates it. These
 tests hold the rest of the project to it: the README's capability table, the methods of
 both repository classes, and a pgTAP file named after each capability's SQL function
-(tests findable by capability name). The grants are checked against it by
-pgtap_tests/schema.sql and tests/test_tenant_attacks.py. Not the CLI's command names:
-those are checked at the merge that renames them.
+(tests findable by capability name), and the CLI's commands, each named after the client
+method it calls. The grants are checked against it by pgtap_tests/schema.sql and
+tests/test_tenant_attacks.py.
 
 Also the one tenant-id rule: os_core.tenant_id_violation and the domain os_core.tenant_id
 (which the tables' CHECKs cast to) accept and refuse the same edge inputs.
@@ -19,7 +19,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import typer
 
+from selene_core_tables.cli import app
 from selene_core_tables.repository import WorkOrderRepository
 from selene_core_tables.repository_async import AsyncWorkOrderRepository
 from tests.conftest import CITUS
@@ -93,6 +95,37 @@ def test_every_client_method_of_the_catalogue_exists(
         if not callable(getattr(repository, method, None))
     )
     assert missing == [], f"{repository.__name__} lacks the catalogue's methods"
+
+
+def cli_commands() -> set[str]:
+    """The commands ``selene-core-tables --help`` lists (deprecated aliases are hidden)."""
+    return {
+        command.name or ""
+        for command in typer.main.get_command(app).commands.values()  # type: ignore[attr-defined]
+        if not command.hidden
+    }
+
+
+def test_every_cli_command_of_the_catalogue_exists_and_is_named_after_a_client_method(
+    postgresql: psycopg.Connection,
+) -> None:
+    commands = cli_commands()
+    rows = catalogue(postgresql)
+    missing = sorted(
+        f"{function_name(signature)}: {command}"
+        for signature, _, _, cli, *_ in rows
+        for command in cli
+        if command.split()[0] not in commands
+    )
+    assert missing == [], "the CLI lacks the catalogue's commands"
+    methods = {method for _, _, client, *_ in rows for method in client}
+    unnamed = sorted(
+        command
+        for _, _, _, cli, *_ in rows
+        for command in cli
+        if command.split()[0].replace("-", "_") not in methods
+    )
+    assert unnamed == [], "a command not named after a client method (``_`` -> ``-``)"
 
 
 def test_every_capability_has_a_client_method(postgresql: psycopg.Connection) -> None:
