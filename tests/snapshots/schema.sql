@@ -156,7 +156,7 @@ COMMENT ON DOMAIN os_core.step_id IS 'Non-blank, at most 96 characters.';
 --
 
 CREATE DOMAIN os_core.tenant_id AS text
-	CONSTRAINT tenant_id_format CHECK ((VALUE ~ '^[A-Za-z0-9_.:-]{1,64}$'::text));
+	CONSTRAINT tenant_id_format CHECK (((VALUE ~ '^[A-Za-z0-9_.:-]+$'::text) AND (char_length(VALUE) <= 64)));
 
 
 ALTER DOMAIN os_core.tenant_id OWNER TO selene_owner;
