@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks import plot, report, suites
+from benchmarks import harness, plot, report, suites
 from benchmarks.cluster import throwaway_cluster
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
@@ -35,11 +35,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--profile",
-        choices=sorted(suites.PROFILES),
+        choices=sorted(harness.PROFILES),
         default=None,
         help="default (make bench), quick (BENCH_QUICK=1) or large (make bench-large)",
     )
-    parser.add_argument("--suites", help=f"comma-separated subset of {','.join(suites.SUITES)}")
+    parser.add_argument("--suites", help=f"comma-separated subset of {','.join(harness.SUITES)}")
     parser.add_argument("--runs", type=int, help="measurements per figure (median reported)")
     parser.add_argument("--duration", type=float, help="seconds per pgbench run")
     parser.add_argument("--warmup", type=float, help="seconds of warm-up per script (0: none)")
@@ -83,10 +83,10 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def config_from(args: argparse.Namespace) -> suites.Config:
+def config_from(args: argparse.Namespace) -> harness.Config:
     """Return the profile's configuration with the command line's overrides."""
     profile = args.profile or ("quick" if os.environ.get("BENCH_QUICK") else "default")
-    config = suites.PROFILES[profile]
+    config = harness.PROFILES[profile]
     overrides: dict[str, Any] = {
         name: getattr(args, name)
         for name in (
@@ -105,10 +105,10 @@ def config_from(args: argparse.Namespace) -> suites.Config:
     }
     if args.suites:
         chosen = tuple(name.strip() for name in args.suites.split(",") if name.strip())
-        unknown = sorted(set(chosen) - set(suites.SUITES))
+        unknown = sorted(set(chosen) - set(harness.SUITES))
         if unknown:
-            raise SystemExit(f"unknown suites {unknown}; choose from {list(suites.SUITES)}")
-        overrides["suites"] = tuple(name for name in suites.SUITES if name in chosen)
+            raise SystemExit(f"unknown suites {unknown}; choose from {list(harness.SUITES)}")
+        overrides["suites"] = tuple(name for name in harness.SUITES if name in chosen)
     if args.clients:
         overrides["clients"] = tuple(int(count) for count in args.clients.split(","))
     return dataclasses.replace(config, **overrides)
@@ -130,7 +130,7 @@ def _git(*args: str) -> str:
     return result.stdout.strip()
 
 
-def _server_facts(bench: suites.Bench) -> dict[str, Any]:
+def _server_facts(bench: harness.Bench) -> dict[str, Any]:
     names = [
         "server_version",
         "fsync",
@@ -174,12 +174,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"[{time.time() - started:7.1f} s] {line}", flush=True)
 
     with throwaway_cluster(args.workdir, keep=args.keep, settings=settings_from(args)) as cluster:
-        bench = suites.Bench(cluster, config, log)
+        bench = harness.Bench(cluster, config, log)
         bench.keep_data = args.keep or args.workdir is not None
         if args.patch:
             bench.patches = [path.read_text(encoding="utf-8") for path in args.patch]
         if args.validate:
-            suites.validate_loading(bench)
+            harness.validate_loading(bench)
         for name in config.suites:
             suites.RUNNERS[name](bench)
         facts = _server_facts(bench)
@@ -191,7 +191,7 @@ def run(args: argparse.Namespace) -> int:
         "git_dirty": dirty,
         "patches": [str(path) for path in args.patch],
         "machine": {
-            "cpus": suites.cpu_count(),
+            "cpus": harness.cpu_count(),
             "platform": platform.platform(),
             "loadavg_before": load_before,
             "loadavg_after": os.getloadavg(),

@@ -36,7 +36,7 @@ from selene_core_tables.migrate import apply_migrations
 from selene_core_tables.server import hand_over
 
 if TYPE_CHECKING:
-    from benchmarks.suites import Bench
+    from benchmarks.harness import Bench
 
 CITUS_DB = "bench_citus"
 """The database of the suite, on the Citus cluster and (the twin) on the main cluster."""

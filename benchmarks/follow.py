@@ -37,7 +37,7 @@ from benchmarks.report import metric
 from selene_core_tables import WorkOrderLedgerEventInput, WorkOrderRepository
 
 if TYPE_CHECKING:
-    from benchmarks.suites import Bench
+    from benchmarks.harness import Bench
 
 LAG_DB = "bench_follow"
 """Empty at first; the lag runs append to it."""

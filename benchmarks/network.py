@@ -22,13 +22,14 @@ from typing import TYPE_CHECKING
 
 import psycopg
 
+from benchmarks.append_data import APPEND_DB, field_set
 from benchmarks.cluster import APP_ROLE, PORT, SUPERUSER
 from benchmarks.latency_proxy import LatencyProxy
 from benchmarks.pgbench import percentile
 from selene_core_tables import WorkOrderLedgerEventInput, WorkOrderRepository
 
 if TYPE_CHECKING:
-    from benchmarks.suites import Bench
+    from benchmarks.harness import Bench
 
 DELAY = 0.00025
 """Seconds the proxy adds in each direction."""
@@ -66,8 +67,6 @@ _COMPARISONS = (
 
 def network_suite(bench: Bench) -> None:
     """Latency at one client through the proxy: pgbench and the Python client."""
-    from benchmarks.suites import APPEND_DB  # suites imports this module
-
     config = bench.config
     bench.ensure_dataset(APPEND_DB, bench.append_dataset(), bare=True)
     variables: dict[str, object] = {"tenants": config.tenants, "work_orders": config.work_orders}
@@ -105,8 +104,6 @@ def _key(event: WorkOrderLedgerEventInput) -> list[str]:
 
 def _client_round(bench: Bench, address: tuple[str, int], dbname: str, *, flipped: bool) -> None:
     """One run of the Python client's calls and psycopg's bare statements, alternating."""
-    from benchmarks.suites import _field_set  # suites imports this module
-
     host, port = address
     latencies: dict[str, list[float]] = {
         name: [] for name in ("append", "bare_insert", "current_read", "pk_lookup")
@@ -119,8 +116,8 @@ def _client_round(bench: Bench, address: tuple[str, int], dbname: str, *, flippe
     ):
         repo.current("bench-1", "wo-0")  # connects before the clock starts
         for number in range(CLIENT_CALLS):
-            event = _field_set(bench.config, number)
-            twin = _field_set(bench.config, number).to_dict()
+            event = field_set(bench.config, number)
+            twin = field_set(bench.config, number).to_dict()
             twin["payload"] = psycopg.types.json.Jsonb(twin["payload"])
             calls = [
                 ("append", lambda e=event: repo.append(e)),

@@ -32,9 +32,10 @@ from pathlib import Path
 import psycopg
 
 from benchmarks import pgbench
+from benchmarks.append_data import APPEND_DB
 from benchmarks.cluster import APP_ROLE, SUPERUSER, BenchCluster, throwaway_cluster
+from benchmarks.harness import PROFILES, Bench
 from benchmarks.report import median
-from benchmarks.suites import APPEND_DB, PROFILES, Bench
 from selene_core_tables.resources import resource_dir
 
 _USERS = {

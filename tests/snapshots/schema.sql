@@ -156,7 +156,7 @@ COMMENT ON DOMAIN os_core.step_id IS 'Non-blank, at most 96 characters.';
 --
 
 CREATE DOMAIN os_core.tenant_id AS text
-	CONSTRAINT tenant_id_format CHECK ((VALUE ~ '^[A-Za-z0-9_.:-]{1,64}$'::text));
+	CONSTRAINT tenant_id_format CHECK (((VALUE ~ '^[A-Za-z0-9_.:-]+$'::text) AND (char_length(VALUE) <= 64)));
 
 
 ALTER DOMAIN os_core.tenant_id OWNER TO selene_owner;
@@ -4706,15 +4706,18 @@ CREATE VIEW os_core.work_order_leases_from_ledger WITH (security_invoker='true')
             l.work_order_id,
             l.work_order_event_id,
             l.created_at,
+            l.lease_owner_id,
+            os_core.is_terminal_status((l.work_order_status)::text) AS ends_work_order,
             (((lag(l.lease_owner_id) OVER tenure)::text IS DISTINCT FROM (l.lease_owner_id)::text) OR ((lag(l.lease_expires_at) OVER tenure)::bigint <= (l.created_at)::bigint)) AS starts_tenure
            FROM os_core.work_order_ledger l
-          WHERE (l.lease_owner_id IS NOT NULL)
+          WHERE ((l.lease_owner_id IS NOT NULL) OR os_core.is_terminal_status((l.work_order_status)::text))
           WINDOW tenure AS (PARTITION BY l.tenant_id, l.work_order_id ORDER BY l.work_order_event_id)
         ), per_work_order AS (
          SELECT e.tenant_id,
             e.work_order_id,
-            max(e.work_order_event_id) AS lease_event_id,
-            max(ARRAY[e.work_order_event_id, (e.created_at)::bigint]) FILTER (WHERE e.starts_tenure) AS acquired
+            max(e.work_order_event_id) FILTER (WHERE (e.lease_owner_id IS NOT NULL)) AS lease_event_id,
+            max(ARRAY[e.work_order_event_id, (e.created_at)::bigint]) FILTER (WHERE ((e.lease_owner_id IS NOT NULL) AND e.starts_tenure)) AS acquired,
+            max(ARRAY[e.work_order_event_id, (e.created_at)::bigint]) FILTER (WHERE e.ends_work_order) AS ended
            FROM lease_events e
           GROUP BY e.tenant_id, e.work_order_id
         )
@@ -4723,15 +4726,15 @@ CREATE VIEW os_core.work_order_leases_from_ledger WITH (security_invoker='true')
     lease_event.lease_owner_id,
     lease_event.lease_token_hash,
         CASE
-            WHEN (ended.work_order_event_id IS NULL) THEN 'ACTIVE'::text
+            WHEN (w.ended IS NULL) THEN 'ACTIVE'::text
             ELSE 'RELEASED'::text
         END AS lease_state,
     lease_event.lease_expires_at,
     w.acquired[1] AS acquired_event_id,
     (w.acquired[2])::os_core.monotonic_ns AS acquired_at,
-    COALESCE(ended.work_order_event_id, lease_event.work_order_event_id) AS last_event_id,
-    ended.created_at AS released_at
-   FROM ((per_work_order w
+    COALESCE(w.ended[1], lease_event.work_order_event_id) AS last_event_id,
+    (w.ended[2])::os_core.monotonic_ns AS released_at
+   FROM (per_work_order w
      JOIN LATERAL ( SELECT e.lease_owner_id,
             e.lease_token_hash,
             e.lease_expires_at,
@@ -4739,13 +4742,6 @@ CREATE VIEW os_core.work_order_leases_from_ledger WITH (security_invoker='true')
            FROM os_core.work_order_ledger e
           WHERE ((e.tenant_id = w.tenant_id) AND (e.work_order_event_id = w.lease_event_id))
          OFFSET 0) lease_event ON (true))
-     LEFT JOIN LATERAL ( SELECT e.work_order_event_id,
-            e.created_at,
-            e.work_order_status
-           FROM os_core.work_order_ledger e
-          WHERE ((e.tenant_id = w.tenant_id) AND ((e.work_order_id)::text = (w.work_order_id)::text))
-          ORDER BY e.work_order_event_id DESC
-         LIMIT 1) ended ON (os_core.is_terminal_status((ended.work_order_status)::text)))
   WHERE (w.acquired IS NOT NULL);
 
 
@@ -4780,29 +4776,18 @@ CREATE VIEW os_core.work_order_step_attempts_from_ledger WITH (security_invoker=
  SELECT e.tenant_id,
     e.work_order_id,
     e.step_id,
-    (e.attempt_index)::integer AS attempt_index,
-        CASE e.next_event_type
-            WHEN 'STEP_FINISHED'::text THEN 'FINISHED'::text
-            WHEN 'STEP_FAILED'::text THEN 'FAILED'::text
+    (((e.step_position + 1) / 2))::integer AS attempt_index,
+        CASE e.next_event[1]
+            WHEN 1 THEN 'FINISHED'::text
+            WHEN 2 THEN 'FAILED'::text
             ELSE 'STARTED'::text
         END AS attempt_status,
     e.step_input_hash,
     e.work_order_event_id AS started_event_id,
     e.created_at AS started_at,
-        CASE
-            WHEN ((e.next_event_type)::text <> 'STEP_STARTED'::text) THEN e.next_event_id
-            ELSE NULL::bigint
-        END AS finished_event_id,
-    (
-        CASE
-            WHEN ((e.next_event_type)::text <> 'STEP_STARTED'::text) THEN (e.next_created_at)::bigint
-            ELSE NULL::bigint
-        END)::os_core.monotonic_ns AS finished_at,
-    (
-        CASE
-            WHEN ((e.next_event_type)::text <> 'STEP_STARTED'::text) THEN (e.next_reason_code)::bigint
-            ELSE NULL::bigint
-        END)::os_core.reason_code AS reason_code
+    e.next_event[2] AS finished_event_id,
+    (e.next_event[3])::os_core.monotonic_ns AS finished_at,
+    (e.next_event[4])::os_core.reason_code AS reason_code
    FROM ( SELECT l.tenant_id,
             l.work_order_id,
             l.step_id,
@@ -4810,11 +4795,13 @@ CREATE VIEW os_core.work_order_step_attempts_from_ledger WITH (security_invoker=
             l.event_type,
             l.work_order_event_id,
             l.created_at,
-            count(*) FILTER (WHERE ((l.event_type)::text = 'STEP_STARTED'::text)) OVER step AS attempt_index,
-            lead(l.event_type) OVER step AS next_event_type,
-            lead(l.work_order_event_id) OVER step AS next_event_id,
-            lead(l.created_at) OVER step AS next_created_at,
-            lead(l.reason_code) OVER step AS next_reason_code
+            row_number() OVER step AS step_position,
+            lead(
+                CASE l.event_type
+                    WHEN 'STEP_FINISHED'::text THEN ARRAY[(1)::bigint, l.work_order_event_id, (l.created_at)::bigint, (l.reason_code)::bigint]
+                    WHEN 'STEP_FAILED'::text THEN ARRAY[(2)::bigint, l.work_order_event_id, (l.created_at)::bigint, (l.reason_code)::bigint]
+                    ELSE NULL::bigint[]
+                END) OVER step AS next_event
            FROM os_core.work_order_ledger l
           WHERE ((l.event_type)::text = ANY (ARRAY['STEP_STARTED'::text, 'STEP_FINISHED'::text, 'STEP_FAILED'::text]))
           WINDOW step AS (PARTITION BY l.tenant_id, l.work_order_id, l.step_id ORDER BY l.work_order_event_id)) e
