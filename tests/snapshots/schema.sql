@@ -2147,7 +2147,7 @@ COMMENT ON FUNCTION os_core.set_tenant(p_tenant_id text) IS 'Declares the tenant
 
 CREATE FUNCTION os_core.tenant_id_violation(p_tenant_id text) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    RETURN CASE WHEN (p_tenant_id !~ '^[A-Za-z0-9_.:-]{1,64}$'::text) THEN 'tenant_id must be 1 to 64 characters of A-Z, a-z, 0-9, _ . : -'::text ELSE NULL::text END;
+    RETURN CASE WHEN ((p_tenant_id !~ '^[A-Za-z0-9_.:-]+$'::text) OR (char_length(p_tenant_id) > 64)) THEN 'tenant_id must be 1 to 64 characters of A-Z, a-z, 0-9, _ . : -'::text ELSE NULL::text END;
 
 
 ALTER FUNCTION os_core.tenant_id_violation(p_tenant_id text) OWNER TO selene_owner;

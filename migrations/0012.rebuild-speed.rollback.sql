@@ -1,4 +1,4 @@
--- Undo 0011: the tenant id's format as the bounded repetition of migration 0001
+-- Undo 0012: the tenant id's format as the bounded repetition of migration 0001
 -- (the same values, checked more slowly).
 
 DO $$

@@ -9,8 +9,9 @@
 -- apart cost 0.3 us and accept exactly the same values: the regular expression
 -- matches one class character per character of the value, so its length in
 -- characters is char_length(VALUE). Same constraint name, so a violation reports
--- what it did (SQLSTATE 23514, constraint tenant_id_format).
--- depends: 0010.audit-paging-horizon
+-- what it did (SQLSTATE 23514, constraint tenant_id_format). The functions'
+-- check, os_core.tenant_id_violation (sql/), is written the same way.
+-- depends: 0011.capability-catalogue
 
 -- One statement: added under a new name, then put in the old one's place. As
 -- separate statements, the one after the DROP CONSTRAINT failed: yoyo runs each
@@ -18,9 +19,9 @@
 -- start a subtransaction when there are unprocessed inval messages").
 DO $$
 BEGIN
-    ALTER DOMAIN os_core.tenant_id ADD CONSTRAINT tenant_id_format_0011
+    ALTER DOMAIN os_core.tenant_id ADD CONSTRAINT tenant_id_format_0012
     CHECK (VALUE ~ '^[A-Za-z0-9_.:-]+$' AND char_length(VALUE) <= 64);
     ALTER DOMAIN os_core.tenant_id DROP CONSTRAINT tenant_id_format;
-    ALTER DOMAIN os_core.tenant_id RENAME CONSTRAINT tenant_id_format_0011 TO tenant_id_format;
+    ALTER DOMAIN os_core.tenant_id RENAME CONSTRAINT tenant_id_format_0012 TO tenant_id_format;
 END;
 $$;
