@@ -239,3 +239,37 @@ def home() -> Iterator[Path]:
                 with suppress(EmbeddedClusterError, OSError):
                     EmbeddedCluster(cluster_home).stop()
         shutil.rmtree(path, ignore_errors=True)
+
+
+NEWER_RULE_DETAIL = "a rule this client does not know"
+
+
+@pytest.fixture
+def newer_rule(postgresql: psycopg.Connection) -> Iterator[None]:
+    """A rule of a newer schema: every insert into the ledger is refused with SE099.
+
+    A trigger raises it (SQLSTATE SE099, message OS_WORK_ORDER_NEWER_RULE); it is dropped
+    afterwards. Not on Citus, where a trigger on a distributed table needs
+    citus.enable_unsafe_triggers: what it tests is the client's mapping of the SQLSTATE.
+    """
+    if CITUS:
+        pytest.skip("a new trigger on a distributed table needs citus.enable_unsafe_triggers")
+    postgresql.execute(
+        f"""
+        CREATE FUNCTION os_core.tg_test_newer_rule() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            RAISE EXCEPTION USING ERRCODE = 'SE099', MESSAGE = 'OS_WORK_ORDER_NEWER_RULE',
+                DETAIL = '{NEWER_RULE_DETAIL}';
+        END $$;
+        CREATE TRIGGER _000_test_newer_rule BEFORE INSERT ON os_core.work_order_ledger
+            FOR EACH ROW EXECUTE FUNCTION os_core.tg_test_newer_rule();
+        """
+    )
+    postgresql.commit()
+    yield
+    postgresql.rollback()
+    postgresql.execute(
+        "DROP TRIGGER _000_test_newer_rule ON os_core.work_order_ledger;"
+        " DROP FUNCTION os_core.tg_test_newer_rule()"
+    )
+    postgresql.commit()

@@ -448,21 +448,9 @@ def test_the_old_command_names_still_work_and_say_they_are_deprecated(
 
 
 def test_an_unknown_project_sqlstate_exits_with_the_storage_error_code(
-    cli: Invoke, postgresql: psycopg.Connection
+    cli: Invoke, postgresql: psycopg.Connection, newer_rule: None
 ) -> None:
     """A newer schema's SE099 is reported as StorageError: one line, exit 10, nothing written."""
-    postgresql.execute(
-        """
-        CREATE FUNCTION os_core.tg_test_newer_rule() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-            RAISE EXCEPTION USING ERRCODE = 'SE099', MESSAGE = 'OS_WORK_ORDER_NEWER_RULE',
-                DETAIL = 'a rule this client does not know';
-        END $$;
-        CREATE TRIGGER _000_test_newer_rule BEFORE INSERT ON os_core.work_order_ledger
-            FOR EACH ROW EXECUTE FUNCTION os_core.tg_test_newer_rule();
-        """
-    )
-    postgresql.commit()
     result = cli("append", *create_flags())
     assert result.exit_code == 10
     assert result.stderr == (

@@ -81,21 +81,9 @@ def test_an_unrelated_error_maps_to_nothing(client: Client) -> None:
 
 
 def test_an_unknown_project_sqlstate_falls_back_on_storage_error(
-    client: Client, postgresql: psycopg.Connection
+    client: Client, postgresql: psycopg.Connection, newer_rule: None
 ) -> None:
     """A newer schema's SE099 reaches the client as a StorageError, and nothing is written."""
-    postgresql.execute(
-        """
-        CREATE FUNCTION os_core.tg_test_newer_rule() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-            RAISE EXCEPTION USING ERRCODE = 'SE099', MESSAGE = 'OS_WORK_ORDER_NEWER_RULE',
-                DETAIL = 'a rule this client does not know';
-        END $$;
-        CREATE TRIGGER _000_test_newer_rule BEFORE INSERT ON os_core.work_order_ledger
-            FOR EACH ROW EXECUTE FUNCTION os_core.tg_test_newer_rule();
-        """
-    )
-    postgresql.commit()
     repo = client.repository(client.connect(APP_ROLE, autocommit=True))
 
     with pytest.raises(StorageError) as raised:
