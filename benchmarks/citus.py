@@ -258,9 +258,11 @@ def citus_suite(bench: Bench) -> None:
             with citus.connect(CITUS_DB) as conn:
                 datasets.load(conn, dataset, log=bench.log)
         bench.log(f"citus: {citus.placement(CITUS_DB)}")
+        runs = config.citus_runs or config.runs
+        duration = config.citus_duration or config.duration
         bench.log(
             f"citus: {', '.join(SCRIPTS)} at {client_counts} clients,"
-            f" {config.runs} x {config.duration:g} s on each side"
+            f" {runs} x {duration:g} s on each side"
         )
         sides: list[tuple[str, BenchCluster | CitusBenchCluster]] = [
             ("single", bench.cluster),
@@ -270,13 +272,13 @@ def citus_suite(bench: Bench) -> None:
             for _, cluster in sides:
                 for script in SCRIPTS:
                     _pgbench(bench, cluster, script, top, variables, config.warmup)
-        for run in range(config.runs):
+        for run in range(runs):
             # Drift over the run (the machine's other work) falls on both sides alike.
             for side, cluster in sides if run % 2 == 0 else reversed(sides):
                 for clients in client_counts:
                     for script in SCRIPTS:
                         coordinator_cpu = citus.coordinator.server_cpu_seconds()
-                        result = _pgbench(bench, cluster, script, clients, variables)
+                        result = _pgbench(bench, cluster, script, clients, variables, duration)
                         coordinator_cpu = citus.coordinator.server_cpu_seconds() - coordinator_cpu
                         key = f"{side}.{script}.{clients}c"
                         figures = asdict(result)
