@@ -28,7 +28,6 @@ also when the test fails.
 from __future__ import annotations
 
 import os
-import shlex
 import shutil
 import signal
 import subprocess
@@ -43,6 +42,7 @@ import port_for
 import psycopg
 
 from selene_core_tables.migrate import apply_migrations
+from selene_core_tables.pgcluster import ClusterError, LocalCluster
 from selene_core_tables.server import hand_over, server_command
 from tests.conftest import _create_login_roles
 from tests.test_crash import children_of, wait_until_exited
@@ -69,7 +69,7 @@ NODE_SETTINGS = {
 }
 
 
-class ServerCommandError(RuntimeError):
+class ServerCommandError(ClusterError):
     """A server binary (initdb, pg_ctl, pg_basebackup) failed; the message has its output."""
 
 
@@ -121,49 +121,21 @@ class Node:
     def connect(self, user: str = SUPERUSER, **kwargs: object) -> psycopg.Connection:
         return psycopg.connect(self.conninfo(user), **kwargs)
 
+    @property
+    def server(self) -> LocalCluster:
+        """initdb and start, as the embedded database and the benchmarks run theirs."""
+        return LocalCluster(self.data_dir, self.workdir, self.log_file, error=ServerCommandError)
+
     def initdb(self) -> None:
-        self.data_dir.mkdir(mode=0o700)
-        hand_over(self.data_dir)
-        run_server_binary(
-            "initdb",
-            "--pgdata",
-            str(self.data_dir),
-            f"--username={SUPERUSER}",
-            "--auth=trust",
-            "--encoding=UTF8",
-            "--locale=C",
-            "--data-checksums",
-            "--no-instructions",
-            cwd=self.workdir,
-        )
+        self.server.initdb("--data-checksums")
 
     def start(self) -> None:
-        settings = {
-            **NODE_SETTINGS,
-            "port": str(self.port),
-            "unix_socket_directories": str(self.workdir),
-            "cluster_name": self.name,
-        }
-        options = " ".join(f"-c {shlex.quote(f'{k}={v}')}" for k, v in settings.items())
+        """Start with NODE_SETTINGS, listening on HOST:port (and a socket in workdir)."""
         self.started = True
-        try:
-            run_server_binary(
-                "pg_ctl",
-                "start",
-                "--wait",
-                f"--timeout={int(READY_SECONDS)}",
-                "-D",
-                str(self.data_dir),
-                "-l",
-                str(self.log_file),
-                "-o",
-                options,
-                cwd=self.workdir,
-            )
-        except ServerCommandError as error:
-            tail = self.log_file.read_text(errors="replace").splitlines()[-10:]
-            error.add_note(f"the end of {self.log_file}:\n" + "\n".join(tail))
-            raise
+        self.server.start(
+            {**NODE_SETTINGS, "port": str(self.port), "cluster_name": self.name},
+            timeout=READY_SECONDS,
+        )
 
     def postmaster_pid(self) -> int | None:
         try:
