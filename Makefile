@@ -71,7 +71,7 @@ CITUS_SUITES := tests/test_citus.py tests/test_pgtap.py tests/test_tenant_attack
 	tests/test_sql_reads.py tests/test_sql_failure_modes.py tests/test_sql_projections.py \
 	tests/test_sql_tenant_stats.py tests/test_sql_concurrency.py tests/test_model_based.py \
 	tests/test_sql_consumers.py tests/test_sql_audit_read.py tests/test_client_follow_audit.py \
-	tests/test_append_many.py
+	tests/test_append_many.py tests/test_capabilities.py
 # The citus benchmark suite's quick run on tiny data (benchmarks/citus.py).
 CITUS_SUITES += tests/test_bench_citus.py
 test-citus: venv

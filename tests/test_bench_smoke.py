@@ -90,3 +90,10 @@ def test_the_quick_benchmark_runs_and_writes_latest_json(tmp_path: Path) -> None
         4,
         8,
     ]
+
+
+def test_every_suite_has_a_runner_and_a_place_in_the_run_order() -> None:
+    """harness.SUITES (the order, what --suites accepts) and suites.RUNNERS name the same."""
+    from benchmarks import harness, suites
+
+    assert tuple(suites.RUNNERS) == harness.SUITES

@@ -18,7 +18,6 @@ import pytest
 from selene_core_tables.errors import ContractValidationFailed, storage_error_from
 from selene_core_tables.records import WorkOrderLedgerEventInput
 from selene_core_tables.repository import WorkOrderRepository
-from tests.conftest import APP_ROLE
 from tests.sql_helpers import append_sql, ledger_state, set_tenant
 
 BASE: dict[str, Any] = {
@@ -53,11 +52,6 @@ def through_sql(app: psycopg.Connection, fields: dict[str, Any]) -> psycopg.Erro
     return None
 
 
-@pytest.fixture
-def app(connect: Any) -> psycopg.Connection:
-    return connect(user=APP_ROLE, autocommit=True)
-
-
 def test_a_too_deep_payload_gets_the_databases_own_refusal(
     postgresql: psycopg.Connection, app: psycopg.Connection
 ) -> None:
@@ -72,7 +66,11 @@ def test_a_too_deep_payload_gets_the_databases_own_refusal(
         WorkOrderRepository(app).append(WorkOrderLedgerEventInput(**fields))
     assert (client.value.sqlstate, client.value.detail) == (mapped.sqlstate, mapped.detail)
     assert mapped.detail == "payload must not nest values more than 64 levels deep"
-    assert WorkOrderRepository(app).append(WorkOrderLedgerEventInput(**BASE, payload=nested(64)))
+    accepted = WorkOrderRepository(app).append(
+        WorkOrderLedgerEventInput(**BASE, payload=nested(64))
+    )
+    assert accepted.idempotency_replay is False
+    assert ledger_state(postgresql).ledger_rows == 1  # 64 levels: written, the 65 were not
 
 
 def test_an_integer_beyond_its_sql_type_is_named_by_the_client_only(
