@@ -279,6 +279,23 @@ def test_a_batch_with_a_replay_of_its_own_event_and_a_bound_correlation(
     assert horizons == [(True, True), (True, True)]
 
 
+@pytest.mark.parametrize("payload", [[], [["a", 1]], "text", 7], ids=repr)
+def test_a_payload_that_is_not_an_object_is_refused_by_the_clients_batch_as_alone(
+    postgresql: psycopg.Connection, connect: Connect, payload: Any
+) -> None:
+    """Found by the fuzz: the client's batch once sent a list dict() takes ([] -> {})."""
+    postgresql.autocommit = True
+    repo = WorkOrderRepository(connect(user=APP_ROLE, autocommit=True))
+    event = created(payload=payload)
+    with pytest.raises(ContractValidationFailed) as alone:
+        repo.append(event)
+    with pytest.raises(ContractValidationFailed) as batch:
+        repo.append_many([event, created("wo-2")])
+    assert batch.value.event_index == 0
+    assert (batch.value.sqlstate, batch.value.detail) == (alone.value.sqlstate, alone.value.detail)
+    assert ledger_state(postgresql).ledger_rows == 0
+
+
 def test_a_batch_refuses_a_drifted_work_order_as_the_single_append_does(
     postgresql: psycopg.Connection, connect: Connect
 ) -> None:

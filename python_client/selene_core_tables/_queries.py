@@ -236,7 +236,10 @@ def _event_json(event: WorkOrderLedgerEventInput) -> str:
     if payload is None:
         return text
     try:
-        payload_text = _strict_json(payload if type(payload) is dict else dict(payload))
+        # A mapping other than a dict is an object too; anything else (a list, even one
+        # dict() would take) goes as it is, and the database refuses it as not an object.
+        as_object = dict(payload) if isinstance(payload, Mapping) else payload
+        payload_text = _strict_json(payload if type(payload) is dict else as_object)
     except (TypeError, ValueError) as error:
         raise refused_here(f"payload must be a JSON object of JSON values: {error}") from None
     return ("{" if text == "{}" else text[:-1] + ", ") + '"payload": ' + payload_text + "}"
