@@ -9,18 +9,6 @@ BEGIN;
 
 SELECT plan(5);
 
--- Acting as postgres (superuser): the ids the tenant's ledger holds.
-CREATE FUNCTION tap.event_ids(p_tenant_id text)
-RETURNS bigint []
-LANGUAGE sql
-STABLE
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT coalesce(array_agg(l.work_order_event_id ORDER BY l.work_order_event_id), '{}')
-    FROM os_core.work_order_ledger AS l WHERE l.tenant_id = p_tenant_id;
-$$;
-
 -- Acting as selene_os (tenant acme)
 SELECT tap.act_as('selene_os', 'acme');
 SELECT * FROM tap.append(p_work_order_id => 'wo-c1');

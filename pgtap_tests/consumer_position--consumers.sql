@@ -12,17 +12,8 @@ BEGIN;
 
 SELECT plan(30);
 
--- Acting as postgres (superuser): the ids each tenant's streams hold, past row-level security.
-CREATE FUNCTION tap.event_ids(p_tenant_id text)
-RETURNS bigint []
-LANGUAGE sql
-STABLE
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT coalesce(array_agg(l.work_order_event_id ORDER BY l.work_order_event_id), '{}')
-    FROM os_core.work_order_ledger AS l WHERE l.tenant_id = p_tenant_id;
-$$;
+-- Acting as postgres (superuser): the audit ids each tenant's trail holds (tap.event_ids for
+-- the ledger's), past row-level security.
 CREATE FUNCTION tap.audit_ids(p_tenant_id text)
 RETURNS bigint []
 LANGUAGE sql

@@ -87,6 +87,19 @@ AS $$
     ) AS a;
 $$;
 
+-- The ids the tenant's ledger holds, in order, seen as the superuser past row-level
+-- security (the consumer tests index into it).
+CREATE FUNCTION tap.event_ids(p_tenant_id text)
+RETURNS bigint []
+LANGUAGE sql
+STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(array_agg(l.work_order_event_id ORDER BY l.work_order_event_id), '{}')
+    FROM os_core.work_order_ledger AS l WHERE l.tenant_id = p_tenant_id;
+$$;
+
 -- The counters run as the superuser that created them (SECURITY DEFINER), so
 -- they see every tenant's rows whatever role the test is acting as. NULL
 -- arguments mean "any".
