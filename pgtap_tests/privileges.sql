@@ -10,7 +10,7 @@
 BEGIN;
 \ir support/helpers.sql
 
-SELECT plan(218);
+SELECT plan(221);
 
 CREATE ROLE tap_public_only NOLOGIN;
 
@@ -37,7 +37,7 @@ CROSS JOIN (
 ) AS s (n, template, description)
 ORDER BY t.name, s.n;
 
--- Every internal helper, the identity sequences and the ledger views: 17 + 2 + 3 statements.
+-- Every internal helper, the identity sequences and the ledger views: 18 + 2 + 3 statements.
 CREATE TABLE tap.internal_statements (statement text, description text);
 INSERT INTO tap.internal_statements VALUES
     ($$SELECT os_core.raise_error('OS_WORK_ORDER_APPEND_ONLY_VIOLATION', 'forged')$$, 'os_core.raise_error cannot be called.'),
@@ -53,6 +53,7 @@ INSERT INTO tap.internal_statements VALUES
     ($$SELECT nextval('ph1j.audit_events_audit_event_id_seq')$$, 'the audit id sequence cannot be advanced.'),
     ($$SELECT os_core.lock_work_order('acme', 'wo-1')$$, 'os_core.lock_work_order cannot be called.'),
     ($$SELECT os_core.paging_horizon()$$, 'os_core.paging_horizon cannot be called.'),
+    ($$SELECT os_core.first_unassigned_xid(pg_current_snapshot(), NULL)$$, 'os_core.first_unassigned_xid cannot be called.'),
     ($$SELECT os_core.project_step_attempt(NULL::os_core.work_order_ledger)$$, 'os_core.project_step_attempt cannot be called.'),
     ($$SELECT os_core.project_lease(NULL::os_core.work_order_ledger)$$, 'os_core.project_lease cannot be called.'),
     ($$SELECT os_core.projection_drift('acme', FALSE)$$, 'os_core.projection_drift cannot be called.'),

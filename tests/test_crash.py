@@ -46,7 +46,7 @@ from selene_core_tables.embedded import APP_LOGIN, DBA_LOGIN, EmbeddedCluster
 from selene_core_tables.records import WorkOrderLedgerEventInput
 from selene_core_tables.repository import WorkOrderRepository
 from tests.sql_helpers import SENT_FIELDS as FIELDS
-from tests.sql_helpers import append, set_tenant
+from tests.sql_helpers import append, event, set_tenant
 
 LONG = os.environ.get("SELENE_LONG") == "1"
 CYCLES = 20 if LONG else 5
@@ -367,3 +367,50 @@ def test_kill_9_of_the_postmaster_under_load_loses_and_duplicates_nothing(
         "not committed": sum(figures.not_committed for _, figures in report),
     }
     print(f"crash seed {seed}: {report}; totals {totals}")
+
+
+def test_after_a_crash_paging_reaches_what_was_committed_before_it(
+    cluster: EmbeddedCluster,
+) -> None:
+    """kill -9 while a session holds an xid it never logged: after recovery, the event
+    committed meanwhile (whose horizon is above that xid) is on the first page at once.
+
+    Recovery gives that xid out again: the server's next xid is then below the stored
+    horizon, with nothing running, which the reads used to wait on until a transaction
+    took and ended that xid (for good on a server that takes no writes).
+    """
+    tenant = "crash-paging"
+    committing = psycopg.connect(cluster.conninfo(APP_LOGIN), autocommit=True)
+    idle = psycopg.connect(cluster.conninfo(APP_LOGIN), autocommit=True)
+    try:
+        committing.execute("BEGIN")
+        set_tenant(committing, tenant)
+        committing.execute("SELECT pg_current_xact_id()")
+        idle.execute("BEGIN")
+        idle.execute("SELECT pg_current_xact_id()")  # an xid, and no WAL record with it
+        committed, _ = append(committing, **event(tenant_id=tenant))
+        committing.execute("COMMIT")
+        kill_server(cluster, every_process=True)
+    finally:
+        for conn in (committing, idle):
+            with suppress(psycopg.Error):
+                conn.close()
+    cluster.ensure_running()  # crash recovery
+
+    with (
+        psycopg.connect(cluster.conninfo(APP_LOGIN), autocommit=True) as conn,
+        conn.transaction(),
+    ):
+        set_tenant(conn, tenant)
+        ledger = conn.execute(
+            "SELECT work_order_event_id FROM os_core.work_order_ledger_read("
+            "p_tenant_id => %s::text, p_after_event_id => 0, p_limit => 100)",
+            [tenant],
+        ).fetchall()
+        trail = conn.execute(
+            "SELECT work_order_event_id FROM os_core.audit_read("
+            "p_tenant_id => %s::text, p_after_audit_event_id => 0, p_limit => 100)",
+            [tenant],
+        ).fetchall()
+    assert ledger == [(committed,)]
+    assert trail == [(committed,)]

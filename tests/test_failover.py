@@ -26,8 +26,9 @@ The figures (acknowledged, lost, duplicated, seconds without a primary, retries,
 failover) are printed (``pytest -s``) and recorded as the test's ``failover_figures``
 property (in ``--junitxml``).
 
-A second test shows a defect of tenant-wide paging after a failover (xfail, strict), and
-a third the remedy docs/ha.md gives for it.
+A second test pages, right after a promotion, an event whose horizon lies above an xid the
+old primary never logged; a third clears such horizons with the repair docs/ha.md gives for
+the standby of a new primary that takes no writes.
 """
 
 from __future__ import annotations
@@ -148,6 +149,28 @@ def page(node: Node, tenant: str) -> list[int]:
         return [row[0] for row in conn.execute(PAGE_SQL, [tenant]).fetchall()]
 
 
+def audit_page(node: Node, tenant: str) -> list[int]:
+    """The audit ids of the tenant's first page of ``os_core.audit_read``."""
+    with node.connect(APP_ROLE, autocommit=True) as conn, conn.transaction():
+        set_tenant(conn, tenant)
+        rows = conn.execute(
+            "SELECT audit_event_id FROM os_core.audit_read("
+            "p_tenant_id => %s::text, p_after_audit_event_id => 0, p_limit => 100)",
+            [tenant],
+        ).fetchall()
+        return [row[0] for row in rows]
+
+
+def audit_rows(node: Node, tenant: str) -> list[int]:
+    """Every audit id of the tenant, read by the superuser past paging."""
+    with node.connect(autocommit=True) as su:
+        rows = su.execute(
+            "SELECT audit_event_id FROM ph1j.audit_events WHERE tenant_id = %s ORDER BY 1",
+            [tenant],
+        ).fetchall()
+        return [row[0] for row in rows]
+
+
 def promoted_after_an_unlogged_xid(pair: StandbyPair, tenant: str) -> tuple[Node, int]:
     """Commit an append while another session holds an xid it never logs; kill; promote.
 
@@ -175,36 +198,29 @@ def promoted_after_an_unlogged_xid(pair: StandbyPair, tenant: str) -> tuple[Node
     return promoted, committed
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "defect: an event's paging horizon may name an xid the old primary assigned but "
-        "never WAL-logged; the promoted standby reuses that xid, and a tenant-wide page "
-        "stops before the event until the new primary has completed a transaction with "
-        "an xid at or above the horizon (with no writes: forever); remedy: "
-        "os_core.repair_restored_paging_horizons(), docs/ha.md"
-    ),
-)
 def test_after_a_failover_paging_reaches_what_was_committed_before_it(pair: StandbyPair) -> None:
     """An event committed (and replicated) before the kill is read by a tenant-wide page after.
 
     A transaction on the old primary took an xid and wrote nothing (an append between
     ``pg_current_xact_id()`` and its insert, or any session); the append that commits
     meanwhile stores a horizon above that xid. The standby never saw the xid, so after
-    promotion its next xid is below the horizon: nothing running, yet the page is empty
-    until a transaction on the new primary takes and ends that xid. (A crash restart of
-    a single node does the same: recovery gives out again the xids never logged.) No
-    event is passed over; the page only stalls, for good on a node that takes no writes.
+    promotion its next xid is below the horizon, and nothing runs: the page used to stay
+    empty until a transaction on the new primary took and ended that xid (for good on a
+    node that takes no writes). The reads now pass a horizon at or past the next xid to
+    give out (os_core.first_unassigned_xid): the ledger page and the audit page.
     """
     tenant = "failover-paging"
     promoted, committed = promoted_after_an_unlogged_xid(pair, tenant)
     assert page(promoted, tenant) == [committed]
+    assert audit_page(promoted, tenant) == audit_rows(promoted, tenant)
+    assert len(audit_page(promoted, tenant)) == 1  # the append's
 
 
 def test_after_a_failover_the_repair_of_paging_horizons_lets_paging_reach_it(
     pair: StandbyPair,
 ) -> None:
-    """The remedy docs/ha.md gives for the stall above: one call, as a superuser.
+    """The repair docs/ha.md gives for a hot standby of a new primary that takes no
+    writes (the standby cannot tell the horizons apart): one call, as a superuser.
 
     ``os_core.repair_restored_paging_horizons()`` takes a transaction id on the new
     primary and clears every horizon above it: those can only have been stored before

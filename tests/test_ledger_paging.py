@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 
 import psycopg
+import pytest
 
 from tests.conftest import APP_ROLE, DBA_ROLE
 from tests.sql_helpers import TENANT_A, append, event, set_tenant
@@ -156,3 +157,54 @@ def test_a_paging_reader_sees_every_committed_event_exactly_once(
     )
     assert len(seen) > WRITERS * APPENDS_PER_WRITER // 2
     assert pages > 10
+
+
+AUDIT_PAGE = (
+    "SELECT audit_event_id FROM os_core.audit_read("
+    "p_tenant_id => %s::text, p_after_audit_event_id => 0, p_limit => 100)"
+)
+
+
+@pytest.mark.single_node("edits a stored horizon in place, past the append-only triggers")
+def test_a_horizon_above_every_xid_given_out_is_passed_while_no_newer_xid_runs(
+    connect: Callable[..., psycopg.Connection], su: psycopg.Connection
+) -> None:
+    """What a crash or a failover leaves (tests/test_failover.py, tests/test_crash.py),
+    made in place: an event's and its audit row's horizon 1,000 xids past the last one
+    this server gave out. Both pages pass them, since no transaction of this server can
+    hold such an xid; while a newer xid runs here the pages cannot tell, and wait."""
+    reader = connect(user=APP_ROLE, autocommit=True)
+    with reader.transaction():
+        set_tenant(reader, TENANT_A)
+        first, _ = append(reader, **event(work_order_id="wo-1", correlation_id=1))
+    with su.transaction():
+        su.execute("SET LOCAL session_replication_role = replica")
+        ahead = "(pg_current_xact_id()::text::bigint + 1000)::text::xid8"
+        for table, column in (
+            ("os_core.work_order_ledger", "work_order_event_id"),
+            ("ph1j.audit_events", "audit_event_id"),
+        ):
+            edited = su.execute(
+                f"UPDATE {table} SET paging_horizon = {ahead}"
+                f" WHERE tenant_id = %s RETURNING {column}",
+                [TENANT_A],
+            ).fetchall()
+            assert len(edited) == 1
+    (audit,) = su.execute(
+        "SELECT audit_event_id FROM ph1j.audit_events WHERE tenant_id = %s", [TENANT_A]
+    ).fetchone()
+
+    def pages() -> tuple[list[int], list[int]]:
+        with reader.transaction():
+            set_tenant(reader, TENANT_A)
+            ledger = [row[0] for row in reader.execute(PAGE, [TENANT_A, 0, 10]).fetchall()]
+            trail = [row[0] for row in reader.execute(AUDIT_PAGE, [TENANT_A]).fetchall()]
+            return ledger, trail
+
+    assert pages() == ([first], [audit])
+    holder = connect(user=DBA_ROLE, autocommit=True)
+    holder.execute("BEGIN")
+    holder.execute("SELECT pg_current_xact_id()")  # the newest xid, running
+    assert pages() == ([], [])
+    holder.execute("ROLLBACK")
+    assert pages() == ([first], [audit])

@@ -72,6 +72,14 @@ BEGIN
             bool_and(
                 a.paging_node_id IS DISTINCT FROM _node
                 OR coalesce(a.paging_horizon, '0'::xid8) <= _horizon
+                -- A horizon stored before a crash or a failover, above every xid this
+                -- node has given out since (asked only of a horizon above the xmax).
+                OR (
+                    a.paging_horizon > pg_snapshot_xmax(_snapshot)
+                    AND coalesce(
+                        a.paging_horizon > os_core.first_unassigned_xid(_snapshot, _own), FALSE
+                    )
+                )
             ) OVER (ORDER BY a.audit_event_id ROWS UNBOUNDED PRECEDING) AS reached
         FROM ph1j.audit_events AS a
         WHERE a.tenant_id = p_tenant_id AND a.audit_event_id > p_after_audit_event_id

@@ -85,6 +85,14 @@ BEGIN
                 bool_and(
                     l.paging_node_id <> _node
                     OR coalesce(l.paging_horizon, '0'::xid8) <= _horizon
+                    -- A horizon stored before a crash or a failover, above every xid this
+                    -- node has given out since (asked only of a horizon above the xmax).
+                    OR (
+                        l.paging_horizon > pg_snapshot_xmax(_snapshot)
+                        AND coalesce(
+                            l.paging_horizon > os_core.first_unassigned_xid(_snapshot, _own), FALSE
+                        )
+                    )
                 ) OVER (
                     ORDER BY l.work_order_event_id ROWS UNBOUNDED PRECEDING
                 ) AS reached

@@ -412,6 +412,14 @@ BEGIN
             bool_and(
                 a.paging_node_id IS DISTINCT FROM _node
                 OR coalesce(a.paging_horizon, '0'::xid8) <= _horizon
+                -- A horizon stored before a crash or a failover, above every xid this
+                -- node has given out since (asked only of a horizon above the xmax).
+                OR (
+                    a.paging_horizon > pg_snapshot_xmax(_snapshot)
+                    AND coalesce(
+                        a.paging_horizon > os_core.first_unassigned_xid(_snapshot, _own), FALSE
+                    )
+                )
             ) OVER (ORDER BY a.audit_event_id ROWS UNBOUNDED PRECEDING) AS reached
         FROM ph1j.audit_events AS a
         WHERE a.tenant_id = p_tenant_id AND a.audit_event_id > p_after_audit_event_id
@@ -679,6 +687,56 @@ ALTER FUNCTION os_core.error_codes() OWNER TO selene_owner;
 --
 
 COMMENT ON FUNCTION os_core.error_codes() IS 'The error catalogue: SQLSTATE, reason code, client exception class and meaning for each project error.';
+
+
+--
+-- Name: first_unassigned_xid(pg_snapshot, xid8); Type: FUNCTION; Schema: os_core; Owner: selene_owner
+--
+
+CREATE FUNCTION os_core.first_unassigned_xid(p_snapshot pg_snapshot, p_own xid8) RETURNS xid8
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    -- The next xid to give out is at least the snapshot's xmax and one past the
+    -- reader's own xid: the lowest value it can be.
+    _candidate xid8 := greatest(
+        pg_snapshot_xmax(p_snapshot), (coalesce(p_own::text::bigint, 0) + 1)::text::xid8
+    );
+BEGIN
+    -- A stored horizon H says xid H - 1 was running on the node that appended. An
+    -- xid is given out before anything is written with it, and only a WAL record
+    -- that carries it survives a crash or reaches a standby: recovery and promotion
+    -- give out again the xids that were never logged. A horizon can then be above
+    -- every xid this node has given out since, and the rule "at or below every
+    -- running xid" would wait for xids no transaction holds (with no writes, for
+    -- ever). Those horizons are told apart here: H - 1 at or past the next xid to
+    -- give out cannot be this incarnation's, whose transactions all draw their ids
+    -- past every event it can read (sequences resume past what they handed out).
+    --
+    -- The next xid is not readable, but pg_xact_status() refuses an xid that is
+    -- "in the future" (22023), one at or past it. A hot standby's next xid lags the
+    -- primary's, which is giving out the xids it has not replayed yet: there this
+    -- answers nothing.
+    IF pg_is_in_recovery() THEN
+        RETURN NULL;
+    END IF;
+    BEGIN
+        PERFORM pg_xact_status(_candidate);
+    EXCEPTION WHEN invalid_parameter_value THEN
+        RETURN _candidate;
+    END;
+    RETURN NULL;
+END;
+$$;
+
+
+ALTER FUNCTION os_core.first_unassigned_xid(p_snapshot pg_snapshot, p_own xid8) OWNER TO selene_owner;
+
+--
+-- Name: FUNCTION first_unassigned_xid(p_snapshot pg_snapshot, p_own xid8); Type: COMMENT; Schema: os_core; Owner: selene_owner
+--
+
+COMMENT ON FUNCTION os_core.first_unassigned_xid(p_snapshot pg_snapshot, p_own xid8) IS 'For the tenant-wide reads: the snapshot''s xmax (or one past the reader''s own xid, if higher) when this server has given out no xid from there on, else NULL; NULL on a hot standby. A stored paging horizon above it was stored before a crash or a failover (by xids never logged) and is passed. Internal.';
 
 
 --
@@ -4017,6 +4075,14 @@ BEGIN
                 bool_and(
                     l.paging_node_id <> _node
                     OR coalesce(l.paging_horizon, '0'::xid8) <= _horizon
+                    -- A horizon stored before a crash or a failover, above every xid this
+                    -- node has given out since (asked only of a horizon above the xmax).
+                    OR (
+                        l.paging_horizon > pg_snapshot_xmax(_snapshot)
+                        AND coalesce(
+                            l.paging_horizon > os_core.first_unassigned_xid(_snapshot, _own), FALSE
+                        )
+                    )
                 ) OVER (
                     ORDER BY l.work_order_event_id ROWS UNBOUNDED PRECEDING
                 ) AS reached
@@ -5330,6 +5396,13 @@ REVOKE ALL ON FUNCTION os_core.error_codes() FROM PUBLIC;
 GRANT ALL ON FUNCTION os_core.error_codes() TO selene_os;
 GRANT ALL ON FUNCTION os_core.error_codes() TO selene_dba;
 GRANT ALL ON FUNCTION os_core.error_codes() TO selene_projector;
+
+
+--
+-- Name: FUNCTION first_unassigned_xid(p_snapshot pg_snapshot, p_own xid8); Type: ACL; Schema: os_core; Owner: selene_owner
+--
+
+REVOKE ALL ON FUNCTION os_core.first_unassigned_xid(p_snapshot pg_snapshot, p_own xid8) FROM PUBLIC;
 
 
 --
