@@ -1,8 +1,10 @@
 """os_core.repair_restored_paging_horizons: the supported repair after a logical restore.
 
 A restore into a cluster whose transaction ids are behind the old one's leaves horizons
-"from the future", which hold tenant-wide ledger pages back (docs/dba.md). The repair
-clears exactly those, as a superuser, and is safe with appends running.
+"from the future". The primary's tenant-wide reads pass them while no newer xid runs
+(os_core.first_unassigned_xid); a hot standby, or the primary while a newer xid runs,
+holds the pages back at them (docs/dba.md). The repair clears exactly those, as a
+superuser, and is safe with appends running.
 """
 
 from __future__ import annotations
@@ -70,11 +72,16 @@ def test_it_clears_the_restored_horizons_only_and_the_page_comes_back(
     everything = tenant_page(app)
     before = ledger_without_horizons(postgresql)
     shift_horizons(postgresql, "wo-2")
+    assert tenant_page(app) == everything  # ahead of every xid given out: passed
+    holder = connect(user=DBA_ROLE, autocommit=True)
+    holder.execute("BEGIN")
+    holder.execute("SELECT pg_current_xact_id()")  # a newer xid, running
     assert tenant_page(app) == everything[:1]  # held back at the first restored event
 
     assert postgresql.execute(REPAIR).fetchone() == (2,)
 
-    assert tenant_page(app) == everything
+    assert tenant_page(app) == everything  # cleared: passed, the newer xid still running
+    holder.execute("ROLLBACK")
     assert ledger_without_horizons(postgresql) == before
     kept = postgresql.execute(
         "SELECT count(*) FROM os_core.work_order_ledger"
