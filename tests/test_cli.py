@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -273,13 +276,40 @@ def test_missing_flags_are_named(cli: Invoke) -> None:
     assert "missing --work-order, --correlation-id" in result.stderr
 
 
+UNREACHABLE = "postgresql://nobody@127.0.0.1:1/none?connect_timeout=2"
+
+
 def test_an_unreachable_database_exits_3() -> None:
+    """With --retry-for 0 the first failure is the answer: one line, no retry."""
     result = CliRunner().invoke(
-        app,
-        ["--dsn", "postgresql://nobody@127.0.0.1:1/none?connect_timeout=2", "current", "a", "b"],
+        app, ["--dsn", UNREACHABLE, "--retry-for", "0", "current", "a", "b"]
     )
     assert result.exit_code == 3
     assert result.stderr.startswith("error: cannot reach the database of the given DSN")
+    assert "retrying" not in result.stderr
+
+
+def test_retry_for_is_how_long_a_command_keeps_trying() -> None:
+    """A real process, so that the client's retry warnings reach its stderr as a user
+    sees them: --retry-for 1 retries (more than once), then exits 3; so does the
+    variable; a negative value is bad input."""
+    command = [sys.executable, "-m", "selene_core_tables.cli", "--dsn", UNREACHABLE]
+    for extra, env in ((["--retry-for", "1"], {}), ([], {"SELENE_CORE_TABLES_RETRY_FOR": "1"})):
+        done = subprocess.run(
+            [*command, *extra, "current", "a", "b"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, **env},
+            check=False,
+        )
+        assert done.returncode == 3, done.stderr
+        retries = [line for line in done.stderr.splitlines() if line.startswith("retrying a call")]
+        assert len(retries) >= 2, done.stderr
+        assert done.stderr.splitlines()[-1].startswith("error: cannot reach the database")
+    bad = CliRunner().invoke(app, ["--dsn", UNREACHABLE, "--retry-for", "-1", "current", "a", "b"])
+    assert bad.exit_code == 2
+    assert "--retry-for" in bad.stderr
 
 
 def test_migrate_on_a_migrated_database_changes_nothing(cli: Invoke) -> None:

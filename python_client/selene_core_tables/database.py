@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 
 from selene_core_tables.embedded import APP_LOGIN, DBA_LOGIN, EmbeddedCluster
+from selene_core_tables.retry import RetryPolicy
 
 
 class Login(enum.Enum):
@@ -28,10 +29,15 @@ class Login(enum.Enum):
 
 @dataclass(frozen=True)
 class Database:
-    """A DSN, or (when ``dsn`` is None) the embedded cluster under ``home``."""
+    """A DSN, or (when ``dsn`` is None) the embedded cluster under ``home``.
+
+    ``retry_for``: the seconds a call keeps retrying when the database cannot be
+    reached or fails over (``RetryPolicy.deadline``; 0 fails at once).
+    """
 
     dsn: str | None = None
     home: Path | None = None
+    retry_for: float = RetryPolicy.deadline
 
     @property
     def is_embedded(self) -> bool:

@@ -25,7 +25,7 @@ from selene_core_tables.embedded import EmbeddedClusterError
 from selene_core_tables.errors import StorageError
 from selene_core_tables.records import _plain
 from selene_core_tables.repository import WorkOrderRepository
-from selene_core_tables.retry import AppendOutcomeUnknown
+from selene_core_tables.retry import AppendOutcomeUnknown, RetryPolicy
 from selene_core_tables.server import ServerBinariesMissing
 
 if TYPE_CHECKING:
@@ -85,11 +85,12 @@ def reported(database: Database) -> Iterator[None]:
 def repository(ctx: typer.Context, login: Login) -> Iterator[WorkOrderRepository]:
     """Open the client on the command's database as ``login``, its failures reported.
 
-    Over a DSN the repository connects itself, and so retries across a failover; it
-    is closed when the block ends.
+    Over a DSN the repository connects itself, and so retries across a failover, for
+    ``--retry-for`` seconds; it is closed when the block ends.
     """
     database = database_option(ctx)
-    with reported(database), WorkOrderRepository(database.conninfo(login)) as repo:
+    retry = RetryPolicy(deadline=database.retry_for)
+    with reported(database), WorkOrderRepository(database.conninfo(login), retry=retry) as repo:
         yield repo
 
 
