@@ -63,6 +63,8 @@ NODE_SETTINGS = {
     "max_wal_senders": "10",
     "wal_keep_size": "256MB",
     "max_connections": "100",
+    # A transaction prepared before a failover outlives it (test_failover.py).
+    "max_prepared_transactions": "10",
     # A standby answers a sync commit as soon as it has flushed; report it at once too.
     "wal_receiver_status_interval": "1s",
     "log_line_prefix": "%m [%p] %q%u@%d ",

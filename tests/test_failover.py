@@ -216,6 +216,43 @@ def test_after_a_failover_paging_reaches_what_was_committed_before_it(pair: Stan
     assert len(audit_page(promoted, tenant)) == 1  # the append's
 
 
+def test_after_a_failover_a_prepared_transaction_still_holds_the_page_back(
+    pair: StandbyPair,
+) -> None:
+    """A transaction prepared before the kill outlives the promotion: its event has a
+    smaller id than one committed after it, whose horizon is above an xid never logged.
+    The page does not pass the later event while the prepared one may still commit
+    (os_core.first_unassigned_xid answers nothing while a transaction is prepared);
+    once it is committed, the page returns both, in id order."""
+    tenant = "failover-prepared"
+    assert pair.primary is not None
+    with (
+        closing(pair.primary.connect(APP_ROLE, autocommit=True)) as preparing,
+        closing(pair.primary.connect(APP_ROLE, autocommit=True)) as committing,
+        closing(pair.primary.connect(APP_ROLE, autocommit=True)) as idle,
+    ):
+        preparing.execute("BEGIN")
+        set_tenant(preparing, tenant)
+        first, _ = append(preparing, **event(tenant_id=tenant))
+        preparing.execute("PREPARE TRANSACTION 'selene-failover-prepared'")
+        committing.execute("BEGIN")
+        set_tenant(committing, tenant)
+        committing.execute("SELECT pg_current_xact_id()")
+        idle.execute("BEGIN")
+        idle.execute("SELECT pg_current_xact_id()")  # an xid, and no WAL record with it
+        second, _ = append(
+            committing, **event(tenant_id=tenant, work_order_id="wo-2", correlation_id=43)
+        )
+        committing.execute("COMMIT")
+        pair.kill_primary()
+    promoted = pair.promote()
+    assert first < second
+    assert page(promoted, tenant) == []  # the prepared transaction may still commit `first`
+    with promoted.connect(autocommit=True) as su:
+        su.execute("COMMIT PREPARED 'selene-failover-prepared'")
+    assert page(promoted, tenant) == [first, second]
+
+
 def test_after_a_failover_the_repair_of_paging_horizons_lets_paging_reach_it(
     pair: StandbyPair,
 ) -> None:

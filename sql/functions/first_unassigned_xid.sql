@@ -32,7 +32,23 @@ BEGIN
     -- "in the future" (22023), one at or past it. A hot standby's next xid lags the
     -- primary's, which is giving out the xids it has not replayed yet: there this
     -- answers nothing.
-    IF pg_is_in_recovery() THEN
+    --
+    -- One transaction of an earlier incarnation outlives it: a prepared one (its
+    -- PREPARE is logged). It may have drawn ids below those rows and commit them
+    -- later, and its xid is below every xid handed out since, so no horizon tells it
+    -- apart. It is in the snapshot, though, as running: so this answers only for a
+    -- snapshot that saw no transaction running but the reader's own. (Checked on the
+    -- snapshot, not on pg_prepared_xacts now: one committed since the snapshot was
+    -- taken has rows this snapshot cannot see.) Recovery leaves the next xid just
+    -- past the latest completed one, so every xid from the xmax on is this
+    -- incarnation's.
+    IF
+        pg_is_in_recovery()
+        OR EXISTS (
+            SELECT FROM pg_snapshot_xip(p_snapshot) AS x (xid)
+            WHERE x.xid IS DISTINCT FROM p_own
+        )
+    THEN
         RETURN NULL;
     END IF;
     BEGIN
@@ -45,6 +61,6 @@ END;
 $$;
 
 COMMENT ON FUNCTION os_core.first_unassigned_xid(pg_snapshot, xid8) IS
-'For the tenant-wide reads: the snapshot''s xmax (or one past the reader''s own xid, if higher) when this server has given out no xid from there on, else NULL; NULL on a hot standby. A stored paging horizon above it was stored before a crash or a failover (by xids never logged) and is passed. Internal.';
+'For the tenant-wide reads: the snapshot''s xmax (or one past the reader''s own xid, if higher) when this server has given out no xid from there on, else NULL; NULL on a hot standby, and when the snapshot saw another transaction running (a prepared one outlives a crash). A stored paging horizon above it was stored before a crash or a failover (by xids never logged) and is passed. Internal.';
 
 ALTER FUNCTION os_core.first_unassigned_xid(pg_snapshot, xid8) OWNER TO selene_owner;

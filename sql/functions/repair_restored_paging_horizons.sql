@@ -45,6 +45,12 @@ BEGIN
     -- let go (the block's subtransaction ends) and taken again shortly after.
     _deadline := clock_timestamp() + interval '5 seconds';
     LOOP
+        -- Each wait for the ledger ends at the deadline: 5 s in all.
+        PERFORM set_config(
+            'lock_timeout',
+            greatest(1, ceil(extract(EPOCH FROM _deadline - clock_timestamp()) * 1000))::text,
+            TRUE
+        );
         BEGIN
             LOCK TABLE os_core.work_order_ledger IN SHARE MODE;
             LOCK TABLE ph1j.audit_events IN SHARE MODE NOWAIT;
@@ -69,6 +75,6 @@ END;
 $$;
 
 COMMENT ON FUNCTION os_core.repair_restored_paging_horizons() IS
-'After a logical restore into a cluster whose transaction ids are behind the old one''s (or a failover, for the hot standbys of a new primary that takes no writes): clears (to NULL, which counts as passed) every ledger and audit paging_horizon above the current transaction id, so that tenant-wide ledger and audit reads see the rows everywhere; returns how many rows it cleared, both tables together. Superuser only, in a transaction of its own; safe with appends running (it waits up to about 5 s for the writers in flight, never holding one table while waiting for the other, and holds new ones until it commits). The one in-place edit of the ledger and the audit trail: paging_horizon is not a contract field. docs/dba.md, "Restoring into another cluster".';
+'After a logical restore into a cluster whose transaction ids are behind the old one''s (or a failover, for the hot standbys of a new primary that takes no writes): clears (to NULL, which counts as passed) every ledger and audit paging_horizon above the current transaction id, so that tenant-wide ledger and audit reads see the rows everywhere; returns how many rows it cleared, both tables together. Superuser only, in a transaction of its own; safe with appends running (it waits up to 5 s for the writers in flight, never holding one table while waiting for the other, and holds new ones until it commits). The one in-place edit of the ledger and the audit trail: paging_horizon is not a contract field. docs/dba.md, "Restoring into another cluster".';
 
 ALTER FUNCTION os_core.repair_restored_paging_horizons() OWNER TO selene_owner;

@@ -717,7 +717,23 @@ BEGIN
     -- "in the future" (22023), one at or past it. A hot standby's next xid lags the
     -- primary's, which is giving out the xids it has not replayed yet: there this
     -- answers nothing.
-    IF pg_is_in_recovery() THEN
+    --
+    -- One transaction of an earlier incarnation outlives it: a prepared one (its
+    -- PREPARE is logged). It may have drawn ids below those rows and commit them
+    -- later, and its xid is below every xid handed out since, so no horizon tells it
+    -- apart. It is in the snapshot, though, as running: so this answers only for a
+    -- snapshot that saw no transaction running but the reader's own. (Checked on the
+    -- snapshot, not on pg_prepared_xacts now: one committed since the snapshot was
+    -- taken has rows this snapshot cannot see.) Recovery leaves the next xid just
+    -- past the latest completed one, so every xid from the xmax on is this
+    -- incarnation's.
+    IF
+        pg_is_in_recovery()
+        OR EXISTS (
+            SELECT FROM pg_snapshot_xip(p_snapshot) AS x (xid)
+            WHERE x.xid IS DISTINCT FROM p_own
+        )
+    THEN
         RETURN NULL;
     END IF;
     BEGIN
@@ -736,7 +752,7 @@ ALTER FUNCTION os_core.first_unassigned_xid(p_snapshot pg_snapshot, p_own xid8) 
 -- Name: FUNCTION first_unassigned_xid(p_snapshot pg_snapshot, p_own xid8); Type: COMMENT; Schema: os_core; Owner: selene_owner
 --
 
-COMMENT ON FUNCTION os_core.first_unassigned_xid(p_snapshot pg_snapshot, p_own xid8) IS 'For the tenant-wide reads: the snapshot''s xmax (or one past the reader''s own xid, if higher) when this server has given out no xid from there on, else NULL; NULL on a hot standby. A stored paging horizon above it was stored before a crash or a failover (by xids never logged) and is passed. Internal.';
+COMMENT ON FUNCTION os_core.first_unassigned_xid(p_snapshot pg_snapshot, p_own xid8) IS 'For the tenant-wide reads: the snapshot''s xmax (or one past the reader''s own xid, if higher) when this server has given out no xid from there on, else NULL; NULL on a hot standby, and when the snapshot saw another transaction running (a prepared one outlives a crash). A stored paging horizon above it was stored before a crash or a failover (by xids never logged) and is passed. Internal.';
 
 
 --
@@ -2028,6 +2044,12 @@ BEGIN
     -- let go (the block's subtransaction ends) and taken again shortly after.
     _deadline := clock_timestamp() + interval '5 seconds';
     LOOP
+        -- Each wait for the ledger ends at the deadline: 5 s in all.
+        PERFORM set_config(
+            'lock_timeout',
+            greatest(1, ceil(extract(EPOCH FROM _deadline - clock_timestamp()) * 1000))::text,
+            TRUE
+        );
         BEGIN
             LOCK TABLE os_core.work_order_ledger IN SHARE MODE;
             LOCK TABLE ph1j.audit_events IN SHARE MODE NOWAIT;
@@ -2058,7 +2080,7 @@ ALTER FUNCTION os_core.repair_restored_paging_horizons() OWNER TO selene_owner;
 -- Name: FUNCTION repair_restored_paging_horizons(); Type: COMMENT; Schema: os_core; Owner: selene_owner
 --
 
-COMMENT ON FUNCTION os_core.repair_restored_paging_horizons() IS 'After a logical restore into a cluster whose transaction ids are behind the old one''s (or a failover, for the hot standbys of a new primary that takes no writes): clears (to NULL, which counts as passed) every ledger and audit paging_horizon above the current transaction id, so that tenant-wide ledger and audit reads see the rows everywhere; returns how many rows it cleared, both tables together. Superuser only, in a transaction of its own; safe with appends running (it waits up to about 5 s for the writers in flight, never holding one table while waiting for the other, and holds new ones until it commits). The one in-place edit of the ledger and the audit trail: paging_horizon is not a contract field. docs/dba.md, "Restoring into another cluster".';
+COMMENT ON FUNCTION os_core.repair_restored_paging_horizons() IS 'After a logical restore into a cluster whose transaction ids are behind the old one''s (or a failover, for the hot standbys of a new primary that takes no writes): clears (to NULL, which counts as passed) every ledger and audit paging_horizon above the current transaction id, so that tenant-wide ledger and audit reads see the rows everywhere; returns how many rows it cleared, both tables together. Superuser only, in a transaction of its own; safe with appends running (it waits up to 5 s for the writers in flight, never holding one table while waiting for the other, and holds new ones until it commits). The one in-place edit of the ledger and the audit trail: paging_horizon is not a contract field. docs/dba.md, "Restoring into another cluster".';
 
 
 --
