@@ -16,8 +16,7 @@ How, in four steps, each a table below that says everything that differs:
 2. The same names, and the keywords, in the prose that tokens do not reach: docstrings,
    comments and messages (:data:`PROSE`).
 3. :data:`TEXT`: exact replacements, each of which must match (so that the table
-   cannot rot): the type of a coroutine's result, and the sentences that say
-   something else of the sync class.
+   cannot rot): the sentences that say something else of the sync class.
 4. ``ruff check --fix`` (the imports unasync left unsorted or unused) and ``ruff
    format``; the result must then pass ``ruff check`` as it stands.
 
@@ -48,6 +47,7 @@ NAMES = {
     "AsyncConsumer": "Consumer",
     "AsyncConnectionPool": "ConnectionPool",
     "AsyncConnection": "Connection",
+    "AsyncClientCursor": "ClientCursor",
     "AsyncCursor": "Cursor",
     "AsyncIterator": "Iterator",
     "AsyncLock": "Lock",
@@ -65,8 +65,6 @@ PROSE: tuple[tuple[str, str], ...] = (
 
 #: Exact text (after steps 1 and 2) -> its sync version; each must occur.
 TEXT: tuple[tuple[str, str], ...] = (
-    # A call's send returns its cursors where the async one returns an awaitable of them.
-    ("Awaitable[list[psycopg.Cursor[Any]]]", "list[psycopg.Cursor[Any]]"),
     (
         "v1 as coroutines of one asyncio repository object.",
         "v1 as methods of one repository object.",

@@ -323,19 +323,35 @@ def test_a_lost_connection_without_sqlstate_is_retried() -> None:
     )
 
 
+def prepared_count(conn: Any) -> int:
+    """How many statements the session behind ``conn`` has prepared (its own view)."""
+    row = conn.execute("SELECT count(*) FROM pg_catalog.pg_prepared_statements").fetchone()
+    return int(row[0])
+
+
 @pytest.mark.parametrize("prepared_statements", [True, False])
 def test_prepared_statements_false_never_prepares(
     client: Client, prepared_statements: bool
 ) -> None:
+    """Over an autocommit connection a call is one simple-protocol message, which is
+    never prepared; in a transaction (here: a connection not in autocommit) a call is a
+    pipeline, whose statements psycopg prepares from their 5th execution unless
+    ``prepared_statements=False``."""
     conn = client.connect(APP_ROLE, autocommit=True)
     repo = client.repository(conn, prepared_statements=prepared_statements)
     repo.append(created())
+    for _ in range(8):
+        repo.current(TENANT_A, "wo-1")
+        repo.ledger_page(TENANT_A)
+    assert prepared_count(conn) == 0
+
+    in_transactions = client.connect(APP_ROLE)
+    repo = client.repository(in_transactions, prepared_statements=prepared_statements)
     for _ in range(8):  # psycopg prepares a query from its 5th execution by default
         repo.current(TENANT_A, "wo-1")
         repo.ledger_page(TENANT_A)
-
-    prepared = conn.execute("SELECT count(*) FROM pg_catalog.pg_prepared_statements").fetchone()
-    assert (prepared[0] > 0) is prepared_statements
+        in_transactions.commit()
+    assert (prepared_count(in_transactions) > 0) is prepared_statements
 
 
 def test_the_repository_refuses_a_source_it_cannot_use(client: Client) -> None:

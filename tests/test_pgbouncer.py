@@ -341,7 +341,9 @@ def test_many_clients_share_few_server_connections_without_prepared_statements(
 def test_the_same_load_with_prepared_statements_fails(
     bouncer: StartBouncer, su: psycopg.Connection
 ) -> None:
-    """With psycopg's default preparing, 10 clients over 3 server connections fail.
+    """With psycopg's default preparing, 10 clients over 3 server connections fail,
+    when their calls are pipelines (connections not in autocommit; over autocommit ones
+    a call is one simple-protocol message, never prepared).
 
     Not by chance: every client prepares ``_pg3_0`` once it has run its first query 5
     times, and a name can be prepared once per server connection, so 7 of the 10
@@ -351,7 +353,7 @@ def test_the_same_load_with_prepared_statements_fails(
     """
     dsn = bouncer(SERVER_CONNECTIONS).conninfo(APP_ROLE)
     with ExitStack() as stack:
-        conns = [stack.enter_context(psycopg.connect(dsn, autocommit=True)) for _ in range(CLIENTS)]
+        conns = [stack.enter_context(psycopg.connect(dsn)) for _ in range(CLIENTS)]
         repos = [WorkOrderRepository(conn, prepared_statements=True, retry=None) for conn in conns]
         runs = run_clients(repos, ROUNDS)
 
@@ -365,15 +367,18 @@ def test_the_same_load_with_prepared_statements_fails(
 def test_two_clients_on_one_server_connection_fail_only_with_prepared_statements(
     bouncer: StartBouncer, su: psycopg.Connection
 ) -> None:
-    """One server connection, two clients, 6 reads each: the flag alone decides.
+    """One server connection, two clients, 6 reads each: for calls in pipelines
+    (connections not in autocommit), the flag alone decides.
 
     With prepared statements the second client's 6th read prepares ``_pg3_0`` on the
     server connection where the first client's already is: 42P05. Without, both
-    clients read 12 times and the server connection holds no prepared statement.
+    clients read 12 times and the server connection holds no prepared statement; nor
+    does it when the connections are in autocommit, whatever the flag (one message per
+    call, never prepared).
     """
     pgb = bouncer(1)
     dsn = pgb.conninfo(APP_ROLE)
-    with psycopg.connect(dsn, autocommit=True) as a, psycopg.connect(dsn, autocommit=True) as b:
+    with psycopg.connect(dsn) as a, psycopg.connect(dsn) as b:
         WorkOrderRepository(a).append(created())
         first, second = WorkOrderRepository(a), WorkOrderRepository(b)
         for _ in range(6):
@@ -387,6 +392,16 @@ def test_two_clients_on_one_server_connection_fail_only_with_prepared_statements
     with psycopg.connect(dsn, autocommit=True) as a, psycopg.connect(dsn, autocommit=True) as b:
         first = WorkOrderRepository(a, prepared_statements=False)
         second = WorkOrderRepository(b, prepared_statements=False)
+        for _ in range(12):
+            assert first.current(TENANT_A, "wo-1") is not None
+            assert second.current(TENANT_A, "wo-1") is not None
+    [(_, prepared)] = server_connections(pgb, 1)
+    assert prepared == 0
+
+    pgb = bouncer(1)
+    dsn = pgb.conninfo(APP_ROLE)
+    with psycopg.connect(dsn, autocommit=True) as a, psycopg.connect(dsn, autocommit=True) as b:
+        first, second = WorkOrderRepository(a), WorkOrderRepository(b)
         for _ in range(12):
             assert first.current(TENANT_A, "wo-1") is not None
             assert second.current(TENANT_A, "wo-1") is not None

@@ -1,9 +1,11 @@
 """Network round trips per client call, counted on the wire by a proxy.
 
 Each call of the repositories declares its tenant, runs its capability and commits in
-one pipeline: one round trip (issue 13), which a client far from its database pays
-once per call instead of four times. An append without idempotency key is the one
-exception, and takes two: its COMMIT waits for the append's answer, so that a
+one round trip (issue 13), which a client far from its database pays once per call
+instead of four times: one simple-protocol message (one implicit transaction) over an
+autocommit connection with no transaction open, else one pipeline (BEGIN or a savepoint,
+the declaration, the call, COMMIT or RELEASE). An append without idempotency key is the
+one exception, and takes two: its COMMIT waits for the append's answer, so that a
 connection lost before the COMMIT was sent is re-run without doubt
 (tests/test_client_retry.py). The proxy (benchmarks/latency_proxy.py) counts a flight
 each time the client speaks after the server did. It delays each direction by 20 ms:
@@ -74,11 +76,10 @@ def count(connect: Callable[..., psycopg.Connection], table: str) -> int:
     return int(rows)
 
 
-def test_a_keyed_append_is_one_round_trip_also_once_its_statement_is_prepared(
-    repo: Any, proxy: LatencyProxy
-) -> None:
+def test_a_keyed_append_is_one_round_trip_every_time(repo: Any, proxy: LatencyProxy) -> None:
     assert flights(proxy, lambda: repo.append(created(idempotency_key="created"))) == 1
-    # psycopg prepares a statement on its fifth run: the Parse joins the same flight.
+    # One message each time (psycopg would prepare a pipeline's statement on its fifth
+    # run; a simple-protocol message is never prepared).
     assert [flights(proxy, lambda n=n: repo.append(field_set(n))) for n in range(8)] == [1] * 8
     # A replay is one round trip too.
     assert flights(proxy, lambda: repo.append(field_set(7))) == 1
@@ -115,7 +116,7 @@ def test_every_read_and_the_cancel_is_one_round_trip(repo: Any, proxy: LatencyPr
     assert {name: flights(proxy, call) for name, call in calls.items()} == dict.fromkeys(calls, 1)
 
 
-def test_a_refused_call_is_rolled_back_in_a_second_round_trip_and_writes_nothing(
+def test_a_refused_call_is_one_round_trip_and_writes_nothing(
     repo: Any, proxy: LatencyProxy, connect: Callable[..., psycopg.Connection]
 ) -> None:
     def refused(event: Any, error: type[Exception]) -> int:
@@ -123,14 +124,14 @@ def test_a_refused_call_is_rolled_back_in_a_second_round_trip_and_writes_nothing
             repo.append(event)
         return counted[0]
 
-    # The refusal skips the rest of the pipeline, COMMIT included, and leaves the
-    # transaction aborted: the client rolls it back at once, so that the connection
-    # goes back to its pool clean. Refusals are rare; the second trip is theirs only.
-    assert refused(created(idempotency_key="k", turn_id=0), ContractValidationFailed) == 2
+    # A call over the repository's own connection is one message, one implicit
+    # transaction: the refusal rolls it back on the server, which leaves the connection
+    # idle and clean, with no ROLLBACK to send.
+    assert refused(created(idempotency_key="k", turn_id=0), ContractValidationFailed) == 1
     # A tenant id the database refuses when it is declared: the declaration is the
-    # pipeline's first statement, so the append after it never runs.
+    # message's first statement, so the append after it never runs.
     assert (
-        refused(created(idempotency_key="k", tenant_id="no/slash"), ContractValidationFailed) == 2
+        refused(created(idempotency_key="k", tenant_id="no/slash"), ContractValidationFailed) == 1
     )
     assert count(connect, "os_core.work_order_ledger") == 0
     assert count(connect, "ph1j.audit_events") == 0

@@ -58,17 +58,20 @@ APPEND_PARAMETERS: tuple[tuple[str, str], ...] = (
     ("expected_event_count", "bigint"),
 )
 
+#: Every placeholder is parenthesised before its cast: bound on the client (see
+#: AsyncWorkOrderRepository._one_message), -9223372036854775808::bigint would cast the
+#: literal before its minus sign and overflow.
 APPEND_SQL = (
     "SELECT work_order_event_id, idempotency_replay FROM os_core.work_order_ledger_append("
-    + ", ".join(f"p_{name} => %({name})s::{sql_type}" for name, sql_type in APPEND_PARAMETERS)
+    + ", ".join(f"p_{name} => (%({name})s)::{sql_type}" for name, sql_type in APPEND_PARAMETERS)
     + ")"
 )
 #: The set-based batch: the events as one JSON array (see ``batch_document``).
 APPEND_MANY_SQL = (
     "SELECT event_index, work_order_event_id, idempotency_replay "
-    "FROM os_core.work_order_ledger_append_many(p_tenant_id => %s::text, p_events => %s::jsonb)"
+    "FROM os_core.work_order_ledger_append_many(p_tenant_id => (%s)::text, p_events => (%s)::jsonb)"
 )
-SET_TENANT_SQL = "SELECT os_core.set_tenant(%s::text)"
+SET_TENANT_SQL = "SELECT os_core.set_tenant((%s)::text)"
 # A call's transaction, or its savepoint when it joins the caller's, sent by hand in
 # the call's pipeline (see AsyncWorkOrderRepository._call).
 BEGIN_SQL = "BEGIN"
@@ -79,27 +82,27 @@ RELEASE_SQL = "RELEASE SAVEPOINT selene_call"
 ROLLBACK_TO_SAVEPOINT_SQL = "ROLLBACK TO SAVEPOINT selene_call"
 CURRENT_SQL = (
     "SELECT * FROM os_core.work_order_current_read("
-    "p_tenant_id => %s::text, p_work_order_id => %s::text)"
+    "p_tenant_id => (%s)::text, p_work_order_id => (%s)::text)"
 )
 LEDGER_SQL = (
     "SELECT * FROM os_core.work_order_ledger_read("
-    "p_tenant_id => %s::text, p_work_order_id => %s::text, "
-    "p_after_event_id => %s::bigint, p_limit => %s::integer)"
+    "p_tenant_id => (%s)::text, p_work_order_id => (%s)::text, "
+    "p_after_event_id => (%s)::bigint, p_limit => (%s)::integer)"
 )
 AUDIT_SQL = (
     "SELECT * FROM os_core.audit_read("
-    "p_tenant_id => %s::text, p_after_audit_event_id => %s::bigint, p_limit => %s::integer)"
+    "p_tenant_id => (%s)::text, p_after_audit_event_id => (%s)::bigint, p_limit => (%s)::integer)"
 )
 CONSUMER_POSITION_SQL = (
     "SELECT os_core.consumer_position("
-    "p_tenant_id => %s::text, p_consumer => %s::text, p_stream => %s::text)"
+    "p_tenant_id => (%s)::text, p_consumer => (%s)::text, p_stream => (%s)::text)"
 )
 CONSUMER_COMMIT_SQL = (
     "SELECT os_core.consumer_commit("
-    "p_tenant_id => %s::text, p_consumer => %s::text, p_event_id => %s::bigint, "
-    "p_stream => %s::text)"
+    "p_tenant_id => (%s)::text, p_consumer => (%s)::text, p_event_id => (%s)::bigint, "
+    "p_stream => (%s)::text)"
 )
-CONSUMER_STATS_SQL = "SELECT * FROM os_core.consumer_stats(p_tenant_id => %s::text)"
+CONSUMER_STATS_SQL = "SELECT * FROM os_core.consumer_stats(p_tenant_id => (%s)::text)"
 #: What a follower or a durable consumer can follow: the ledger, or the PH1.J audit trail.
 STREAMS = ("ledger", "audit")
 # A SET LOCAL statement, not set_config: Citus propagates the statement to the workers
@@ -107,36 +110,37 @@ STREAMS = ("ledger", "audit")
 LOCK_TIMEOUT_SQL = sql.SQL("SET LOCAL lock_timeout = {}")
 CANCEL_SQL = (
     "SELECT work_order_id, work_order_status, last_event_id FROM os_core.work_order_cancel("
-    "p_tenant_id => %s::text, p_work_order_id => %s::text, p_reason_code => %s::bigint, "
-    "p_idempotency_key => %s::text, p_created_at => %s::bigint, p_turn_id => %s::bigint)"
+    "p_tenant_id => (%s)::text, p_work_order_id => (%s)::text, p_reason_code => (%s)::bigint, "
+    "p_idempotency_key => (%s)::text, p_created_at => (%s)::bigint, p_turn_id => (%s)::bigint)"
 )
 # Without statuses the database's default (the pending statuses) applies: the
 # argument is left out rather than sent, so that the default lives in one place.
 _LIST_PENDING_SQL = (
     "SELECT * FROM os_core.work_orders_list_pending("
-    "p_tenant_id => %(tenant_id)s::text, {statuses}"
-    "p_updated_after => %(updated_after)s::bigint, p_limit => %(limit)s::integer)"
+    "p_tenant_id => (%(tenant_id)s)::text, {statuses}"
+    "p_updated_after => (%(updated_after)s)::bigint, p_limit => (%(limit)s)::integer)"
 )
 LIST_PENDING_DEFAULT_SQL = _LIST_PENDING_SQL.format(statuses="")
 LIST_PENDING_STATUSES_SQL = _LIST_PENDING_SQL.format(
-    statuses="p_statuses => %(statuses)s::text[], "
+    statuses="p_statuses => (%(statuses)s)::text[], "
 )
 REBUILD_SQL = (
     "SELECT tenant_count, work_order_count, event_count, rewritten_work_order_count "
-    "FROM os_core.work_orders_current_rebuild(p_tenant_id => %s::text, p_emit_audit => %s::boolean)"
+    "FROM os_core.work_orders_current_rebuild("
+    "p_tenant_id => (%s)::text, p_emit_audit => (%s)::boolean)"
 )
-STATS_SQL = "SELECT * FROM os_core.tenant_stats(p_tenant_id => %s::text)"
+STATS_SQL = "SELECT * FROM os_core.tenant_stats(p_tenant_id => (%s)::text)"
 VERIFY_SQL = (
     "SELECT * FROM os_core.work_orders_current_verify("
-    "p_tenant_id => %s::text, p_emit_audit => %s::boolean)"
+    "p_tenant_id => (%s)::text, p_emit_audit => (%s)::boolean)"
 )
 STEP_ATTEMPTS_SQL = (
     "SELECT * FROM os_core.work_order_step_attempts_read("
-    "p_tenant_id => %s::text, p_work_order_id => %s::text)"
+    "p_tenant_id => (%s)::text, p_work_order_id => (%s)::text)"
 )
 LEASE_SQL = (
     "SELECT * FROM os_core.work_order_lease_read("
-    "p_tenant_id => %s::text, p_work_order_id => %s::text)"
+    "p_tenant_id => (%s)::text, p_work_order_id => (%s)::text)"
 )
 #: Sent after a pipeline without prepared statements (see ``_release_pooler_connection``).
 RELEASE_POOLER_SQL = "SELECT 1"

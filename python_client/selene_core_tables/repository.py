@@ -47,14 +47,14 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from contextlib import closing, contextmanager, suppress
 from typing import Any
 
 import psycopg
 import psycopg.sql
 from psycopg.pq import TransactionStatus
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
 from psycopg_pool import ConnectionPool
 
 from selene_core_tables._acompat import Lock, sleep
@@ -131,6 +131,8 @@ __all__ = [
 
 
 _log = logging.getLogger("selene_core_tables.retry")
+#: A call's rows as tuples, or (``dict_rows``) as dicts.
+_ROWS: dict[bool, Any] = {False: tuple_row, True: dict_row}
 _follow_log = logging.getLogger("selene_core_tables.follow")
 
 
@@ -191,23 +193,28 @@ class WorkOrderRepository:
     def _call(
         self,
         tenant_id: str | None,
-        send: Callable[[psycopg.Connection[Any]], list[psycopg.Cursor[Any]]],
+        sql: str,
+        params: Any,
         *,
         idempotent: bool,
         append: bool = False,
-    ) -> tuple[list[psycopg.Cursor[Any]], bool]:
-        """Run a call in a transaction that declares ``tenant_id``, retrying as allowed.
+        dict_rows: bool = False,
+    ) -> tuple[psycopg.Cursor[Any], bool]:
+        """Run a call's statement in a transaction that declares ``tenant_id``.
 
-        ``send`` queues the call's statements and returns their cursors, which come
-        back holding their rows. ``idempotent``: running the whole call twice has
-        the effect of running it once. Such a call is one network round trip: BEGIN,
-        the tenant's declaration, its statements and COMMIT go in one pipeline, and
-        it is re-run after any retryable error. Any other call takes two: its
-        statements, then the COMMIT once they all succeeded, so that it is re-run
-        only when its COMMIT was not sent, or was answered with an error; when the
-        connection went away after the COMMIT was sent an ``append`` raises
-        AppendOutcomeUnknown, anything else its error. Returns the cursors and
-        whether an attempt was re-run after its COMMIT was sent.
+        Returns its cursor, holding its rows (dicts with ``dict_rows``), and whether an
+        attempt was re-run after its COMMIT was sent; retries as allowed.
+        ``idempotent``: running the whole call twice has the effect of running it
+        once. Such a call is one network round trip, re-run after any retryable
+        error: on a connection in autocommit with no transaction open (the
+        repository's own, or a pool's), the tenant's declaration and the statement
+        go as one simple-protocol message, which PostgreSQL runs as one transaction
+        (``_one_message``); otherwise BEGIN (or a savepoint in your transaction), the
+        declaration, the statement and COMMIT go in one pipeline. Any other call
+        takes two: its statement, then the COMMIT once it succeeded, so that it is
+        re-run only when its COMMIT was not sent, or was answered with an error; when
+        the connection went away after the COMMIT was sent an ``append`` raises
+        AppendOutcomeUnknown, anything else its error.
         """
         started = time.monotonic()
         attempt = 0
@@ -221,6 +228,10 @@ class WorkOrderRepository:
                         # psycopg's transaction() does), else a savepoint in yours;
                         # sent by hand, as transaction() syncs the pipeline on entry.
                         own = conn.info.transaction_status == TransactionStatus.IDLE
+                        if own and conn.autocommit and idempotent and tenant_id is not None:
+                            commit_sent = True  # the message's end commits it
+                            cursor = self._one_message(conn, tenant_id, sql, params, dict_rows)
+                            return cursor, resent_after_commit
                         try:
                             with conn.pipeline() as pipeline:
                                 if not own:
@@ -230,7 +241,10 @@ class WorkOrderRepository:
                                 # (else psycopg sends BEGIN itself before the first statement)
                                 if tenant_id is not None:
                                     conn.execute(SET_TENANT_SQL, [tenant_id], prepare=self._prepare)
-                                cursors = send(conn)
+                                cursor = conn.cursor(
+                                    row_factory=dict_row if dict_rows else tuple_row
+                                )
+                                cursor.execute(sql, params, prepare=self._prepare)
                                 if not idempotent:
                                     pipeline.sync()  # the second round trip
                                 commit_sent = True
@@ -240,7 +254,7 @@ class WorkOrderRepository:
                             raise
                     if self._prepare is False:
                         self._release_pooler_connection(conn)
-                    return cursors, resent_after_commit
+                    return cursor, resent_after_commit
             except psycopg.Error as error:
                 reason = retry_reason(error) if self._retry is not None else None
                 if reason is None or self._retry is None:
@@ -276,6 +290,31 @@ class WorkOrderRepository:
                 )
                 resent_after_commit = resent_after_commit or in_doubt
                 sleep(delay)
+
+    @staticmethod
+    def _one_message(
+        conn: psycopg.Connection[Any],
+        tenant_id: str,
+        sql: str,
+        params: Any,
+        dict_rows: bool,
+    ) -> psycopg.Cursor[Any]:
+        """Declare the tenant and run ``sql`` as one simple-protocol message; its cursor.
+
+        PostgreSQL runs the statements of one Query message as one transaction (an
+        implicit one): the declaration, transaction-local, holds for the statement;
+        an error in either rolls both back and leaves the connection idle. The
+        values are bound by psycopg on the client (``ClientCursor``), each cast
+        by the statement to its parameter's type. Against a pipeline of BEGIN, the
+        declaration, the statement and COMMIT it saves the client half its work per
+        call (one message and one wait for the answer instead of four of each) and
+        leaves no pipeline Flush for a transaction pooler to answer.
+        """
+        cursor = psycopg.ClientCursor(conn, row_factory=_ROWS[dict_rows])
+        text = cursor.mogrify(SET_TENANT_SQL, [tenant_id]) + ";\n" + cursor.mogrify(sql, params)
+        cursor.execute(text)
+        cursor.nextset()
+        return cursor
 
     @staticmethod
     def _abandon(conn: psycopg.Connection[Any], *, own: bool) -> None:
@@ -357,11 +396,12 @@ class WorkOrderRepository:
         """
         parameters = append_parameters(event, expected_event_count)
 
-        def send(conn: psycopg.Connection[Any]) -> list[psycopg.Cursor[Any]]:
-            return [conn.execute(APPEND_SQL, parameters, prepare=self._prepare)]
-
-        (cursor,), resent_after_commit = self._call(
-            event.tenant_id, send, idempotent=event.idempotency_key is not None, append=True
+        cursor, resent_after_commit = self._call(
+            event.tenant_id,
+            APPEND_SQL,
+            parameters,
+            idempotent=event.idempotency_key is not None,
+            append=True,
         )
         result = AppendResult(*one(cursor.fetchone()))
         # A replay seen only because a COMMIT whose answer was lost is re-sent is
@@ -392,12 +432,10 @@ class WorkOrderRepository:
             raise ValueError(f"append_many takes the events of one tenant per batch, got {tenants}")
         document = batch_document(batch)
 
-        def send(conn: psycopg.Connection[Any]) -> list[psycopg.Cursor[Any]]:
-            return [conn.execute(APPEND_MANY_SQL, [tenants[0], document], prepare=self._prepare)]
-
-        (cursor,), _ = self._call(
+        cursor, _ = self._call(
             tenants[0],
-            send,
+            APPEND_MANY_SQL,
+            [tenants[0], document],
             idempotent=all(event.idempotency_key is not None for event in batch),
             append=True,
         )
@@ -759,13 +797,7 @@ class WorkOrderRepository:
         self, tenant_id: str | None, sql: str, params: Any, *, idempotent: bool = True
     ) -> list[dict[str, Any]]:
         """Run one capability query for ``tenant_id`` and return its rows as dicts."""
-
-        def send(conn: psycopg.Connection[Any]) -> list[psycopg.Cursor[Any]]:
-            cursor = conn.cursor(row_factory=dict_row)
-            cursor.execute(sql, params, prepare=self._prepare)
-            return [cursor]
-
-        (cursor,), _ = self._call(tenant_id, send, idempotent=idempotent)
+        cursor, _ = self._call(tenant_id, sql, params, idempotent=idempotent, dict_rows=True)
         return cursor.fetchall()
 
 
