@@ -129,6 +129,23 @@ def set_tenant(conn: psycopg.Connection, tenant_id: str) -> None:
     conn.execute("SELECT os_core.set_tenant(%s::text)", [tenant_id])
 
 
+def commit_above_an_unlogged_xid(
+    committing: psycopg.Connection, idle: psycopg.Connection, tenant: str, **fields: Any
+) -> int:
+    """Append one event of ``tenant`` on ``committing`` and commit it, while ``idle``
+    holds an xid it never WAL-logs (taken after the appender's own): the event's paging
+    horizon lies above that xid, which a crash or a promotion hands out again. Both
+    connections in autocommit; ``idle`` is left in its transaction. Returns the id."""
+    committing.execute("BEGIN")
+    set_tenant(committing, tenant)
+    committing.execute("SELECT pg_current_xact_id()")
+    idle.execute("BEGIN")
+    idle.execute("SELECT pg_current_xact_id()")  # an xid, and no WAL record with it
+    committed, _ = append(committing, **event(tenant_id=tenant, **fields))
+    committing.execute("COMMIT")
+    return committed
+
+
 def read_as(
     conn: psycopg.Connection, tenant_id: str | None, sql: str, params: list[Any]
 ) -> list[dict[str, Any]]:

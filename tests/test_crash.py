@@ -46,7 +46,7 @@ from selene_core_tables.embedded import APP_LOGIN, DBA_LOGIN, EmbeddedCluster
 from selene_core_tables.records import WorkOrderLedgerEventInput
 from selene_core_tables.repository import WorkOrderRepository
 from tests.sql_helpers import SENT_FIELDS as FIELDS
-from tests.sql_helpers import append, event, set_tenant
+from tests.sql_helpers import append, commit_above_an_unlogged_xid, set_tenant
 
 LONG = os.environ.get("SELENE_LONG") == "1"
 CYCLES = 20 if LONG else 5
@@ -383,13 +383,7 @@ def test_after_a_crash_paging_reaches_what_was_committed_before_it(
     committing = psycopg.connect(cluster.conninfo(APP_LOGIN), autocommit=True)
     idle = psycopg.connect(cluster.conninfo(APP_LOGIN), autocommit=True)
     try:
-        committing.execute("BEGIN")
-        set_tenant(committing, tenant)
-        committing.execute("SELECT pg_current_xact_id()")
-        idle.execute("BEGIN")
-        idle.execute("SELECT pg_current_xact_id()")  # an xid, and no WAL record with it
-        committed, _ = append(committing, **event(tenant_id=tenant))
-        committing.execute("COMMIT")
+        committed = commit_above_an_unlogged_xid(committing, idle, tenant)
         kill_server(cluster, every_process=True)
     finally:
         for conn in (committing, idle):

@@ -45,7 +45,7 @@ from psycopg_pool import ConnectionPool
 from selene_core_tables import RetryPolicy, WorkOrderRepository
 from tests.conftest import APP_ROLE
 from tests.failover_load import BATCH, FailoverLoad, check_ledger, report_and_assert
-from tests.sql_helpers import append, event, set_tenant
+from tests.sql_helpers import append, commit_above_an_unlogged_xid, event, set_tenant
 from tests.standby_pair import Node, StandbyPair, standby_pair
 
 LONG = os.environ.get("SELENE_LONG") == "1"
@@ -182,13 +182,8 @@ def promoted_after_an_unlogged_xid(pair: StandbyPair, tenant: str) -> tuple[Node
         closing(pair.primary.connect(APP_ROLE, autocommit=True)) as committing,
         closing(pair.primary.connect(APP_ROLE, autocommit=True)) as idle,
     ):
-        committing.execute("BEGIN")
-        set_tenant(committing, tenant)
-        committing.execute("SELECT pg_current_xact_id()")
-        idle.execute("BEGIN")
-        idle.execute("SELECT pg_current_xact_id()")  # an xid, and no WAL record with it
-        committed, _ = append(committing, **event(tenant_id=tenant))
-        committing.execute("COMMIT")  # synchronous: on the standby when COMMIT returns
+        # Synchronous: on the standby when its COMMIT returns.
+        committed = commit_above_an_unlogged_xid(committing, idle, tenant)
         pair.kill_primary()
     promoted = pair.promote()
     with promoted.connect(autocommit=True) as su:
@@ -235,15 +230,9 @@ def test_after_a_failover_a_prepared_transaction_still_holds_the_page_back(
         set_tenant(preparing, tenant)
         first, _ = append(preparing, **event(tenant_id=tenant))
         preparing.execute("PREPARE TRANSACTION 'selene-failover-prepared'")
-        committing.execute("BEGIN")
-        set_tenant(committing, tenant)
-        committing.execute("SELECT pg_current_xact_id()")
-        idle.execute("BEGIN")
-        idle.execute("SELECT pg_current_xact_id()")  # an xid, and no WAL record with it
-        second, _ = append(
-            committing, **event(tenant_id=tenant, work_order_id="wo-2", correlation_id=43)
+        second = commit_above_an_unlogged_xid(
+            committing, idle, tenant, work_order_id="wo-2", correlation_id=43
         )
-        committing.execute("COMMIT")
         pair.kill_primary()
     promoted = pair.promote()
     assert first < second
