@@ -131,8 +131,6 @@ __all__ = [
 
 
 _log = logging.getLogger("selene_core_tables.retry")
-#: A call's rows as tuples, or (``dict_rows``) as dicts.
-_ROWS: dict[bool, Any] = {False: tuple_row, True: dict_row}
 _follow_log = logging.getLogger("selene_core_tables.follow")
 
 
@@ -216,6 +214,7 @@ class WorkOrderRepository:
         the connection went away after the COMMIT was sent an ``append`` raises
         AppendOutcomeUnknown, anything else its error.
         """
+        row_factory = dict_row if dict_rows else tuple_row
         started = time.monotonic()
         attempt = 0
         resent_after_commit = False
@@ -230,7 +229,7 @@ class WorkOrderRepository:
                         own = conn.info.transaction_status == TransactionStatus.IDLE
                         if own and conn.autocommit and idempotent and tenant_id is not None:
                             commit_sent = True  # the message's end commits it
-                            cursor = self._one_message(conn, tenant_id, sql, params, dict_rows)
+                            cursor = self._one_message(conn, tenant_id, sql, params, row_factory)
                             return cursor, resent_after_commit
                         try:
                             with conn.pipeline() as pipeline:
@@ -241,9 +240,7 @@ class WorkOrderRepository:
                                 # (else psycopg sends BEGIN itself before the first statement)
                                 if tenant_id is not None:
                                     conn.execute(SET_TENANT_SQL, [tenant_id], prepare=self._prepare)
-                                cursor = conn.cursor(
-                                    row_factory=dict_row if dict_rows else tuple_row
-                                )
+                                cursor = conn.cursor(row_factory=row_factory)
                                 cursor.execute(sql, params, prepare=self._prepare)
                                 if not idempotent:
                                     pipeline.sync()  # the second round trip
@@ -297,7 +294,7 @@ class WorkOrderRepository:
         tenant_id: str,
         sql: str,
         params: Any,
-        dict_rows: bool,
+        row_factory: Any,
     ) -> psycopg.Cursor[Any]:
         """Declare the tenant and run ``sql`` as one simple-protocol message; its cursor.
 
@@ -310,7 +307,7 @@ class WorkOrderRepository:
         call (one message and one wait for the answer instead of four of each) and
         leaves no pipeline Flush for a transaction pooler to answer.
         """
-        cursor = psycopg.ClientCursor(conn, row_factory=_ROWS[dict_rows])
+        cursor = psycopg.ClientCursor(conn, row_factory=row_factory)
         text = cursor.mogrify(SET_TENANT_SQL, [tenant_id]) + ";\n" + cursor.mogrify(sql, params)
         cursor.execute(text)
         cursor.nextset()

@@ -129,8 +129,6 @@ __all__ = [
 
 
 _log = logging.getLogger("selene_core_tables.retry")
-#: A call's rows as tuples, or (``dict_rows``) as dicts.
-_ROWS: dict[bool, Any] = {False: tuple_row, True: dict_row}
 _follow_log = logging.getLogger("selene_core_tables.follow")
 
 
@@ -214,6 +212,7 @@ class AsyncWorkOrderRepository:
         the connection went away after the COMMIT was sent an ``append`` raises
         AppendOutcomeUnknown, anything else its error.
         """
+        row_factory = dict_row if dict_rows else tuple_row
         started = time.monotonic()
         attempt = 0
         resent_after_commit = False
@@ -229,7 +228,7 @@ class AsyncWorkOrderRepository:
                         if own and conn.autocommit and idempotent and tenant_id is not None:
                             commit_sent = True  # the message's end commits it
                             cursor = await self._one_message(
-                                conn, tenant_id, sql, params, dict_rows
+                                conn, tenant_id, sql, params, row_factory
                             )
                             return cursor, resent_after_commit
                         try:
@@ -243,9 +242,7 @@ class AsyncWorkOrderRepository:
                                     await conn.execute(
                                         SET_TENANT_SQL, [tenant_id], prepare=self._prepare
                                     )
-                                cursor = conn.cursor(
-                                    row_factory=dict_row if dict_rows else tuple_row
-                                )
+                                cursor = conn.cursor(row_factory=row_factory)
                                 await cursor.execute(sql, params, prepare=self._prepare)
                                 if not idempotent:
                                     await pipeline.sync()  # the second round trip
@@ -301,7 +298,7 @@ class AsyncWorkOrderRepository:
         tenant_id: str,
         sql: str,
         params: Any,
-        dict_rows: bool,
+        row_factory: Any,
     ) -> psycopg.AsyncCursor[Any]:
         """Declare the tenant and run ``sql`` as one simple-protocol message; its cursor.
 
@@ -314,7 +311,7 @@ class AsyncWorkOrderRepository:
         call (one message and one wait for the answer instead of four of each) and
         leaves no pipeline Flush for a transaction pooler to answer.
         """
-        cursor = psycopg.AsyncClientCursor(conn, row_factory=_ROWS[dict_rows])
+        cursor = psycopg.AsyncClientCursor(conn, row_factory=row_factory)
         text = cursor.mogrify(SET_TENANT_SQL, [tenant_id]) + ";\n" + cursor.mogrify(sql, params)
         await cursor.execute(text)
         cursor.nextset()
